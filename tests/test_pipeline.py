@@ -1,0 +1,130 @@
+"""The training pipeline on the real CWRU files, stage by stage, and the CLI around it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from faultedge.data.dataset import DataSpec
+from faultedge.data.splits import SplitSpec
+from faultedge.errors import RunDirError
+from faultedge.models import Student
+from faultedge.runs import RunDir
+from faultedge.train.loop import FitConfig
+from faultedge.train.pipeline import TrainConfig, run_stages
+
+
+def short_config(source: str) -> TrainConfig:
+    return TrainConfig(
+        data=DataSpec(source=source, split=SplitSpec(n_train=150, n_val=50, n_test=100)),
+        teacher=FitConfig(epochs=12, patience=4),
+        student=FitConfig(epochs=20, patience=6),
+        lora=FitConfig(epochs=6, patience=3),
+    )
+
+
+@pytest.fixture(scope="module")
+def cwru_run(cwru_dir, tmp_path_factory):
+    run = RunDir(tmp_path_factory.mktemp("runs") / "cwru")
+    metrics = run_stages(run, short_config(str(cwru_dir)), progress=False)
+    return run, metrics
+
+
+def test_short_cwru_training_reaches_stated_accuracy(cwru_run):
+    """Real 0 hp files at -6 dB, 150 windows/class, a few epochs: time-split test accuracy."""
+    run, m = cwru_run
+    assert m["teacher"]["test"]["accuracy"] >= 95.0
+    assert m["student"]["test"]["accuracy"] >= 92.0
+    assert m["merge"]["test"]["accuracy"] >= 92.0
+    assert m["teacher"]["test"]["n"] == 1000
+
+
+def test_run_directory_contents(cwru_run):
+    run, _ = cwru_run
+    for name in ("config.json", "preprocessing.json", "teacher.pt", "student.pt", "dkdl.pt", "student_merged.pt", "metrics.json"):
+        assert (run / name).is_file(), name
+    for stage in ("teacher", "student", "lora", "merged"):
+        assert (run / f"confusion_{stage}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((run / "metrics.json").read_text())
+    merged = metrics["merged"]
+    assert merged["params"] == 2_830 and merged["macs"] == 35_328
+    assert merged["max_abs_logit_diff_vs_lora"] <= 1e-5
+    assert merged["test"]["f1_macro"] == metrics["lora"]["test"]["f1_macro"]
+    assert metrics["lora"]["trainable_params"] == 4_008 and metrics["lora"]["params"] == 6_838
+    assert len(merged["test"]["confusion"]) == 10
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["snr_db"] == -6.0 and config["versions"]["torch"].startswith("2.13")
+    state = torch.load(run / "student_merged.pt", weights_only=True)
+    Student().load_state_dict(state)
+
+
+def test_a_stage_alone_reproduces_the_pipeline(cwru_run, tmp_path):
+    """Re-running the merge stage alone on a copy gives the same merged weights."""
+    import shutil
+
+    run, _ = cwru_run
+    copy = RunDir(tmp_path / "copy")
+    shutil.copytree(run.path, copy.path)
+    (copy / "student_merged.pt").unlink()
+    run_stages(copy, None, ("merge",), progress=False)
+    a = torch.load(run / "student_merged.pt", weights_only=True)
+    b = torch.load(copy / "student_merged.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_missing_previous_stage_says_what_to_run(cwru_dir, tmp_path):
+    run = RunDir(tmp_path / "fresh")
+    with pytest.raises(RunDirError, match=r"has no teacher\.pt: run `faultedge train --out .*fresh --stage teacher` first"):
+        run_stages(run, short_config(str(cwru_dir)), ("student",), progress=False)
+
+
+def test_corrupt_checkpoint_is_refused(cwru_run, tmp_path):
+    import shutil
+
+    run, _ = cwru_run
+    copy = RunDir(tmp_path / "bad")
+    shutil.copytree(run.path, copy.path)
+    (copy / "dkdl.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RunDirError, match=r"dkdl\.pt: not a loadable weights-only checkpoint"):
+        run_stages(copy, None, ("merge",), progress=False)
+
+
+def test_seeded_runs_repeat_exactly(tmp_path):
+    cfg = TrainConfig(
+        data=DataSpec(split=SplitSpec(n_train=40, n_val=20, n_test=20)),
+        teacher=FitConfig(epochs=2),
+        student=FitConfig(epochs=2),
+        lora=FitConfig(epochs=1),
+    )
+    a = run_stages(RunDir(tmp_path / "a"), cfg, ("teacher",), progress=False)
+    b = run_stages(RunDir(tmp_path / "b"), cfg, ("teacher",), progress=False)
+    assert a["teacher"]["test"] == b["teacher"]["test"]
+    sa = torch.load(tmp_path / "a" / "teacher.pt", weights_only=True)
+    sb = torch.load(tmp_path / "b" / "teacher.pt", weights_only=True)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "faultedge.cli", *args], capture_output=True, text=True, check=check)
+
+
+def test_cli_help_lists_every_command():
+    out = cli("--help").stdout
+    from faultedge.cli import COMMANDS
+
+    for name in COMMANDS:
+        assert name in out
+        sub = cli(name, "--help").stdout
+        assert f"faultedge {name}" in sub and "--" in sub
+
+
+def test_cli_trains_on_synthetic_data_and_reports_errors(tmp_path):
+    out = tmp_path / "syn"
+    res = cli("train", "--out", str(out), "--n-train", "30", "--epochs", "1", "1", "1", "--quiet")
+    assert "merged" in res.stdout and (out / "student_merged.pt").is_file()
+    bad = cli("train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x"), check=False)
+    assert bad.returncode == 2 and "CWRU data directory not found" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,100 @@
+"""Time split without leaks, seeded noise at the requested SNR, and the FFT feature specification."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faultedge.data.features import Preprocessing, fft_magnitude, validate_windows
+from faultedge.data.noise import add_awgn
+from faultedge.data.splits import SplitSpec, make_splits, split_point
+from faultedge.errors import DataError
+
+
+def test_no_test_window_shares_a_sample_with_training(cwru_0hp):
+    spec = SplitSpec()
+    splits = make_splits(cwru_0hp, spec, seed=3)
+    for i, rec in enumerate(cwru_0hp):
+        cut = split_point(rec.signal.size, spec.train_fraction)
+        for part in (splits.train, splits.val):
+            starts = part.start[part.record == i]
+            assert starts.size and (starts + spec.window).max() <= cut
+        test_starts = splits.test.start[splits.test.record == i]
+        assert test_starts.min() >= cut
+        # sample sets are disjoint, checked directly
+        train_samples = set(np.concatenate([s + np.arange(spec.window) for s in splits.train.start[splits.train.record == i]]).tolist())
+        test_samples = set(np.concatenate([s + np.arange(spec.window) for s in test_starts]).tolist())
+        assert not train_samples & test_samples
+        # windows really are the record's samples at those starts
+        j = np.flatnonzero(splits.test.record == i)[0]
+        np.testing.assert_array_equal(splits.test.x[j], rec.signal[splits.test.start[j] : splits.test.start[j] + spec.window].astype(np.float32))
+
+
+def test_counts_stride_grid_and_determinism(cwru_0hp):
+    spec = SplitSpec()
+    a, b = make_splits(cwru_0hp, spec, seed=1), make_splits(cwru_0hp, spec, seed=1)
+    assert (len(a.train), len(a.val), len(a.test)) == (5000, 2500, 2500)
+    assert np.bincount(a.test.y).tolist() == [250] * 10
+    np.testing.assert_array_equal(a.test.x, b.test.x)
+    for part in (a.train, a.test):
+        for i in range(10):
+            s = part.start[part.record == i]
+            assert len(set((s % spec.stride).tolist())) == 1  # one random offset, stride-28 grid
+    assert not np.array_equal(make_splits(cwru_0hp, spec, seed=2).train.start, a.train.start)
+
+
+@pytest.mark.parametrize("snr_db", [-6.0, 0.0, 10.0])
+def test_awgn_reaches_the_requested_snr(snr_db):
+    rng = np.random.default_rng(0)
+    x = np.sin(np.linspace(0, 200, 2048))[None, :].repeat(200, 0).astype(np.float64)
+    noisy = add_awgn(x, snr_db, np.random.default_rng(5))
+    measured = 10 * np.log10(np.mean(x**2) / np.mean((noisy - x) ** 2))
+    assert abs(measured - snr_db) < 0.1
+    np.testing.assert_array_equal(noisy, add_awgn(x, snr_db, np.random.default_rng(5)))
+    assert add_awgn(x, None, rng) is x
+
+
+def test_fft_feature_is_the_upper_half_of_the_full_spectrum():
+    x = np.random.default_rng(0).standard_normal((3, 2048))
+    full = np.abs(np.fft.fft(x, norm="forward"))
+    np.testing.assert_allclose(fft_magnitude(x), full[:, 1024:], rtol=1e-12, atol=1e-15)
+
+
+def test_normalisation_is_fitted_on_training_windows_only():
+    rng = np.random.default_rng(0)
+    train, test = rng.standard_normal((300, 2048)), 5 * rng.standard_normal((100, 2048))
+    prep = Preprocessing.fit(train)
+    mag = fft_magnitude(train)
+    np.testing.assert_allclose(prep.mean, mag.mean(0))
+    np.testing.assert_allclose(prep.std, mag.std(0))
+    z = prep(test)
+    assert z.dtype == np.float32 and z.shape == (100, 1024)
+    assert abs(float(prep(train).mean())) < 1e-5 and float(z.mean()) > 5  # test is NOT re-standardised
+
+
+def test_spec_round_trip_and_validation():
+    prep = Preprocessing.fit(np.random.default_rng(0).standard_normal((50, 2048)))
+    back = Preprocessing.from_dict(prep.to_dict())
+    np.testing.assert_array_equal(back.mean, prep.mean)
+    d = prep.to_dict()
+    del d["std"]
+    with pytest.raises(DataError, match="missing field 'std'"):
+        Preprocessing.from_dict(d)
+    d = prep.to_dict()
+    d["mean"] = d["mean"][:10]
+    with pytest.raises(DataError, match=r"'mean' has shape \(10,\)"):
+        Preprocessing.from_dict(d)
+
+
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (np.zeros((2, 1000)), "windows must have 2048 samples, got 1000"),
+        (np.zeros((2, 2, 2048)), r"expected windows of shape \(N, 2048\)"),
+        (np.array([[np.nan] * 2048]), r"2048 non-finite"),
+        (np.full((1, 2048), "a"), "must be real numbers"),
+    ],
+)
+def test_bad_windows_are_rejected(x, message):
+    with pytest.raises(DataError, match=message):
+        validate_windows(x, 2048)
