@@ -17,6 +17,9 @@ import torch
 
 from faultedge.errors import RunDirError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 # Which command produces each artifact, so a stage that lacks one can say what to run first.
 PRODUCERS: dict[str, str] = {
     "config.json": "faultedge train --out RUN",
@@ -41,6 +44,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp creates 0600; artifacts are ordinary files
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)

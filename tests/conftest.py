@@ -10,6 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+# pytest-xdist runs one worker per core; more torch threads per worker only oversubscribe them.
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 CWRU_DIR = Path(os.environ.get("FAULTEDGE_CWRU_DIR", REPO.parent / "shared" / "data" / "cwru"))
@@ -40,3 +44,22 @@ def real_features(cwru_0hp):
     rng = np.random.default_rng(0)
     prep = Preprocessing.fit(add_awgn(splits.train.x, -6.0, rng))
     return prep, prep(add_awgn(splits.test.x, -6.0, rng)), splits.test.y
+
+
+@pytest.fixture(scope="session")
+def cwru_run(cwru_dir, tmp_path_factory):
+    """A short but real training run on the 0 hp CWRU files (teacher, student, LoRA, merged)."""
+    from faultedge.data.dataset import DataSpec
+    from faultedge.data.splits import SplitSpec
+    from faultedge.runs import RunDir
+    from faultedge.train.loop import FitConfig
+    from faultedge.train.pipeline import TrainConfig, run_stages
+
+    cfg = TrainConfig(
+        data=DataSpec(source=str(cwru_dir), split=SplitSpec(n_train=150, n_val=50, n_test=100)),
+        teacher=FitConfig(epochs=12, patience=4),
+        student=FitConfig(epochs=20, patience=6),
+        lora=FitConfig(epochs=6, patience=3),
+    )
+    run = RunDir(tmp_path_factory.mktemp("runs") / "cwru")
+    return run, run_stages(run, cfg, progress=False)

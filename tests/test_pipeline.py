@@ -18,22 +18,6 @@ from faultedge.train.loop import FitConfig
 from faultedge.train.pipeline import TrainConfig, run_stages
 
 
-def short_config(source: str) -> TrainConfig:
-    return TrainConfig(
-        data=DataSpec(source=source, split=SplitSpec(n_train=150, n_val=50, n_test=100)),
-        teacher=FitConfig(epochs=12, patience=4),
-        student=FitConfig(epochs=20, patience=6),
-        lora=FitConfig(epochs=6, patience=3),
-    )
-
-
-@pytest.fixture(scope="module")
-def cwru_run(cwru_dir, tmp_path_factory):
-    run = RunDir(tmp_path_factory.mktemp("runs") / "cwru")
-    metrics = run_stages(run, short_config(str(cwru_dir)), progress=False)
-    return run, metrics
-
-
 def test_short_cwru_training_reaches_stated_accuracy(cwru_run):
     """Real 0 hp files at -6 dB, 150 windows/class, a few epochs: time-split test accuracy."""
     run, m = cwru_run
@@ -79,7 +63,7 @@ def test_a_stage_alone_reproduces_the_pipeline(cwru_run, tmp_path):
 def test_missing_previous_stage_says_what_to_run(cwru_dir, tmp_path):
     run = RunDir(tmp_path / "fresh")
     with pytest.raises(RunDirError, match=r"has no teacher\.pt: run `faultedge train --out .*fresh --stage teacher` first"):
-        run_stages(run, short_config(str(cwru_dir)), ("student",), progress=False)
+        run_stages(run, TrainConfig(data=DataSpec(source=str(cwru_dir))), ("student",), progress=False)
 
 
 def test_corrupt_checkpoint_is_refused(cwru_run, tmp_path):

@@ -1,0 +1,461 @@
+"""The integer IR: the one contract between quantisation and every integer consumer.
+
+A network is a chain of layers on integer tensors. Every scale is a power of two, written as
+its exponent (`scale = 2 ** scale_exp`), so requantisation is an arithmetic shift with
+round-half-to-even (torch.round, which Brevitas uses) and saturation. The golden model
+(faultedge.quant.golden), the accelerator generator (faultedge.hdl) and the simulator all read
+this file and nothing else of the training stages.
+
+Tensors are channel-major: a 1-D feature map has shape (channels, length); `linear` consumes
+the flattened map (index c * length + l), as torch.flatten does.
+
+JSON layout (version 1):
+
+    {"format": "faultedge-ir", "version": 1, "name": ..., "classes": [...],
+     "input": {"shape": [1, 1024], "bits": 8, "signed": true, "scale_exp": -4,
+               "rounding": "half_even", "clamp": [-128, 127]},
+     "layers": [{"op": "conv1d", ...}, {"op": "maxpool1d", ...}, {"op": "linear", ...}, {"op": "argmax", ...}],
+     "output": {"scale_exp": -12},
+     "preprocessing": {...} | null, "meta": {...}}
+
+Loading validates every field and names the offending one (`layers[1].weight.data: ...`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Union
+
+import numpy as np
+
+from faultedge.errors import IRError
+from faultedge.runs import write_text
+
+IR_FORMAT = "faultedge-ir"
+IR_VERSION = 1
+ROUNDING_MODES = ("half_even",)
+
+
+def int_range(bits: int, signed: bool, narrow: bool = False) -> tuple[int, int]:
+    """Representable range of a `bits`-wide integer; `narrow` drops the most negative value."""
+    if signed:
+        return -(1 << (bits - 1)) + int(narrow), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def bits_for(lo: int, hi: int) -> int:
+    """Width of the smallest two's-complement integer holding every value in [lo, hi]."""
+    bits = 1
+    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
+        bits += 1
+    return bits
+
+
+@dataclass(frozen=True)
+class IntTensor:
+    """Integer constants (weights or biases) with their width and power-of-two scale."""
+
+    shape: tuple[int, ...]
+    bits: int
+    scale_exp: int
+    data: np.ndarray  # int64, `shape`
+
+    def to_json(self) -> dict[str, Any]:
+        return {"shape": list(self.shape), "bits": self.bits, "scale_exp": self.scale_exp, "data": self.data.reshape(-1).tolist()}
+
+
+@dataclass(frozen=True)
+class Quantizer:
+    """float -> int: clamp(round_half_even(x / 2**scale_exp), *clamp)."""
+
+    shape: tuple[int, ...]
+    bits: int
+    signed: bool
+    scale_exp: int
+    clamp: tuple[int, int]
+    rounding: str = "half_even"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"shape": list(self.shape), "bits": self.bits, "signed": self.signed, "scale_exp": self.scale_exp, "rounding": self.rounding, "clamp": list(self.clamp)}
+
+
+@dataclass(frozen=True)
+class Requant:
+    """Accumulator -> activation: clamp(round_half_even(acc / 2**shift), *clamp).
+
+    `shift` = out_scale_exp - acc_scale_exp; a negative shift is an exact left shift. A ReLU
+    before the quantiser is the lower clamp 0 (relu=True requires clamp[0] >= 0).
+    """
+
+    shift: int
+    bits: int
+    signed: bool
+    relu: bool
+    out_scale_exp: int
+    clamp: tuple[int, int]
+    rounding: str = "half_even"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "shift": self.shift,
+            "bits": self.bits,
+            "signed": self.signed,
+            "relu": self.relu,
+            "out_scale_exp": self.out_scale_exp,
+            "rounding": self.rounding,
+            "clamp": list(self.clamp),
+        }
+
+
+@dataclass(frozen=True)
+class Conv1d:
+    name: str
+    in_shape: tuple[int, int]  # (channels, length)
+    out_shape: tuple[int, int]
+    kernel: int
+    stride: int
+    padding: int  # zeros on both sides
+    weight: IntTensor  # (out_channels, in_channels, kernel)
+    bias: IntTensor  # (out_channels,), at the accumulator scale
+    acc_bits: int  # signed width that holds every partial and final sum for any valid input
+    requant: Requant | None  # None: the accumulator is the network output
+    op: str = field(default="conv1d", init=False)
+
+
+@dataclass(frozen=True)
+class Linear:
+    name: str
+    in_shape: tuple[int, ...]  # (channels, length) of the map it flattens, or (features,)
+    out_shape: tuple[int]
+    weight: IntTensor  # (out_features, in_features)
+    bias: IntTensor  # (out_features,)
+    acc_bits: int
+    requant: Requant | None
+    op: str = field(default="linear", init=False)
+
+
+@dataclass(frozen=True)
+class MaxPool1d:
+    name: str
+    in_shape: tuple[int, int]
+    out_shape: tuple[int, int]
+    kernel: int
+    stride: int
+    op: str = field(default="maxpool1d", init=False)
+
+
+@dataclass(frozen=True)
+class Argmax:
+    """Index of the largest logit; ties go to the lowest index (as numpy and torch do)."""
+
+    name: str
+    in_shape: tuple[int]
+    out_shape: tuple[int] = (1,)
+    op: str = field(default="argmax", init=False)
+
+
+Layer = Union[Conv1d, Linear, MaxPool1d, Argmax]
+MAC_LAYERS = (Conv1d, Linear)
+
+
+@dataclass(frozen=True)
+class IRModel:
+    name: str
+    classes: tuple[str, ...]
+    input: Quantizer
+    layers: tuple[Layer, ...]
+    output_scale_exp: int  # scale of the integer logits (the last MAC layer's accumulator)
+    preprocessing: dict[str, Any] | None = None  # faultedge.data.features.Preprocessing.to_dict()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def logits_layer(self) -> Conv1d | Linear:
+        return [l for l in self.layers if isinstance(l, MAC_LAYERS)][-1]
+
+    @property
+    def macs(self) -> int:
+        total = 0
+        for l in self.layers:
+            if isinstance(l, Conv1d):
+                total += int(np.prod(l.out_shape)) * l.in_shape[0] * l.kernel
+            elif isinstance(l, Linear):
+                total += l.weight.data.size
+        return total
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": IR_FORMAT,
+            "version": IR_VERSION,
+            "name": self.name,
+            "classes": list(self.classes),
+            "input": self.input.to_json(),
+            "layers": [_layer_to_json(l) for l in self.layers],
+            "output": {"scale_exp": self.output_scale_exp},
+            "preprocessing": self.preprocessing,
+            "meta": self.meta,
+        }
+
+    def dumps(self) -> str:
+        """Canonical text: the same model always gives the same bytes."""
+        return json.dumps(self.to_json(), separators=(",", ":")) + "\n"
+
+    def save(self, path: Path | str) -> None:
+        write_text(path, self.dumps())
+
+    @classmethod
+    def from_json(cls, obj: Any) -> "IRModel":
+        return _parse_model(obj)
+
+    @classmethod
+    def load(cls, path: Path | str) -> "IRModel":
+        path = Path(path)
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise IRError(f"{path}: IR file not found") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise IRError(f"{path}: not a JSON IR file ({exc})") from None
+        try:
+            return _parse_model(obj)
+        except IRError as exc:
+            raise IRError(f"{path}: {exc}") from None
+
+
+def _layer_to_json(layer: Layer) -> dict[str, Any]:
+    out: dict[str, Any] = {"op": layer.op, "name": layer.name, "in_shape": list(layer.in_shape), "out_shape": list(layer.out_shape)}
+    if isinstance(layer, Conv1d):
+        out.update(kernel=layer.kernel, stride=layer.stride, padding=layer.padding)
+    if isinstance(layer, MaxPool1d):
+        out.update(kernel=layer.kernel, stride=layer.stride)
+    if isinstance(layer, MAC_LAYERS):
+        out.update(
+            weight=layer.weight.to_json(),
+            bias=layer.bias.to_json(),
+            acc_bits=layer.acc_bits,
+            requant=layer.requant.to_json() if layer.requant else None,
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Parsing and validation. Each helper takes the JSON path of what it reads, for error messages.
+
+
+def _get(obj: Any, key: str, path: str) -> Any:
+    if not isinstance(obj, dict):
+        raise IRError(f"{path}: expected an object, got {type(obj).__name__}")
+    if key not in obj:
+        raise IRError(f"{path}.{key}: missing field" if path else f"{key}: missing field")
+    return obj[key]
+
+
+def _int(obj: Any, key: str, path: str, lo: int | None = None, hi: int | None = None) -> int:
+    v = _get(obj, key, path)
+    where = f"{path}.{key}" if path else key
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise IRError(f"{where}: expected an integer, got {v!r}")
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise IRError(f"{where}: {v} is outside [{lo}, {hi}]")
+    return v
+
+
+def _bool(obj: Any, key: str, path: str) -> bool:
+    v = _get(obj, key, path)
+    if not isinstance(v, bool):
+        raise IRError(f"{path}.{key}: expected true/false, got {v!r}")
+    return v
+
+
+def _str(obj: Any, key: str, path: str) -> str:
+    v = _get(obj, key, path)
+    if not isinstance(v, str):
+        raise IRError(f"{path}.{key}: expected a string, got {v!r}" if path else f"{key}: expected a string, got {v!r}")
+    return v
+
+
+def _shape(obj: Any, key: str, path: str, ndim: int | tuple[int, ...]) -> tuple[int, ...]:
+    v = _get(obj, key, path)
+    ndims = (ndim,) if isinstance(ndim, int) else ndim
+    if not isinstance(v, list) or len(v) not in ndims or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in v):
+        raise IRError(f"{path}.{key}: expected a list of {' or '.join(map(str, ndims))} positive integers, got {v!r}")
+    return tuple(v)
+
+
+def _rounding(obj: Any, path: str) -> str:
+    r = _str(obj, "rounding", path)
+    if r not in ROUNDING_MODES:
+        raise IRError(f"{path}.rounding: unsupported rounding mode {r!r} (supported: {', '.join(ROUNDING_MODES)})")
+    return r
+
+
+def _clamp(obj: Any, path: str, bits: int, signed: bool) -> tuple[int, int]:
+    v = _get(obj, "clamp", path)
+    lo_r, hi_r = int_range(bits, signed)
+    if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in v)):
+        raise IRError(f"{path}.clamp: expected [low, high] integers, got {v!r}")
+    if not lo_r <= v[0] <= v[1] <= hi_r:
+        raise IRError(f"{path}.clamp: {v} does not fit a {'signed' if signed else 'unsigned'} {bits}-bit integer [{lo_r}, {hi_r}]")
+    return v[0], v[1]
+
+
+def _tensor(obj: Any, key: str, path: str, shape: tuple[int, ...]) -> IntTensor:
+    t = _get(obj, key, path)
+    p = f"{path}.{key}"
+    got = _shape(t, "shape", p, len(shape))
+    if got != shape:
+        raise IRError(f"{p}.shape: expected {list(shape)}, got {list(got)}")
+    bits = _int(t, "bits", p, 2, 32)
+    scale_exp = _int(t, "scale_exp", p, -64, 64)
+    data = _get(t, "data", p)
+    if not isinstance(data, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in data):
+        raise IRError(f"{p}.data: expected a flat list of integers")
+    if len(data) != int(np.prod(shape)):
+        raise IRError(f"{p}.data: expected {int(np.prod(shape))} values for shape {list(shape)}, got {len(data)}")
+    arr = np.asarray(data, dtype=np.int64).reshape(shape)
+    lo, hi = int_range(bits, True)
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        raise IRError(f"{p}.data: values in [{arr.min()}, {arr.max()}] do not fit signed {bits}-bit [{lo}, {hi}]")
+    return IntTensor(shape, bits, scale_exp, arr)
+
+
+def _requant(obj: Any, path: str, acc_scale_exp: int) -> Requant | None:
+    r = _get(obj, "requant", path)
+    if r is None:
+        return None
+    p = f"{path}.requant"
+    bits = _int(r, "bits", p, 2, 32)
+    signed = _bool(r, "signed", p)
+    rq = Requant(
+        shift=_int(r, "shift", p, -32, 62),
+        bits=bits,
+        signed=signed,
+        relu=_bool(r, "relu", p),
+        out_scale_exp=_int(r, "out_scale_exp", p, -64, 64),
+        clamp=_clamp(r, p, bits, signed),
+        rounding=_rounding(r, p),
+    )
+    if rq.shift != rq.out_scale_exp - acc_scale_exp:
+        raise IRError(f"{p}.shift: {rq.shift} != out_scale_exp - accumulator scale_exp ({rq.out_scale_exp} - {acc_scale_exp})")
+    if rq.relu and rq.clamp[0] < 0:
+        raise IRError(f"{p}.clamp: a ReLU output cannot go below 0, got {list(rq.clamp)}")
+    return rq
+
+
+def _mac_common(obj: Any, path: str, w_shape: tuple[int, ...], out_ch: int, in_scale_exp: int) -> tuple[IntTensor, IntTensor, int, Requant | None]:
+    weight = _tensor(obj, "weight", path, w_shape)
+    bias = _tensor(obj, "bias", path, (out_ch,))
+    acc_scale_exp = in_scale_exp + weight.scale_exp
+    if bias.scale_exp != acc_scale_exp:
+        raise IRError(f"{path}.bias.scale_exp: {bias.scale_exp} != input scale_exp + weight scale_exp ({in_scale_exp} + {weight.scale_exp})")
+    acc_bits = _int(obj, "acc_bits", path, 2, 62)
+    return weight, bias, acc_bits, _requant(obj, path, acc_scale_exp)
+
+
+def _parse_layer(obj: Any, path: str, in_shape: tuple[int, ...], in_scale_exp: int) -> tuple[Layer, int]:
+    """Parse one layer given the shape and scale arriving from the previous one."""
+    op = _str(obj, "op", path)
+    name = _str(obj, "name", path)
+    declared = _shape(obj, "in_shape", path, (1, 2))
+    if declared != in_shape:
+        raise IRError(f"{path}.in_shape: {list(declared)} does not match the previous layer's output {list(in_shape)}")
+    if op == "conv1d":
+        if len(in_shape) != 2:
+            raise IRError(f"{path}.in_shape: conv1d needs (channels, length), got {list(in_shape)}")
+        out_shape = _shape(obj, "out_shape", path, 2)
+        k, s, pad = _int(obj, "kernel", path, 1), _int(obj, "stride", path, 1), _int(obj, "padding", path, 0)
+        length = (in_shape[1] + 2 * pad - k) // s + 1
+        if out_shape[1] != length:
+            raise IRError(f"{path}.out_shape: length {out_shape[1]} != (L + 2*padding - kernel) // stride + 1 = {length}")
+        w, b, acc, rq = _mac_common(obj, path, (out_shape[0], in_shape[0], k), out_shape[0], in_scale_exp)
+        layer: Layer = Conv1d(name, in_shape, out_shape, k, s, pad, w, b, acc, rq)
+    elif op == "linear":
+        out_shape = _shape(obj, "out_shape", path, 1)
+        w, b, acc, rq = _mac_common(obj, path, (out_shape[0], int(np.prod(in_shape))), out_shape[0], in_scale_exp)
+        layer = Linear(name, in_shape, out_shape, w, b, acc, rq)
+    elif op == "maxpool1d":
+        if len(in_shape) != 2:
+            raise IRError(f"{path}.in_shape: maxpool1d needs (channels, length), got {list(in_shape)}")
+        out_shape = _shape(obj, "out_shape", path, 2)
+        k, s = _int(obj, "kernel", path, 1), _int(obj, "stride", path, 1)
+        expect = (in_shape[0], (in_shape[1] - k) // s + 1)
+        if out_shape != expect:
+            raise IRError(f"{path}.out_shape: expected {list(expect)}, got {list(out_shape)}")
+        layer = MaxPool1d(name, in_shape, out_shape, k, s)
+    elif op == "argmax":
+        if len(in_shape) != 1:
+            raise IRError(f"{path}.in_shape: argmax needs a vector, got {list(in_shape)}")
+        out_shape = _shape(obj, "out_shape", path, 1)
+        if out_shape != (1,):
+            raise IRError(f"{path}.out_shape: argmax produces [1], got {list(out_shape)}")
+        layer = Argmax(name, in_shape)
+    else:
+        raise IRError(f"{path}.op: unsupported op {op!r} (supported: conv1d, linear, maxpool1d, argmax)")
+    out_scale = in_scale_exp
+    if isinstance(layer, MAC_LAYERS):
+        out_scale = layer.requant.out_scale_exp if layer.requant else in_scale_exp + layer.weight.scale_exp
+    return layer, out_scale
+
+
+def _parse_model(obj: Any) -> IRModel:
+    if not isinstance(obj, dict):
+        raise IRError(f"expected a JSON object at the top level, got {type(obj).__name__}")
+    fmt = obj.get("format")
+    if fmt != IR_FORMAT:
+        raise IRError(f"format: expected {IR_FORMAT!r}, got {fmt!r} (not a faultedge IR file)")
+    version = _int(obj, "version", "")
+    if version != IR_VERSION:
+        raise IRError(f"version: unsupported IR version {version} (this faultedge reads version {IR_VERSION})")
+    classes = _get(obj, "classes", "")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise IRError("classes: expected a non-empty list of class names")
+    inp = _get(obj, "input", "")
+    bits = _int(inp, "bits", "input", 2, 32)
+    signed = _bool(inp, "signed", "input")
+    quant = Quantizer(
+        shape=_shape(inp, "shape", "input", (1, 2)),
+        bits=bits,
+        signed=signed,
+        scale_exp=_int(inp, "scale_exp", "input", -64, 64),
+        clamp=_clamp(inp, "input", bits, signed),
+        rounding=_rounding(inp, "input"),
+    )
+    raw_layers = _get(obj, "layers", "")
+    if not isinstance(raw_layers, list) or not raw_layers:
+        raise IRError("layers: expected a non-empty list")
+    layers: list[Layer] = []
+    shape, scale = quant.shape, quant.scale_exp
+    for i, raw in enumerate(raw_layers):
+        layer, scale = _parse_layer(raw, f"layers[{i}]", shape, scale)
+        shape = layer.out_shape
+        layers.append(layer)
+    if not isinstance(layers[-1], Argmax):
+        raise IRError(f"layers[{len(layers) - 1}].op: the last layer must be argmax, got {layers[-1].op!r}")
+    if layers[-1].in_shape != (len(classes),):
+        raise IRError(f"layers[{len(layers) - 1}].in_shape: {list(layers[-1].in_shape)} does not match {len(classes)} classes")
+    mac = [l for l in layers if isinstance(l, MAC_LAYERS)]
+    if not mac or mac[-1].requant is not None:
+        raise IRError("layers: the last conv1d/linear must output raw accumulators (requant null) as the logits")
+    if any(l.requant is None for l in mac[:-1]):
+        i = next(i for i, l in enumerate(layers) if isinstance(l, MAC_LAYERS) and l.requant is None)
+        raise IRError(f"layers[{i}].requant: only the last conv1d/linear may omit requantisation")
+    out = _get(obj, "output", "")
+    out_scale = _int(out, "scale_exp", "output", -64, 64)
+    if out_scale != scale:
+        raise IRError(f"output.scale_exp: {out_scale} != the logits' accumulator scale_exp {scale}")
+    prep = obj.get("preprocessing")
+    if prep is not None and not isinstance(prep, dict):
+        raise IRError("preprocessing: expected an object or null")
+    meta = obj.get("meta", {})
+    if not isinstance(meta, dict):
+        raise IRError("meta: expected an object")
+    return IRModel(_str(obj, "name", ""), tuple(classes), quant, tuple(layers), out_scale, prep, meta)
+
+
+# Consumers that walk the layers dispatch on the op name; an op they lack is a clear error.
+def dispatch(layer: Layer, table: dict[str, Callable[..., Any]], consumer: str) -> Callable[..., Any]:
+    try:
+        return table[layer.op]
+    except KeyError:
+        raise IRError(f"{consumer} does not support op {layer.op!r} (layer {layer.name!r}); supported: {', '.join(sorted(table))}") from None
