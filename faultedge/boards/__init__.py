@@ -27,7 +27,7 @@ def list_boards(kind: str) -> list[str]:
     return sorted(p.stem for p in _dir(kind).glob("*.toml"))
 
 
-def board_file(kind: str, name: str, filename: str) -> Path:
+def board_file(kind: str, filename: str) -> Path:
     """A file that belongs to a board profile (pin constraints, ...), next to its .toml."""
     return _dir(kind) / filename
 
