@@ -20,8 +20,8 @@ import torch
 
 from faultedge.data.features import Preprocessing
 from faultedge.edge import runner
-from faultedge.edge.onnx_export import ensure_exported, model_path, test_windows
-from faultedge.edge.predictor import user_errors
+from faultedge.edge.artifacts import ensure_exported, load_spec, model_path, user_errors
+from faultedge.edge.onnx_export import test_windows
 from faultedge.quant.stage import float_model
 from faultedge.runs import RunDir, read_json, write_json
 
@@ -36,6 +36,7 @@ class BenchConfig:
     rounds: int = 4
     batch: int = 256
     batch_repeats: int = 40
+    budget_s: float = 1.0  # per path and round: bounds the time spent on a path that thrashes
     all_threads: int = os.cpu_count() or 1
 
 
@@ -84,13 +85,13 @@ def _measure(paths: list[Candidate], cfg: BenchConfig) -> list[dict[str, Any]]:
         for i, p in enumerate(paths):
             one = p.inputs[:1]
             torch.set_num_threads(p.threads)  # process-wide in torch; ORT sessions carry their own
-            samples[i].append(runner.time_calls(lambda: p.call(one), per_round, cfg.warmup))
+            samples[i].append(runner.time_calls(lambda: p.call(one), per_round, cfg.warmup, cfg.budget_s))
     rows = []
     for i, p in enumerate(paths):
         torch.set_num_threads(p.threads)
         lat = runner.percentiles(np.concatenate(samples[i]))
         batch = p.inputs[: cfg.batch]
-        seconds = np.median(runner.time_calls(lambda: p.call(batch), cfg.batch_repeats, 3)) / 1e6
+        seconds = np.median(runner.time_calls(lambda: p.call(batch), cfg.batch_repeats, 3, cfg.budget_s)) / 1e6
         rows.append({"engine": p.engine, "precision": p.precision, "scope": p.scope, "threads": p.threads,
                      "p50_us": lat["p50"], "p90_us": lat["p90"], "p99_us": lat["p99"], "repeats": lat["repeats"],
                      "throughput_per_s": len(batch) / seconds})
@@ -126,13 +127,12 @@ def _ratios(rows: list[dict[str, Any]]) -> None:
 def bench(run: RunDir, cfg: BenchConfig = BenchConfig()) -> dict[str, Any]:
     """Measure every path, add accelerator rows, write runs/NAME/bench/report.json."""
     report = ensure_exported(run)
-    prep = Preprocessing.from_dict(read_json(run.require("preprocessing.json")))
+    prep, spec = load_spec(run)
     windows, _ = test_windows(run)
     windows = np.resize(windows, (max(cfg.batch, 1), windows.shape[1]))  # repeat a short test set to fill a batch
     features = prep(windows)
     paths: list[Candidate] = []
     with user_errors():
-        spec = runner.Spec(prep.to_dict())
         for threads in sorted({1, cfg.all_threads}):
             paths += _eager(run, prep, windows, features, threads) + _ort(run, report, spec, windows, features, threads)
     torch_threads = torch.get_num_threads()

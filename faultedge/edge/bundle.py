@@ -10,7 +10,6 @@ interrupted deploy never leaves a half-written bundle.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ from typing import Any
 
 from faultedge.boards import load_board
 from faultedge.edge import runner
-from faultedge.edge.onnx_export import ONNX_DIR, ensure_exported
+from faultedge.edge.artifacts import ONNX_DIR, ensure_exported
 from faultedge.errors import FaultedgeError
 from faultedge.runs import RunDir, read_json
 
@@ -73,10 +72,6 @@ refuses a modified or incomplete bundle (exit code 2). It uses the {profile['pre
 """
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def build(run: RunDir, profile: dict[str, Any], root: Path) -> dict[str, Any]:
     """Write every bundle file into the empty directory `root` and return the manifest."""
     report = ensure_exported(run)
@@ -99,7 +94,7 @@ def build(run: RunDir, profile: dict[str, Any], root: Path) -> dict[str, Any]:
         "versions": report["versions"],
     }
     (root / "README.md").write_text(readme(profile, manifest), encoding="utf-8")
-    manifest["files"] = {p.name: _sha256(p) for p in sorted(root.iterdir())}
+    manifest["files"] = {p.name: runner.sha256_file(p) for p in sorted(root.iterdir())}
     (root / runner.MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest
 

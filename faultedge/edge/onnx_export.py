@@ -13,11 +13,9 @@ ends differ from `Preprocessing.__call__` (see `verify`).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import tempfile
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,46 +28,20 @@ from faultedge.data.classes import CLASS_NAMES
 from faultedge.data.dataset import Dataset
 from faultedge.data.features import Preprocessing
 from faultedge.edge import runner
-from faultedge.errors import FaultedgeError, RunDirError
+from faultedge.edge.artifacts import ONNX_DIR, REPORT, OnnxModel, load_spec, sources
+from faultedge.errors import FaultedgeError
 from faultedge.quant.stage import Artifacts, float_model, load_qat
 from faultedge.runs import RunDir, atomic_path, read_json, write_json
 from faultedge.train.pipeline import TrainConfig, versions
 
 OPSET = 13  # networks and normalisation: ONNX Runtime >= 1.8, so JetPack 4 builds run them too
 OPSET_DFT = 17  # the first opset with DFT
-ONNX_DIR = "onnx"
-REPORT = "export.json"
-PRECISIONS = ("fp32", "int8")
 LOGIT_TOL = 1e-4  # max |ORT - PyTorch/Brevitas| on logits
 FEATURE_TOL = 1e-5  # max |front end - Preprocessing.__call__| on features
 
 
 class ExportError(FaultedgeError):
     """An exported model failed its checks; nothing was written."""
-
-
-@dataclass(frozen=True)
-class OnnxModel:
-    """File name of one exported model in runs/NAME/onnx/."""
-
-    precision: str  # fp32 | int8
-    front: str  # features | magnitude | window (the model's input name)
-
-    @property
-    def name(self) -> str:
-        base = "model_fp32" if self.precision == "fp32" else "model_int8_qdq"
-        return f"{base}.onnx" if self.front == "features" else f"{base}_{self.front}.onnx"
-
-    @property
-    def key(self) -> str:
-        return f"{self.precision}_{self.front}"
-
-
-ALL_MODELS = tuple(OnnxModel(p, f) for p in PRECISIONS for f in runner.FRONTS[::-1])
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # --------------------------------------------------------------------------- networks
@@ -117,15 +89,19 @@ def normalise_graph(spec: runner.Spec) -> onnx.ModelProto:
 
 
 def dft_graph(spec: runner.Spec) -> onnx.ModelProto:
-    """window (N, L) -> magnitude: |DFT| bins L/2 .. 1 in that order, unnormalised (ONNX DFT, opset 17)."""
+    """window (N, L) -> magnitude: |DFT| bins L/2 .. 1 in that order, unnormalised (ONNX DFT, opset 17).
+
+    The DFT runs in float64: ORT's float32 DFT misses the spec by more than 1e-5 on some data."""
     i64 = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)  # noqa: E731
     return _model(
         [
-            helper.make_node("Unsqueeze", ["window", "dft/axis_2"], ["dft/signal"]),  # DFT wants (N, L, 1) real
+            helper.make_node("Cast", ["window"], ["dft/window64"], to=TensorProto.DOUBLE),
+            helper.make_node("Unsqueeze", ["dft/window64", "dft/axis_2"], ["dft/signal"]),  # DFT wants (N, L, 1) real
             helper.make_node("DFT", ["dft/signal"], ["dft/spectrum"], axis=1, onesided=1),  # (N, L/2+1, 2)
             helper.make_node("Slice", ["dft/spectrum", "dft/top", "dft/zero", "dft/axis_1", "dft/minus_one"], ["dft/half"]),
             helper.make_node("ReduceSumSquare", ["dft/half"], ["dft/power"], axes=[2], keepdims=0),
-            helper.make_node("Sqrt", ["dft/power"], ["magnitude"]),
+            helper.make_node("Sqrt", ["dft/power"], ["dft/magnitude64"]),
+            helper.make_node("Cast", ["dft/magnitude64"], ["magnitude"], to=TensorProto.FLOAT),
         ],
         [helper.make_tensor_value_info("window", TensorProto.FLOAT, ["N", spec.window])],
         [helper.make_tensor_value_info("magnitude", TensorProto.FLOAT, ["N", spec.bins])],
@@ -152,7 +128,7 @@ def _chain(first: onnx.ModelProto, second: onnx.ModelProto, name: str) -> onnx.M
 
 def build_models(run: RunDir) -> dict[OnnxModel, onnx.ModelProto]:
     """Every model of the run (int8 ones only when the run is quantised), checked by onnx.checker."""
-    spec = runner.Spec(read_json(run.require("preprocessing.json")), str(run / "preprocessing.json"))
+    _, spec = load_spec(run)
     networks = {"fp32": export_fp32(float_model(run, "student"), spec.bins)}
     if (run / Artifacts("student", 8).qat).exists():
         networks["int8"] = export_int8_qdq(load_qat(run, "student", 8), spec.bins)
@@ -188,8 +164,7 @@ def reference_logits(run: RunDir, precision: str, features: np.ndarray) -> np.nd
 
 def verify(run: RunDir, models: dict[OnnxModel, onnx.ModelProto], windows: np.ndarray) -> dict[str, Any]:
     """ORT vs PyTorch/Brevitas on every test window, per model; front ends vs Preprocessing.__call__."""
-    prep = Preprocessing.from_dict(read_json(run / "preprocessing.json"))
-    spec = runner.Spec(prep.to_dict())
+    prep, spec = load_spec(run)
     features = prep(windows, "test windows")
     report: dict[str, Any] = {"windows": int(len(windows))}
     # the front ends alone, against the one specification
@@ -218,12 +193,6 @@ def verify(run: RunDir, models: dict[OnnxModel, onnx.ModelProto], windows: np.nd
 # --------------------------------------------------------------------------- the stage
 
 
-def sources(run: RunDir) -> dict[str, str]:
-    """sha256 of the artifacts the ONNX models are made from, to tell when they are stale."""
-    names = ["preprocessing.json", "student_merged.pt", Artifacts("student", 8).qat]
-    return {n: _sha256(run / n) for n in names if (run / n).exists()}
-
-
 def export(run: RunDir) -> dict[str, Any]:
     """Export, verify on the whole test set, then write runs/NAME/onnx/*.onnx and onnx/export.json."""
     run.require("student_merged.pt")
@@ -246,20 +215,3 @@ def export(run: RunDir) -> dict[str, Any]:
     }
     write_json(out / REPORT, report)
     return report
-
-
-def ensure_exported(run: RunDir) -> dict[str, Any]:
-    """The run's export report, exporting first when the models are missing or older than their sources."""
-    path = run / ONNX_DIR / REPORT
-    if path.exists():
-        report = read_json(path)
-        if report.get("sources") == sources(run) and all((run / ONNX_DIR / n).exists() for n in report.get("models", {}).values()):
-            return report
-    return export(run)
-
-
-def model_path(run: RunDir, report: dict[str, Any], precision: str, front: str) -> Path:
-    key = OnnxModel(precision, front).key
-    if key not in report["models"]:
-        raise RunDirError(f"{run.path} has no {precision} ONNX model: run `faultedge quantize {run.path}` first")
-    return run / ONNX_DIR / report["models"][key]

@@ -6,26 +6,15 @@ module adds what only faultedge has: run directories, .mat files, and faultedge'
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from faultedge.data.cwru import drive_end_signal, read_mat
 from faultedge.edge import runner
-from faultedge.edge.onnx_export import ensure_exported, model_path
-from faultedge.errors import DataError
-from faultedge.runs import RunDir, read_json
-
-
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """The runner's errors are the user's to fix: give them faultedge's type, so the CLI prints them plainly."""
-    try:
-        yield
-    except runner.RunnerError as exc:
-        raise DataError(str(exc)) from None
+from faultedge.edge.artifacts import ensure_exported, load_spec, model_path, user_errors
+from faultedge.runs import RunDir
 
 
 def load_classifier(run: RunDir, precision: str = "fp32", graph_fft: bool = False, providers: Sequence[str] | None = None,
@@ -36,8 +25,8 @@ def load_classifier(run: RunDir, precision: str = "fp32", graph_fft: bool = Fals
     """
     report = ensure_exported(run)
     front = "window" if graph_fft else "magnitude"
+    _, spec = load_spec(run)
     with user_errors():
-        spec = runner.Spec(read_json(run.require("preprocessing.json")), str(run / "preprocessing.json"))
         return runner.Classifier(model_path(run, report, precision, front), spec, providers, threads), report
 
 
@@ -54,7 +43,7 @@ def predict_file(run: RunDir, path: Path, precision: str = "fp32", graph_fft: bo
     """Per-window classes of a recording (consecutive windows unless `hop` is given; a shorter tail is ignored)."""
     clf, report = load_classifier(run, precision, graph_fft, providers, threads)
     data = read_recording(path)
-    with user_errors():
+    with user_errors(), np.errstate(over="ignore", invalid="ignore"):  # bad samples raise, naming them
         windows, starts, ignored = runner.windows_from_array(data, clf.spec.window, hop or clf.spec.window, str(path))
         logits = clf.logits(windows, str(path))
     info = {"input": str(path), "precision": precision, "provider": clf.provider, "preprocessing": "graph DFT" if graph_fft else "numpy FFT"}

@@ -166,10 +166,10 @@ def check_windows(x: Any, length: int, what: str = "windows") -> np.ndarray:
 
 
 def nonfinite_error(x: np.ndarray, what: str) -> RunnerError:
-    """Name the first NaN/Inf sample; finite input whose FFT overflowed gets its own message."""
+    """Name the first NaN/Inf sample; finite input that overflowed (FFT, float32) gets its own message."""
     bad = ~np.isfinite(x)
     if not bad.any():
-        return RunnerError(f"{what}: sample values too large (the FFT overflows); max |x| = {np.abs(x).max():.3g}")
+        return RunnerError(f"{what}: sample values too large to process (they overflow); max |x| = {np.abs(x).max():.3g}")
     n, i = np.unravel_index(int(np.argmax(bad)), bad.shape)
     return RunnerError(f"{what}: {int(bad.sum())} non-finite (NaN/Inf) sample(s), first in window {n} at sample {i}")
 
@@ -191,6 +191,9 @@ class _Buffers:
 
 class Classifier:
     """One ONNX model and the numpy front end its input asks for.
+
+    Non-finite or overflowing input raises RunnerError; numpy may warn about it first (wrap calls
+    in np.errstate to silence that: doing so per call would cost about 1 us of the fast path).
 
     The model's input name says what it expects: `window` (raw samples; FFT in the graph),
     `magnitude` (unnormalised |FFT| bins in feature order; numpy does the FFT, the graph the
@@ -236,9 +239,9 @@ class Classifier:
                 raise nonfinite_error(x, what)
             np.abs(buf.spectrum[:, : self.spec.bins], out=buf.input, casting="same_kind")
         else:
-            if not np.isfinite(x).all():
-                raise nonfinite_error(x, what)
             np.copyto(buf.input, x, casting="unsafe")
+            if not np.isfinite(buf.input).all():  # NaN/Inf in x, or values beyond float32's range
+                raise nonfinite_error(x, what)
         self.session.run_with_iobinding(buf.binding)
         return buf.output
 
@@ -251,16 +254,23 @@ class Classifier:
         return self._run(check_windows(windows, self.width, what), what).argmax(axis=1)
 
 
-def time_calls(fn: Callable[[], Any], repeats: int, warmup: int) -> np.ndarray:
-    """Wall time of each of `repeats` calls of fn() in microseconds, after `warmup` untimed calls."""
+def time_calls(fn: Callable[[], Any], repeats: int, warmup: int, budget_s: float = float("inf")) -> np.ndarray:
+    """Wall time of each call of fn() in microseconds: `repeats` calls after `warmup` untimed ones,
+    fewer if all together take longer than `budget_s` seconds (a thrashing path must not stall a
+    benchmark); at least one call is timed."""
+    clock = time.perf_counter_ns
+    deadline = clock() + budget_s * 1e9
     for _ in range(warmup):
         fn()
-    clock = time.perf_counter_ns
+        if clock() > deadline:
+            break
     samples = np.empty(repeats)
     for i in range(repeats):
         t0 = clock()
         fn()
-        samples[i] = clock() - t0
+        samples[i] = t1 = clock() - t0
+        if t0 + t1 > deadline:
+            return samples[: i + 1] / 1000.0
     return samples / 1000.0
 
 
@@ -441,6 +451,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")
     p.add_argument("--bench", type=int, metavar="N", help="instead of classifying INPUT, time N single random windows")
     args = p.parse_args(argv)
+    np.seterr(over="ignore", invalid="ignore")  # bad samples get a RunnerError naming them, not numpy warnings
     if args.input is None and not args.bench:
         p.error("give an INPUT file, - for standard input, or --bench N")
     try:
