@@ -13,7 +13,6 @@ from faultedge.data.features import Preprocessing
 from faultedge.data.synthetic import synthesize_recordings
 from faultedge.edge import artifacts, onnx_export, runner
 from faultedge.edge.artifacts import ALL_MODELS, OnnxModel
-from faultedge.edge.onnx_export import dft_graph, normalise_graph
 from faultedge.errors import DataError
 from faultedge.quant.stage import Artifacts, float_model, load_qat
 from faultedge.runs import read_json, write_json
@@ -49,13 +48,6 @@ def test_export_matches_pytorch_and_brevitas_on_the_whole_test_set(edge_run):
     assert opsets["model_fp32_magnitude.onnx"] == 13 and opsets["model_int8_qdq_window.onnx"] == 17
 
 
-def _front_features(spec: runner.Spec, front: str, windows: np.ndarray) -> np.ndarray:
-    """Features as the runner computes them: its numpy front end (magnitude) or the ONNX DFT (window),
-    then the graph's normalisation; a Classifier over a graph that stops at the features."""
-    graph = normalise_graph(spec) if front == "magnitude" else onnx_export._chain(dft_graph(spec), normalise_graph(spec), "front")
-    return runner.Classifier(graph.SerializeToString(), spec).logits(windows)
-
-
 @pytest.mark.parametrize("front", ["magnitude", "window"])
 def test_every_front_end_follows_the_preprocessing_spec(edge_run, front):
     """Real CWRU windows with the run's spec, and synthetic windows with a spec fitted on them:
@@ -66,7 +58,7 @@ def test_every_front_end_follows_the_preprocessing_spec(edge_run, front):
     synth = np.stack([r.signal[i * 2048:(i + 1) * 2048] for r in synthesize_recordings(1, seed=3) for i in range(4)])
     other = Preprocessing.fit(synth)
     for spec, x in ((prep, windows[:300]), (other, synth), (other, synth.astype(np.float32))):
-        got = _front_features(runner.Spec(spec.to_dict()), front, x)
+        got = onnx_export.front_end(runner.Spec(spec.to_dict()), front).logits(x)
         assert np.abs(got - spec(x)).max() <= 1e-5
 
 

@@ -21,12 +21,12 @@ import torch
 from faultedge.data.features import Preprocessing
 from faultedge.edge import runner
 from faultedge.edge.artifacts import ensure_exported, load_spec, model_path, user_errors
-from faultedge.edge.onnx_export import test_windows
+from faultedge.edge.onnx_export import front_end, test_windows
 from faultedge.quant.stage import float_model
 from faultedge.runs import RunDir, read_json, write_json
 
 EAGER = "PyTorch eager"
-SCOPES = ("end to end", "model only")
+SCOPES = ("end to end", "model only", "features only")
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ def _eager(run: RunDir, prep: Preprocessing, windows: np.ndarray, features: np.n
     model = float_model(run, "student")
     e2e = lambda x: model(torch.from_numpy(prep(x))).argmax(1)  # noqa: E731 - the training code path
     only = lambda f: model(torch.from_numpy(f)).argmax(1)  # noqa: E731
-    return [Candidate(EAGER, "fp32", SCOPES[0], threads, e2e, windows), Candidate(EAGER, "fp32", SCOPES[1], threads, only, features)]
+    return [Candidate(EAGER, "fp32", SCOPES[0], threads, e2e, windows), Candidate(EAGER, "fp32", SCOPES[1], threads, only, features),
+            Candidate(EAGER, "fp32", SCOPES[2], threads, prep, windows)]
 
 
 def _ort(run: RunDir, report: dict[str, Any], spec: runner.Spec, windows: np.ndarray, features: np.ndarray, threads: int) -> list[Candidate]:
@@ -74,6 +75,9 @@ def _ort(run: RunDir, report: dict[str, Any], spec: runner.Spec, windows: np.nda
         ):
             clf = runner.Classifier(model_path(run, report, precision, front), spec, ["CPUExecutionProvider"], threads)
             paths.append(Candidate(engine, precision, scope, threads, clf.classify, inputs))
+    # the front ends alone (raw window -> features): why the fast path does its FFT in numpy
+    for engine, front in (("ORT", "magnitude"), ("ORT graph-DFT", "window")):
+        paths.append(Candidate(engine, "fp32", SCOPES[2], threads, front_end(spec, front, threads).logits, windows))
     return paths
 
 

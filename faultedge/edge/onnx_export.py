@@ -110,7 +110,7 @@ def dft_graph(spec: runner.Spec) -> onnx.ModelProto:
     )
 
 
-def _chain(first: onnx.ModelProto, second: onnx.ModelProto, name: str) -> onnx.ModelProto:
+def chain(first: onnx.ModelProto, second: onnx.ModelProto, name: str) -> onnx.ModelProto:
     """first's single output feeds second's single input; opsets are raised to the higher one.
 
     The front-end graphs name their internal tensors "normalise/..." and "dft/...", so no prefixes
@@ -126,6 +126,13 @@ def _chain(first: onnx.ModelProto, second: onnx.ModelProto, name: str) -> onnx.M
     return merged
 
 
+def front_end(spec: runner.Spec, front: str, threads: int = 1) -> runner.Classifier:
+    """The runner's raw window -> features path alone (its numpy FFT for "magnitude", the ONNX DFT
+    for "window"), through a graph that stops at the features: what parity checks and benchmarks time."""
+    graph = normalise_graph(spec) if front == "magnitude" else chain(dft_graph(spec), normalise_graph(spec), "front")
+    return runner.Classifier(graph.SerializeToString(), spec, ["CPUExecutionProvider"], threads)
+
+
 def build_models(run: RunDir) -> dict[OnnxModel, onnx.ModelProto]:
     """Every model of the run (int8 ones only when the run is quantised), checked by onnx.checker."""
     _, spec = load_spec(run)
@@ -134,10 +141,10 @@ def build_models(run: RunDir) -> dict[OnnxModel, onnx.ModelProto]:
         networks["int8"] = export_int8_qdq(load_qat(run, "student", 8), spec.bins)
     models = {}
     for precision, net in networks.items():
-        magnitude = _chain(normalise_graph(spec), net, f"faultedge_{precision}_magnitude")
+        magnitude = chain(normalise_graph(spec), net, f"faultedge_{precision}_magnitude")
         models[OnnxModel(precision, "features")] = net
         models[OnnxModel(precision, "magnitude")] = magnitude
-        models[OnnxModel(precision, "window")] = _chain(dft_graph(spec), magnitude, f"faultedge_{precision}_window")
+        models[OnnxModel(precision, "window")] = chain(dft_graph(spec), magnitude, f"faultedge_{precision}_window")
     for m, proto in models.items():
         try:
             onnx.checker.check_model(proto, full_check=True)
@@ -168,12 +175,8 @@ def verify(run: RunDir, models: dict[OnnxModel, onnx.ModelProto], windows: np.nd
     features = prep(windows, "test windows")
     report: dict[str, Any] = {"windows": int(len(windows))}
     # the front ends alone, against the one specification
-    magnitude = np.abs(np.fft.rfft(windows * np.where(np.arange(spec.window) % 2, -1.0, 1.0)))[:, : spec.bins]
-    front_out = {
-        "magnitude": runner.make_session(normalise_graph(spec).SerializeToString()).run(None, {"magnitude": magnitude.astype(np.float32)})[0],
-        "window": runner.make_session(_chain(dft_graph(spec), normalise_graph(spec), "front").SerializeToString()).run(None, {"window": windows.astype(np.float32)})[0],
-    }
-    report["features_max_abs_diff"] = {front: float(np.abs(out - features).max()) for front, out in front_out.items()}
+    report["features_max_abs_diff"] = {front: float(np.abs(front_end(spec, front).logits(windows) - features).max())
+                                       for front in ("magnitude", "window")}
     problems = [f"{front} front end differs from Preprocessing by {d:.2e} > {FEATURE_TOL}" for front, d in report["features_max_abs_diff"].items() if d > FEATURE_TOL]
     refs = {p: reference_logits(run, p, features) for p in {m.precision for m in models}}
     for m, proto in models.items():

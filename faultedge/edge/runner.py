@@ -18,6 +18,7 @@ Usage in a bundle:  python run.py recording.npy | python run.py - < windows.csv
 from __future__ import annotations
 
 import argparse
+import cmath
 import hashlib
 import io
 import json
@@ -181,6 +182,7 @@ class _Buffers:
         self.signs = np.where(np.arange(spec.window) % 2, -1.0, 1.0)
         self.flipped = np.empty((n, spec.window))
         self.spectrum = np.empty((n, spec.bins + 1), np.complex128)
+        self.half = np.empty((n, spec.bins), np.complex64)
         width = spec.window if front == "window" else spec.bins
         self.input = np.empty((n, width), np.float32)
         self.output = np.empty((n, classes), np.float32)
@@ -234,10 +236,13 @@ class Classifier:
             np.multiply(x, buf.signs, out=buf.flipped)
             _RFFT(buf.flipped, buf.spectrum)
             # Any NaN/Inf sample makes bin 0 (a signed sum of all samples) non-finite: checking it is
-            # the NaN/Inf check, at the cost of N values instead of N * window.
-            if not np.isfinite(buf.spectrum[:, 0]).all():
+            # the NaN/Inf check, at the cost of N values instead of N * window (one value: cmath, 1 us less).
+            dc = buf.spectrum[:, 0]
+            if not (cmath.isfinite(dc[0]) if len(dc) == 1 else np.isfinite(dc).all()):
                 raise nonfinite_error(x, what)
-            np.abs(buf.spectrum[:, : self.spec.bins], out=buf.input, casting="same_kind")
+            # complex128 -> complex64, then |.| in float32: 1 us faster than |.| in float64 and a cast
+            np.copyto(buf.half, buf.spectrum[:, : self.spec.bins], casting="same_kind")
+            np.abs(buf.half, out=buf.input)
         else:
             np.copyto(buf.input, x, casting="unsafe")
             if not np.isfinite(buf.input).all():  # NaN/Inf in x, or values beyond float32's range
