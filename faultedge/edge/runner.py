@@ -218,8 +218,6 @@ class Classifier:
         self.classes = out_shape[-1]
         self.provider = self.session.get_providers()[0]
         self._buffers: Dict[int, _Buffers] = {}
-        self._scale = spec.scale.astype(np.float32)
-        self._offset = spec.offset.astype(np.float32)
 
     def _buffers_for(self, n: int) -> _Buffers:
         buf = self._buffers.get(n)
@@ -255,7 +253,7 @@ class Classifier:
         return self._run(check_windows(windows, self.width, what), what).copy()
 
     def classify(self, windows: Any, what: str = "windows") -> np.ndarray:
-        """Class indices (N,) for raw windows."""
+        """Class indices (N,) for raw windows (or features, for a `features` model)."""
         return self._run(check_windows(windows, self.width, what), what).argmax(axis=1)
 
 
