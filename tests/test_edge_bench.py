@@ -17,9 +17,10 @@ def test_bench_compares_every_path_and_slots_in_an_accelerator(edge_run, capsys)
     finally:
         (run / "fpga" / "ecp5-85f" / "report.json").unlink()
     rows = {(r["engine"], r["precision"], r["scope"], r["threads"]): r for r in result["rows"]}
+    for scope in ("end to end", "model only", "features only"):  # ratios are against the best eager configuration
+        assert max(rows[(EAGER, "fp32", scope, t)]["vs_eager"] for t in (1, 2)) == 1.0
     for threads in (1, 2):
         for scope in ("end to end", "model only"):
-            assert rows[(EAGER, "fp32", scope, threads)]["vs_eager"] == 1.0
             for precision in ("fp32", "int8"):
                 r = rows[("ORT", precision, scope, threads)]
                 assert 0 < r["p50_us"] <= r["p90_us"] <= r["p99_us"] and r["throughput_per_s"] > 0 and r["vs_eager"] > 0
@@ -27,8 +28,8 @@ def test_bench_compares_every_path_and_slots_in_an_accelerator(edge_run, capsys)
             assert ("ORT graph-DFT", precision, "end to end", threads) in rows
     fpga = rows[("FPGA ecp5-85f", "int8", "model only", None)]
     assert fpga["p50_us"] == fpga["p99_us"] == 11.0 and fpga["throughput_per_s"] == 100e6 / 1100
-    assert fpga["vs_eager"] == rows[(EAGER, "fp32", "model only", 1)]["p50_us"] / 11.0
+    assert fpga["vs_eager"] == min(rows[(EAGER, "fp32", "model only", t)]["p50_us"] for t in (1, 2)) / 11.0
     assert json.loads((run / "bench" / "report.json").read_text())["rows"] == result["rows"]
     print_table(table_rows(result), TABLE)
     out = capsys.readouterr().out
-    assert "FPGA ecp5-85f int8" in out and "x eager (p50)" in out and "ORT graph-DFT int8" in out
+    assert "FPGA ecp5-85f int8" in out and "x best eager (p50)" in out and "ORT graph-DFT int8" in out

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from faultedge.data.features import Preprocessing
+from faultedge.cli import main
 from faultedge.edge import onnx_export, runner
 from faultedge.edge.predictor import load_classifier, predict_file
 from faultedge.errors import DataError
@@ -109,19 +110,23 @@ def test_unreadable_inputs_are_refused(edge_run, tmp_path):
             predict_file(run, tmp_path / name)
 
 
-def test_predict_cli_prints_writes_and_fails_cleanly(edge_run, tmp_path):
+def test_predict_cli_prints_writes_and_fails_cleanly(edge_run, tmp_path, capsys):
     run, _ = edge_run
     windows, _ = onnx_export.test_windows(run)
     np.save(tmp_path / "w.npy", windows[:4])
-    cli = [sys.executable, "-m", "faultedge.cli", "predict", str(run.path)]
-    res = subprocess.run(cli + ["--input", str(tmp_path / "w.npy"), "--out", str(tmp_path / "out.json")], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    assert "4 window(s): majority" in res.stdout and "CPUExecutionProvider" in res.stdout
-    out = json.loads((tmp_path / "out.json").read_text())
-    assert out["windows"] == 4 and out["provider"] == "CPUExecutionProvider" and len(out["predictions"]) == 4
+    cli = ["predict", str(run.path), "--input"]
+    assert main(cli + [str(tmp_path / "w.npy"), "--out", str(tmp_path / "out.json")]) == 0
+    out = capsys.readouterr().out
+    assert "4 window(s): majority" in out and "CPUExecutionProvider" in out
+    res = json.loads((tmp_path / "out.json").read_text())
+    assert res["windows"] == 4 and res["provider"] == "CPUExecutionProvider" and len(res["predictions"]) == 4
     bad = windows[:1].copy()
     bad[0, 3] = np.nan
     np.save(tmp_path / "nan.npy", bad)
-    res = subprocess.run(cli + ["--input", str(tmp_path / "nan.npy"), "--out", str(tmp_path / "nan.json")], capture_output=True, text=True)
-    assert res.returncode == 2 and "non-finite (NaN/Inf)" in res.stderr and "Traceback" not in res.stderr
-    assert not (tmp_path / "nan.json").exists()
+    assert main(cli + [str(tmp_path / "nan.npy"), "--out", str(tmp_path / "nan.json")]) == 2
+    assert "non-finite (NaN/Inf)" in capsys.readouterr().err and not (tmp_path / "nan.json").exists()
+    assert main(cli + [str(tmp_path / "w.npy"), "--out", str(tmp_path / "out.txt")]) == 2
+    assert "use a .json or .csv file name" in capsys.readouterr().err
+    # the installed entry point end to end, once
+    res = subprocess.run([sys.executable, "-m", "faultedge.cli", *cli, str(tmp_path / "w.npy"), "--format", "csv"], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.startswith("window,start,class,label,score"), res.stderr

@@ -4,7 +4,8 @@ In one process and one run: PyTorch eager fp32 (the training code path: numpy fe
 spec + torch forward), ONNX Runtime fp32 and int8 QDQ on the fast path (numpy FFT magnitude,
 normalisation and network in ORT) and with the FFT in the graph (ONNX DFT); each end to end
 (raw window -> class) and model only (features -> class). Batch 1 latency as p50/p90/p99 after
-warm-up, single-threaded and with all cores, and batch-256 throughput. Paths are measured in
+warm-up, single-threaded and with all cores, and batch-256 throughput; the front ends alone
+(raw window -> features) show why the fast path does its FFT in numpy. Paths are measured in
 interleaved rounds, so a burst of load from other processes hits all of them alike. An
 accelerator built by another stage (runs/NAME/fpga/BOARD/report.json) gets its own row.
 """
@@ -121,10 +122,17 @@ def accelerator_rows(run: RunDir) -> list[dict[str, Any]]:
 
 
 def _ratios(rows: list[dict[str, Any]]) -> None:
-    """vs_eager: PyTorch eager's p50 over this row's, same scope and threads (single-threaded for the accelerator)."""
-    eager = {(r["scope"], r["threads"]): r["p50_us"] for r in rows if r["engine"] == EAGER}
+    """vs_eager: the best (lowest p50) PyTorch eager configuration of the same scope over this row's p50.
+
+    The best one, not the same thread count: multi-threaded eager at batch 1 can be orders of
+    magnitude slower when the cores are shared (OpenMP threads waiting for each other), and a
+    speed-up over a thrashing baseline would flatter every other row."""
+    best: dict[str, float] = {}
     for r in rows:
-        base = eager.get((r["scope"], r["threads"] or 1))
+        if r["engine"] == EAGER:
+            best[r["scope"]] = min(best.get(r["scope"], float("inf")), r["p50_us"])
+    for r in rows:
+        base = best.get(r["scope"])
         r["vs_eager"] = base / r["p50_us"] if base and r["p50_us"] else None
 
 
@@ -170,7 +178,7 @@ def _cpu_name() -> str:
 
 
 TABLE = [("path", "path"), ("scope", "scope"), ("threads", "threads"), ("p50_us", "p50 us"), ("p90_us", "p90 us"),
-         ("p99_us", "p99 us"), ("throughput_per_s", "windows/s @256"), ("vs_eager", "x eager (p50)")]
+         ("p99_us", "p99 us"), ("throughput_per_s", "windows/s @256"), ("vs_eager", "x best eager (p50)")]
 
 
 def table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
