@@ -14,7 +14,7 @@ from faultedge import __version__
 from faultedge.errors import FaultedgeError
 
 # Module names under faultedge.commands, in the order `faultedge --help` lists them.
-COMMANDS = ("demo", "train", "quantize")
+COMMANDS = ("demo", "train", "quantize", "export", "predict", "deploy", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

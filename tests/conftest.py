@@ -63,3 +63,20 @@ def cwru_run(cwru_dir, tmp_path_factory):
     )
     run = RunDir(tmp_path_factory.mktemp("runs") / "cwru")
     return run, run_stages(run, cfg, progress=False)
+
+
+@pytest.fixture(scope="session")
+def edge_run(cwru_run, tmp_path_factory):
+    """A copy of cwru_run, quantised (8-bit student) and exported to ONNX; a copy, so other tests
+    re-quantising cwru_run cannot change the models under the edge tests."""
+    import shutil
+
+    from faultedge.edge.onnx_export import export
+    from faultedge.quant.qat import QATConfig
+    from faultedge.quant.stage import quantize
+    from faultedge.runs import RunDir
+
+    run = RunDir(tmp_path_factory.mktemp("edge") / "run")
+    shutil.copytree(cwru_run[0].path, run.path)
+    quantize(run, "student", QATConfig(epochs=1), progress=False)
+    return run, export(run)

@@ -1,0 +1,38 @@
+"""`faultedge bench`: latency (p50/p90/p99) and throughput of PyTorch eager vs ONNX Runtime fp32/int8."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="latency and throughput: PyTorch eager, ORT fp32, ORT int8 (and an FPGA build if present)",
+        description="Time every inference path of a run in one process: PyTorch eager fp32, ONNX Runtime fp32 and "
+        "int8 QDQ (numpy FFT front end, and FFT in the graph), end to end from a raw window and model only from "
+        "features; batch 1 p50/p90/p99 after warm-up on one thread and on all cores, and batch-256 throughput. "
+        "Adds a row per runs/NAME/fpga/BOARD/report.json. Writes runs/NAME/bench/report.json. Timings on a "
+        "machine shared with other work are noisy: paths are interleaved so they see the same load.",
+    )
+    p.add_argument("run", help="run directory made by `faultedge train` (and `faultedge quantize` for int8)")
+    p.add_argument("--repeats", type=int, default=4000, help="batch-1 calls per path (default 4000)")
+    p.add_argument("--threads", type=int, help="the 'all cores' thread count (default: os.cpu_count())")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from faultedge.commands.common import print_table
+    from faultedge.edge.bench import TABLE, BenchConfig, bench, table_rows
+    from faultedge.runs import RunDir
+
+    cfg = BenchConfig(repeats=args.repeats)
+    if args.threads:
+        cfg = replace(cfg, all_threads=args.threads)
+    result = bench(RunDir(args.run), cfg)
+    print_table(table_rows(result), TABLE)
+    print(f"{result['cpu']}; load average {result['load_average'][0]:.1f} during the run; "
+          f"wrote {args.run}/bench/report.json")
+    return 0

@@ -1,0 +1,41 @@
+"""`faultedge deploy`: a deployment bundle for one edge board (models, runner, manifest with checksums)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from faultedge.boards import list_boards
+
+    boards = list_boards("edge")
+    p = sub.add_parser(
+        "deploy",
+        help="write a deployment bundle for an edge board",
+        description="Write a self-contained bundle: the run's ONNX models, run.py (needs only numpy and "
+        "onnxruntime), the board's requirements.txt and README.md, and manifest.json with the sha256 of every "
+        "file, the preprocessing spec, labels, quantisation and versions. run.py verifies the checksums before "
+        "it loads anything. The bundle is built in a temporary directory and renamed into place. "
+        f"Boards: {', '.join(boards)} (profiles in faultedge/boards/edge/).",
+    )
+    p.add_argument("run", help="run directory made by `faultedge train` (and `faultedge quantize` for int8)")
+    p.add_argument("--board", required=True, choices=boards)
+    p.add_argument("--out", type=Path, help="bundle directory (default RUN/bundle/BOARD)")
+    p.add_argument("--force", action="store_true", help="replace an existing bundle directory")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from faultedge.edge.bundle import default_out, deploy
+    from faultedge.runs import RunDir
+
+    run_dir = RunDir(args.run)
+    out = args.out or default_out(run_dir, args.board)
+    manifest = deploy(run_dir, args.board, out, replace=args.force)
+    board = manifest["board"]
+    print(f"bundle for {board['description']} in {out}: {len(manifest['files'])} files "
+          f"({', '.join(sorted(manifest['files']))})")
+    print(f"default: {board['precision']} model, {board['threads']} thread(s), providers {' > '.join(board['providers'])}")
+    print(f"on the device: see {out / 'README.md'}; then `python run.py RECORDING.npy`")
+    return 0
