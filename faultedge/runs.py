@@ -11,11 +11,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
-
-import torch
+from typing import TYPE_CHECKING, Any, Iterator
 
 from faultedge.errors import RunDirError
+
+if TYPE_CHECKING:  # torch is imported where weights are touched, so `predict` starts without it
+    import torch
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -69,7 +70,9 @@ def read_json(path: Path | str) -> Any:
         raise RunDirError(f"{path}: not valid JSON ({exc})") from None
 
 
-def save_state_dict(path: Path | str, state: dict[str, torch.Tensor]) -> None:
+def save_state_dict(path: Path | str, state: "dict[str, torch.Tensor]") -> None:
+    import torch
+
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
@@ -93,7 +96,9 @@ class RunDir:
             raise RunDirError(f"{self.path} has no {name}: run `{producer}` first")
         return p
 
-    def load_state_dict(self, name: str) -> dict[str, torch.Tensor]:
+    def load_state_dict(self, name: str) -> "dict[str, torch.Tensor]":
+        import torch
+
         p = self.require(name)
         try:
             state = torch.load(p, map_location="cpu", weights_only=True)
@@ -103,7 +108,7 @@ class RunDir:
             raise RunDirError(f"{p}: expected a state dict of tensors")
         return state
 
-    def load_model(self, name: str, model: torch.nn.Module) -> torch.nn.Module:
+    def load_model(self, name: str, model: "torch.nn.Module") -> "torch.nn.Module":
         """Load weights into `model`, with a clear error when they belong to another architecture."""
         state = self.load_state_dict(name)
         try:
@@ -112,7 +117,7 @@ class RunDir:
             raise RunDirError(f"{self.path / name}: weights do not fit {type(model).__name__}: {exc}") from None
         return model.eval()
 
-    def save_model(self, name: str, model: torch.nn.Module) -> None:
+    def save_model(self, name: str, model: "torch.nn.Module") -> None:
         save_state_dict(self.path / name, {k: v.detach().clone() for k, v in model.state_dict().items()})
 
     @property
