@@ -22,9 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for data, experts and distillation")
     p.add_argument("--snr", type=snr_arg, help="add white noise at this SNR in dB (default: none for robot, -6 for CWRU)")
     p.add_argument("--n-train", type=int, default=500, help="real training windows per class (default 500)")
+    p.add_argument("--n-val", type=int, default=250, help="validation windows per class (default 250)")
+    p.add_argument("--n-test", type=int, default=250, help="test windows per class (default 250)")
     p.add_argument("--experts", type=int, default=4, help="expert trajectories (default 4; reference 100)")
     p.add_argument("--expert-epochs", type=int, default=12, help="epochs per expert trajectory (default 12)")
-    p.add_argument("--iterations", type=int, default=300, help="distillation iterations (default 300)")
+    p.add_argument("--iterations", type=int, default=200, help="distillation iterations (default 200)")
     p.add_argument("--syn-steps", type=int, default=20, help="unrolled student steps per iteration (default 20)")
     p.add_argument("--threads", type=int, help="torch threads (1 is fastest on a busy machine)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -37,7 +39,7 @@ def config_from_args(args: argparse.Namespace):
     from faultedge.train.dd_pipeline import DDConfig
 
     snr = args.snr if args.snr is not None or args.data == ROBOT else -6.0
-    data = ImageDataSpec.for_source(args.data, seed=args.seed, snr_db=snr, n_train=args.n_train)
+    data = ImageDataSpec.for_source(args.data, seed=args.seed, snr_db=snr, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test)
     try:
         distill = DistillConfig(
             images_per_class=args.images_per_class,

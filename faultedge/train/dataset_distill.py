@@ -36,15 +36,15 @@ class DistillConfig:
     n_experts: int = 4  # reference 100
     expert_train_epochs: int = 12  # reference 50; must exceed max_start_epoch + expert_epochs
     expert_lr: float = 0.05  # reference 0.01 (on CIFAR); our small ConvNet barely moves at 0.01 in 12 epochs
-    expert_batch: int = 64
+    expert_batch: int = 128
     max_start_epoch: int = 8  # reference 25
     expert_epochs: int = 2  # M, reference 3
     syn_steps: int = 20  # N, reference 20
     batch_syn: int = 50  # synthetic images per unrolled step
-    iterations: int = 300  # reference 5,000-10,000
+    iterations: int = 200  # reference 5,000-10,000
     lr_img: float = 1000.0
     lr_lr: float = 1e-5
-    lr_init: float = 0.01
+    lr_init: float = 0.05  # MTT starts the student at the experts' lr (reference 0.01 = its expert lr)
     momentum: float = 0.5
     net_width: int = 16  # ConvNet width (reference 128): the unrolled steps dominate the time
 
