@@ -13,8 +13,8 @@ import sys
 from faultedge import __version__
 from faultedge.errors import FaultedgeError
 
-# Module names under faultedge.commands, in the order `faultedge --help` lists them.
-COMMANDS = ("demo", "train", "quantize", "export", "predict", "deploy", "bench")
+# Subcommands in the order `faultedge --help` lists them; each is the module faultedge.commands.<name with _ for ->.
+COMMANDS = ("demo", "train", "quantize", "export", "predict", "deploy", "bench", "distill-data", "train-mkw")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"faultedge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"faultedge.commands.{name}").register(sub)
+        importlib.import_module(f"faultedge.commands.{name.replace('-', '_')}").register(sub)
     return parser
 
 

@@ -37,3 +37,31 @@ def plot_confusion(cm: np.ndarray, labels: Sequence[str], title: str, path: Path
                 ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7, color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
     save_figure(fig, path)
+
+
+def plot_image_grid(images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str, path: Path | str, per_class: int = 10) -> None:
+    """Up to `per_class` images (N, C, H, W) per class, one row per class, channels side by side."""
+    c = images.shape[1]
+    shown = max(1, per_class // c)
+    fig, axes = plt.subplots(len(class_names), shown, figsize=(1.1 * shown * c, 1.1 * len(class_names)), squeeze=False)
+    for row, name in enumerate(class_names):
+        idx = np.flatnonzero(labels == row)[:shown]
+        for col in range(shown):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col < len(idx):
+                ax.imshow(np.concatenate(list(images[idx[col]]), axis=1), cmap="viridis")
+        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center")
+    fig.suptitle(title)
+    save_figure(fig, path)
+
+
+def plot_curve(values: Sequence[float], xlabel: str, ylabel: str, title: str, path: Path | str) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(np.arange(len(values)), values, lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    save_figure(fig, path)

@@ -32,6 +32,9 @@ PRODUCERS: dict[str, str] = {
     "qat.pt": "faultedge quantize RUN",
     "model.ir.json": "faultedge quantize RUN",
     "golden_vectors.npz": "faultedge quantize RUN",
+    "dd_config.json": "faultedge distill-data --out RUN",
+    "zca.npz": "faultedge distill-data --out RUN",
+    "distilled.npz": "faultedge distill-data --out RUN",
 }
 
 
@@ -90,9 +93,9 @@ class RunDir:
         """Return the path of an artifact, or say which stage produces it."""
         p = self.path / name
         if not p.exists():
-            if not self.path.is_dir():
-                raise RunDirError(f"run directory {self.path} does not exist: run `faultedge train --out {self.path}` first")
             producer = PRODUCERS.get(name, "the stage that produces it").replace("RUN", str(self.path))
+            if not self.path.is_dir():
+                raise RunDirError(f"run directory {self.path} does not exist: run `{producer}` first")
             raise RunDirError(f"{self.path} has no {name}: run `{producer}` first")
         return p
 

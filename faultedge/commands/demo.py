@@ -8,10 +8,13 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="run the main job end to end on the embedded synthetic bearing data",
+        help="run the main job end to end on the embedded synthetic bearing data (or the MKW-Net path on robot data)",
         description="Generate physics-based synthetic bearing vibration (10 CWRU classes), then train teacher, "
-        "DKD student, LoRA and merged student into a run directory and print what each stage achieved.",
+        "DKD student, LoRA and merged student into a run directory and print what each stage achieved. "
+        "With --model mkw: synthetic six-axis robot currents -> wavelet images -> a distilled set (trajectory "
+        "matching) -> MKW-Net trained on it, next to a random real subset of the same size.",
     )
+    p.add_argument("--model", choices=("student", "mkw"), default="student", help="which path to demonstrate (default student)")
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo; replaced if it exists)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -45,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
     run_dir = RunDir(args.out)
     if run_dir.path.exists():
         shutil.rmtree(run_dir.path)
+    if args.model == "mkw":
+        from faultedge.commands.mkw_demo import run_mkw_demo
+
+        return run_mkw_demo(run_dir, args.seed, progress=not args.quiet)
     t0 = time.perf_counter()
     print("[1/1] training on synthetic data: teacher -> DKD student -> LoRA -> merged student")
     metrics = run_stages(run_dir, demo_config(args.seed), progress=not args.quiet)

@@ -18,7 +18,7 @@ class Recording:
     load_hp: int
     rpm: float
     fs_hz: float
-    signal: np.ndarray  # float64, shape (n_samples,)
+    signal: np.ndarray  # float64, shape (n_samples,), or (channels, n_samples) for multi-axis records
 
     def __post_init__(self) -> None:
         check_finite(self.signal, self.name)

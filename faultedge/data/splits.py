@@ -33,7 +33,7 @@ class SplitSpec:
 class WindowSet:
     """Raw windows with their labels and provenance (record index, absolute start sample)."""
 
-    x: np.ndarray  # float32 (N, window)
+    x: np.ndarray  # float32 (N, window), or (N, channels, window) for multi-channel records
     y: np.ndarray  # int64 (N,)
     record: np.ndarray  # int64 (N,) index into the recordings list
     start: np.ndarray  # int64 (N,) first sample of each window in its record
@@ -73,8 +73,9 @@ def window_starts(segment_len: int, n: int, spec: SplitSpec, rng: np.random.Gene
 
 
 def _cut(signal: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+    """Windows (N, window) of a 1-D signal, or (N, channels, window) of a (channels, samples) one."""
     idx = starts[:, None] + np.arange(window)[None, :]
-    return signal[idx].astype(np.float32)
+    return np.moveaxis(signal[..., idx], -2, 0).astype(np.float32)
 
 
 def make_splits(recordings: list[Recording], spec: SplitSpec, seed: int) -> Splits:
@@ -83,11 +84,12 @@ def make_splits(recordings: list[Recording], spec: SplitSpec, seed: int) -> Spli
     parts: dict[str, list[tuple]] = {"train": [], "val": [], "test": []}
     boundaries = []
     for i, rec in enumerate(recordings):
-        cut = split_point(rec.signal.size, spec.train_fraction)
+        length = rec.signal.shape[-1]
+        cut = split_point(length, spec.train_fraction)
         boundaries.append(cut)
         starts = window_starts(cut, spec.n_train + spec.n_val, spec, rng, rec.name)
         rng.shuffle(starts)
-        test_starts = cut + window_starts(rec.signal.size - cut, spec.n_test, spec, rng, f"{rec.name} (test part)")
+        test_starts = cut + window_starts(length - cut, spec.n_test, spec, rng, f"{rec.name} (test part)")
         for name, s in (("train", starts[: spec.n_train]), ("val", starts[spec.n_train :]), ("test", test_starts)):
             s = np.sort(s)
             parts[name].append((_cut(rec.signal, s, spec.window), np.full(s.size, rec.label), np.full(s.size, i), s))

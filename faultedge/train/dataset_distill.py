@@ -1,0 +1,181 @@
+"""Dataset distillation by matching training trajectories (MTT; Cazenavette et al. 2022, seed 000 §3.2).
+
+Experts: ConvNets trained on the real images with plain SGD, their parameters saved after
+every epoch. Distillation step: pick an expert and a start epoch t < max_start_epoch, start
+a student at theta*_t, take `syn_steps` SGD steps on mini-batches of the synthetic images
+with a learnable learning rate, and score the end point against the expert `expert_epochs`
+later: ||theta_N - theta*_{t+M}||^2 / ||theta*_t - theta*_{t+M}||^2. The gradient of that
+loss flows through the unrolled steps into the images (SGD, lr_img, momentum 0.5) and into
+the learning rate (SGD, lr_lr, momentum 0.5). The synthetic set starts from real images.
+
+The reference distils with 100 experts x 50 epochs and thousands of iterations on a GPU; the
+defaults here are sized to finish 50 images per class in well under 30 minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+from tqdm.auto import tqdm
+
+from faultedge.errors import DataError
+from faultedge.models.mkw import PlainCNN
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Trajectory matching hyperparameters (reference values in REFERENCE-NOTES in comments)."""
+
+    images_per_class: int = 50
+    n_experts: int = 4  # reference 100
+    expert_train_epochs: int = 12  # reference 50; must exceed max_start_epoch + expert_epochs
+    expert_lr: float = 0.05  # reference 0.01 (on CIFAR); our small ConvNet barely moves at 0.01 in 12 epochs
+    expert_batch: int = 128
+    max_start_epoch: int = 8  # reference 25
+    expert_epochs: int = 2  # M, reference 3
+    syn_steps: int = 20  # N, reference 20
+    batch_syn: int = 50  # synthetic images per unrolled step
+    iterations: int = 200  # reference 5,000-10,000
+    lr_img: float = 1000.0
+    lr_lr: float = 1e-5
+    lr_init: float = 0.05  # MTT starts the student at the experts' lr (reference 0.01 = its expert lr)
+    momentum: float = 0.5
+    net_width: int = 16  # ConvNet width (reference 128): the unrolled steps dominate the time
+
+    def __post_init__(self) -> None:
+        if self.expert_train_epochs < self.max_start_epoch + self.expert_epochs:
+            raise ValueError(
+                f"experts train {self.expert_train_epochs} epochs, but a start before epoch {self.max_start_epoch} "
+                f"plus {self.expert_epochs} expert epochs needs at least {self.max_start_epoch + self.expert_epochs}"
+            )
+        if min(self.images_per_class, self.n_experts, self.syn_steps, self.batch_syn, self.iterations, self.max_start_epoch, self.expert_epochs) < 1:
+            raise ValueError("counts in the distillation config must be positive")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def distill_network(in_channels: int, n_classes: int, width: int, image_size: int = 32) -> PlainCNN:
+    """The ConvNet that experts and students share: 3 x [conv3x3(width), instance norm, ReLU, avgpool2]."""
+    return PlainCNN(in_channels, n_classes, (width,) * 3, norm="instance", image_size=image_size)
+
+
+class FlatNet:
+    """A network evaluated from one flat parameter vector, so unrolled updates stay differentiable."""
+
+    def __init__(self, net: nn.Module) -> None:
+        self.net = net
+        self.layout = [(name, p.shape, p.numel()) for name, p in net.named_parameters()]
+
+    def flatten(self) -> torch.Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in self.net.parameters()])
+
+    def __call__(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        params, offset = {}, 0
+        for name, shape, n in self.layout:
+            params[name] = flat[offset : offset + n].view(shape)
+            offset += n
+        return functional_call(self.net, params, (x,))
+
+
+def _check_images(x: np.ndarray, y: np.ndarray, n_classes: int) -> None:
+    if x.ndim != 4 or len(x) != len(y):
+        raise DataError(f"distillation: expected images (N, C, H, W) with one label each, got {x.shape} and {len(y)} labels")
+    if not np.all(np.isfinite(x)):
+        raise DataError("distillation: training images contain NaN/Inf")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise DataError(f"distillation: labels must lie in 0..{n_classes - 1}")
+
+
+def train_experts(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: DistillConfig, seed: int, progress: bool = True) -> list[torch.Tensor]:
+    """Trajectories (expert_train_epochs + 1, P): the initial parameters and those after every epoch."""
+    _check_images(x, y, n_classes)
+    xt, yt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(np.asarray(y, dtype=np.int64))
+    trajectories = []
+    bar = tqdm(total=cfg.n_experts * cfg.expert_train_epochs, desc="experts", unit="epoch", disable=not progress, leave=False)
+    for e in range(cfg.n_experts):
+        torch.manual_seed(seed * 1009 + e)
+        gen = torch.Generator().manual_seed(seed * 1009 + e)
+        net = distill_network(x.shape[1], n_classes, cfg.net_width, x.shape[-1])
+        flat = FlatNet(net)
+        opt = torch.optim.SGD(net.parameters(), lr=cfg.expert_lr)
+        snapshots = [flat.flatten()]
+        for _ in range(cfg.expert_train_epochs):
+            order = torch.randperm(len(yt), generator=gen)
+            for i in range(0, len(order), cfg.expert_batch):
+                idx = order[i : i + cfg.expert_batch]
+                loss = F.cross_entropy(net(xt[idx]), yt[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            snapshots.append(flat.flatten())
+            bar.update()
+        trajectories.append(torch.stack(snapshots))
+    bar.close()
+    return trajectories
+
+
+@dataclass
+class DistillResult:
+    images: np.ndarray  # (n_classes * ipc, C, H, W) float32
+    labels: np.ndarray  # int64
+    lr: float  # the learned student learning rate
+    losses: list[float]  # matching loss per iteration
+    init_indices: np.ndarray  # the real training images the synthetic set started from
+    seconds: float
+
+
+def distill(x: np.ndarray, y: np.ndarray, n_classes: int, trajectories: list[torch.Tensor], cfg: DistillConfig, seed: int, progress: bool = True) -> DistillResult:
+    """Optimise `images_per_class` synthetic images per class so that training on them follows the experts."""
+    _check_images(x, y, n_classes)
+    need = cfg.max_start_epoch + cfg.expert_epochs + 1
+    if not trajectories or any(t.shape[0] < need for t in trajectories):
+        raise DataError(f"distillation: every expert trajectory needs at least {need} snapshots")
+    rng = np.random.default_rng([seed, 0xD157])
+    gen = torch.Generator().manual_seed(seed)
+    counts = np.bincount(y, minlength=n_classes)
+    if counts.min() < cfg.images_per_class:
+        raise DataError(f"distillation: {cfg.images_per_class} images per class requested, but class {int(counts.argmin())} has only {int(counts.min())} real images")
+    init = np.concatenate([rng.choice(np.flatnonzero(y == c), cfg.images_per_class, replace=False) for c in range(n_classes)])
+    syn = torch.tensor(x[init], dtype=torch.float32, requires_grad=True)
+    syn_y = torch.from_numpy(np.asarray(y[init], dtype=np.int64))
+    syn_lr = torch.tensor(cfg.lr_init, requires_grad=True)
+    opt_img = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum)
+    opt_lr = torch.optim.SGD([syn_lr], lr=cfg.lr_lr, momentum=cfg.momentum)
+    model = FlatNet(distill_network(x.shape[1], n_classes, cfg.net_width, x.shape[-1]))
+    if model.flatten().numel() != trajectories[0].shape[1]:
+        raise DataError("distillation: the expert trajectories belong to a different network (parameter count differs)")
+    batch = min(cfg.batch_syn, len(syn_y))
+    losses = []
+    t0 = time.perf_counter()
+    bar = tqdm(range(cfg.iterations), desc="distill", unit="it", disable=not progress, leave=False)
+    for _ in bar:
+        trajectory = trajectories[int(rng.integers(len(trajectories)))]
+        start = int(rng.integers(cfg.max_start_epoch))
+        theta0, target = trajectory[start], trajectory[start + cfg.expert_epochs]
+        theta = theta0.clone().requires_grad_(True)
+        order = torch.cat([torch.randperm(len(syn_y), generator=gen) for _ in range(-(-cfg.syn_steps * batch // len(syn_y)))])
+        for step in range(cfg.syn_steps):
+            idx = order[step * batch : (step + 1) * batch]
+            ce = F.cross_entropy(model(theta, syn[idx]), syn_y[idx])
+            (grad,) = torch.autograd.grad(ce, theta, create_graph=True)
+            theta = theta - syn_lr * grad
+        loss = (theta - target).pow(2).sum() / (theta0 - target).pow(2).sum()
+        opt_img.zero_grad(set_to_none=True)
+        opt_lr.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_img.step()
+        opt_lr.step()
+        losses.append(float(loss.detach()))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{float(syn_lr.detach()):.4f}")
+    bar.close()
+    images = syn.detach().numpy().astype(np.float32)
+    if not np.all(np.isfinite(images)):
+        raise DataError("distillation diverged (NaN/Inf images): lower --lr-img or --lr-lr")
+    return DistillResult(images, syn_y.numpy(), float(syn_lr.detach()), losses, init, time.perf_counter() - t0)

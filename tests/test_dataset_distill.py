@@ -1,0 +1,103 @@
+"""Trajectory matching: experts, the unrolled matching step, the run directory and the CLI around it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from faultedge.errors import DataError, RunDirError
+from faultedge.runs import RunDir
+from faultedge.train.dataset_distill import DistillConfig, FlatNet, distill, distill_network, train_experts
+from faultedge.train.dd_pipeline import DISTILLED, load_distilled, save_distilled
+
+TINY = DistillConfig(images_per_class=3, n_experts=2, expert_train_epochs=3, max_start_epoch=2, expert_epochs=1, syn_steps=3, batch_syn=6, iterations=4, net_width=4)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    """Two classes of 1 x 32 x 32 images that differ in which half is bright."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 1, 32, 32)).astype(np.float32)
+    y = np.arange(40) % 2
+    x[y == 1, :, :16] += 1.0
+    return x, y
+
+
+def test_experts_save_every_epoch_and_repeat_exactly(toy):
+    a = train_experts(*toy, 2, TINY, seed=1, progress=False)
+    b = train_experts(*toy, 2, TINY, seed=1, progress=False)
+    n_params = FlatNet(distill_network(1, 2, 4)).flatten().numel()
+    assert len(a) == 2 and a[0].shape == (4, n_params)
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
+    assert not torch.equal(a[0][0], a[0][-1]) and not torch.equal(a[0], a[1])
+
+
+def test_matching_moves_images_and_lr_reproducibly(toy):
+    experts = train_experts(*toy, 2, TINY, seed=0, progress=False)
+    r1 = distill(*toy, 2, experts, TINY, seed=0, progress=False)
+    r2 = distill(*toy, 2, experts, TINY, seed=0, progress=False)
+    assert r1.images.shape == (6, 1, 32, 32) and list(r1.labels) == [0, 0, 0, 1, 1, 1]
+    np.testing.assert_array_equal(r1.images, r2.images)
+    assert r1.losses == r2.losses and len(r1.losses) == 4 and all(np.isfinite(r1.losses))
+    assert not np.allclose(r1.images, toy[0][r1.init_indices])  # the images were optimised
+    assert r1.lr != TINY.lr_init  # and so was the student's learning rate
+
+
+def test_flat_parameters_drive_the_network_exactly():
+    torch.manual_seed(0)
+    net = distill_network(6, 7, 4)
+    flat = FlatNet(net)
+    x = torch.randn(3, 6, 32, 32)
+    torch.testing.assert_close(flat(flat.flatten(), x), net(x))
+
+
+def test_bad_inputs_are_refused(toy, tmp_path):
+    x, y = toy
+    with pytest.raises(ValueError, match="needs at least"):
+        DistillConfig(expert_train_epochs=5, max_start_epoch=8, expert_epochs=2)
+    nan = x.copy()
+    nan[0, 0, 0, 0] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        train_experts(nan, y, 2, TINY, 0, progress=False)
+    with pytest.raises(DataError, match="snapshots"):
+        distill(x, y, 2, [torch.zeros(2, 10)], TINY, 0, progress=False)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    with pytest.raises(RunDirError, match=r"has no distilled\.npz: run `faultedge distill-data --out .*run` first"):
+        load_distilled(run)
+    save_distilled(run, np.zeros((4, 1, 16, 16), np.float32), np.zeros(4, np.int64), 0.01, ("a", "b"))
+    images, _ = load_distilled(run)
+    assert images[0].shape == (4, 1, 16, 16)
+    (run / DISTILLED).write_bytes(b"junk")
+    with pytest.raises(RunDirError, match="not a distilled set"):
+        load_distilled(run)
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "faultedge.cli", *args], capture_output=True, text=True, check=check)
+
+
+def test_cli_distills_robot_data_then_trains_mkw_on_it(tmp_path):
+    out = tmp_path / "dd"
+    missing = cli("train-mkw", str(out), check=False)
+    assert missing.returncode == 2 and "faultedge distill-data --out" in missing.stderr and "Traceback" not in missing.stderr
+    cli("distill-data", "--out", str(out), "--n-train", "12", "--n-val", "4", "--n-test", "6", "--images-per-class", "2",
+        "--experts", "1", "--expert-epochs", "3", "--iterations", "2", "--syn-steps", "2", "--quiet", "--threads", "1")
+    for name in ("dd_config.json", "zca.npz", "experts.pt", "distilled.npz", "distilled.png", "distill_loss.png"):
+        assert (out / name).is_file(), name
+    assert (out / "distilled.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    res = cli("train-mkw", str(out), "--model", "mkw", "cnn", "--train-on", "distilled", "random", "--epochs", "1", "--quiet", "--threads", "1")
+    assert "real test acc" in res.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["distill"]["images_per_class"] == 2 and metrics["distill"]["class_names"][-1] == "normal"
+    for name in ("mkw_distilled", "mkw_random", "cnn_distilled", "cnn_random"):
+        assert metrics[name]["test"]["n"] == 42 and metrics[name]["train_images"] == 14
+        assert (out / f"confusion_{name}.png").is_file()
+    assert metrics["mkw_distilled"]["params"] == 39_799
+    state = torch.load(out / "mkw_distilled.pt", weights_only=True)
+    assert any(k.endswith("warehouses.1.cells") for k in state)
