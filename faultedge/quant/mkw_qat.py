@@ -30,11 +30,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faultedge.errors import IRError
 from faultedge.ir import int_range
 from faultedge.models.kernel_warehouse import NORM_EPS, KWConv2d
 from faultedge.models.mkw import MKWNet
 
 BIAS_BITS = 32
+MAX_BITS = 8  # wider activations and weights push MKW-Net's biases past the IR's 32 bits
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class MKWQATConfig:
     patience: int = 4
     batch_size: int = 64
     calibration_images: int = 512
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.bits <= MAX_BITS:
+            raise IRError(f"MKW-Net quantisation supports 2 to {MAX_BITS} bits, got {self.bits}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,6 +89,16 @@ def quant_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, in_e
     in_exp None (calibration: the input scale is not known yet) keeps the float bias."""
     wq, w_exp = quant_weight(weight, bits)
     return F.linear(x, wq, bias if in_exp is None else quant_bias(bias, in_exp + w_exp))
+
+
+def normalise_attention(z: torch.Tensor, eps: float, scale_exp: int, bits: int) -> torch.Tensor:
+    """z / (sum |z| + eps) over the last axis, rounded to the 2**scale_exp grid (half to even) and saturated.
+
+    With z and eps on one power-of-two grid the float64 quotient is within half an ulp of the
+    exact rational, which is at least 1 / (2 * denominator) away from any rounding tie it does
+    not sit on exactly, so torch.round gives the IR's div_half_even (faultedge.ir.AttentionNorm).
+    """
+    return fake_quant(z / (z.abs().sum(dim=-1, keepdim=True) + eps), scale_exp, *int_range(bits, True))
 
 
 class ActQuant(nn.Module):
@@ -162,8 +178,7 @@ class QuantKWBlock(nn.Module):
         z = quant_linear(h, self.fc2_weight, self.fc2_bias, None if calibrating else self.q_hidden.exp, self.bits)
         z = self.q_logits(z).view(-1, self.mixtures, self.n_cells + 1)
         eps = NORM_EPS if calibrating else self.eps * 2.0**self.q_logits.exp
-        a = z / (z.abs().sum(dim=-1, keepdim=True) + eps)
-        return fake_quant(a, self.attention_exp, *int_range(self.bits, True))[..., :-1]
+        return normalise_attention(z, eps, self.attention_exp, self.bits)[..., :-1]  # the zero cell only shrinks the others
 
     def kernels(self, x: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
         """Per-sample kernels (B, C_out, C_in, k, k): attention @ quantised cells, times the BN gain, quantised."""

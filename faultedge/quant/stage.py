@@ -73,7 +73,7 @@ def load_qat(run: RunDir, network: str = "student", bits: int = 8) -> QuantNet:
 
 
 @torch.no_grad()
-def brevitas_logits_f64(net: QuantNet, features: torch.Tensor, batch: int = 500) -> np.ndarray:
+def brevitas_logits_f64(net: torch.nn.Module, features: torch.Tensor, batch: int = 500) -> np.ndarray:
     """Brevitas' quantised forward in float64, where every integer sum is exact."""
     net.double()
     try:
@@ -82,16 +82,17 @@ def brevitas_logits_f64(net: QuantNet, features: torch.Tensor, batch: int = 500)
         net.float()
 
 
-def verify_golden(ir: IRModel, net: QuantNet, features: torch.Tensor) -> dict[str, Any]:
-    """Golden logits * output scale must equal Brevitas' logits for every sample, exactly."""
+def verify_golden(ir: IRModel, net: torch.nn.Module, features: torch.Tensor, reference: str = "Brevitas") -> dict[str, Any]:
+    """Golden logits * output scale must equal the quantised network's logits (Brevitas', or MKW-Net's
+    fixed-point QAT model) for every sample, exactly."""
     res = golden.predict(ir, features.numpy())
     ref = brevitas_logits_f64(net, features)
     mismatch = golden.dequantized_logits(ir, res.logits) != ref
     report = {"samples": int(len(features)), "mismatched_logits": int(mismatch.sum()), "mismatched_samples": int(mismatch.any(1).sum())}
     if report["mismatched_logits"]:
         i = int(np.flatnonzero(mismatch.any(1))[0])
-        raise IRError(f"golden model disagrees with Brevitas on {report['mismatched_samples']} sample(s); first: sample {i}, "
-                      f"golden {golden.dequantized_logits(ir, res.logits[i]).tolist()} vs Brevitas {ref[i].tolist()}")
+        raise IRError(f"golden model disagrees with {reference} on {report['mismatched_samples']} sample(s); first: sample {i}, "
+                      f"golden {golden.dequantized_logits(ir, res.logits[i]).tolist()} vs {reference} {ref[i].tolist()}")
     return report
 
 
