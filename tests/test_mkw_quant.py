@@ -23,9 +23,10 @@ from faultedge.quant import golden
 from faultedge.quant.mkw_export import export_mkw_ir
 from faultedge.quant.mkw_qat import MKWQATConfig, build_quant_mkw, fake_quant, normalise_attention
 from faultedge.quant.mkw_stage import load_qat_mkw, quantize_model
-from faultedge.quant.stage import brevitas_logits_f64
+from faultedge.quant.verify import brevitas_logits_f64
 from faultedge.runs import RunDir, write_json
-from faultedge.train.dd_pipeline import ZCA, DDConfig, train_and_score
+from faultedge.train.dd_pipeline import ZCA, DDConfig, build_model, train_and_score
+from faultedge.train.image_train import ImageTrainConfig, evaluate, train_image_model
 
 
 def small_images(source: str, snr_db: float | None, **counts: int):
@@ -119,7 +120,7 @@ def test_random_network_round_trips_and_golden_equals_qat(random_ir, tmp_path):
     res = golden.predict(again, x.numpy())
     ref = brevitas_logits_f64(net, x)
     np.testing.assert_array_equal(golden.dequantized_logits(again, res.logits), ref)
-    assert len(np.unique(res.classes)) > 1
+    assert len(np.unique(res.logits, axis=0)) == len(x)  # every sample its own logits
     k0 = golden.kw_kernels(golden.quantize_input(again, x.numpy()), again.layers[0])
     assert not np.array_equal(k0[0], k0[1])  # per-sample kernels
     conv = again.layers[0]
@@ -191,8 +192,11 @@ def test_a_consumer_without_the_image_ops_names_them(random_ir):
 def test_cwru_wavelet_images_golden_equals_qat_bit_for_bit(cwru_dir):
     """CWRU 0 hp at -6 dB: MKW-Net trained briefly, 8-bit QAT, every test logit equal."""
     sets = build_image_sets(small_images(str(cwru_dir), -6.0, n_train=24, n_val=8, n_test=16))
-    model, entry = train_and_score("mkw", "real", sets, None, seed=0, progress=False, epochs=6)
-    q = quantize_model(model, sets, MKWQATConfig(epochs=2, calibration_images=128), progress=False)
+    torch.manual_seed(0)
+    model = build_model("mkw", sets.image_shape, sets.n_classes)
+    train_image_model(model, sets.train, sets.val, ImageTrainConfig(epochs=12, batch_size=32, anneal_epochs=2, patience=12), seed=0, progress=False)
+    float_acc = evaluate(model, sets.test, sets.n_classes)["accuracy"]
+    q = quantize_model(model, sets, MKWQATConfig(epochs=2, batch_size=32, calibration_images=128), progress=False)
     assert q.check["samples"] == 160 and q.check["mismatched_logits"] == 0 and q.check["mismatched_samples"] == 0
     # independently, from the JSON text and integer inputs
     ir = IRModel.from_json(json.loads(q.ir.dumps()))
@@ -200,10 +204,9 @@ def test_cwru_wavelet_images_golden_equals_qat_bit_for_bit(cwru_dir):
     res = golden.run(ir, x_int)
     ref = brevitas_logits_f64(q.net, torch.from_numpy(sets.test[0]))
     np.testing.assert_array_equal(golden.dequantized_logits(ir, res.logits), ref)
-    float_acc = entry["test"]["accuracy"]
     int_acc = 100 * float((res.classes == sets.test[1]).mean())
-    assert float_acc > 30 and int_acc > 30, (float_acc, int_acc)  # learned something (chance: 10 %)
-    assert ir.input.shape == (1, 16, 16) and ir.classes[-1] == "normal"
+    assert float_acc > 35 and int_acc > 35, (float_acc, int_acc)  # learned something (chance: 10 %)
+    assert ir.input.shape == (1, 16, 16) and len(ir.classes) == 10
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -26,7 +26,7 @@ from faultedge.models.mkw import MKWNet
 from faultedge.quant import golden
 from faultedge.quant.mkw_export import export_mkw_ir
 from faultedge.quant.mkw_qat import MKWQATConfig, QuantMKWNet, build_quant_mkw
-from faultedge.quant.stage import Artifacts, verify_golden
+from faultedge.quant.verify import Artifacts, verify_golden
 from faultedge.runs import RunDir, atomic_path, save_state_dict
 from faultedge.train.dd_pipeline import build_model, load_run_images
 from faultedge.train.image_train import evaluate
@@ -45,13 +45,13 @@ def float_weights(run: RunDir, train_on: str) -> str:
 
 
 def load_qat_mkw(run: RunDir, bits: int = 8) -> QuantMKWNet:
-    """The trained fixed-point MKW-Net of a run, in eval mode."""
-    _, sets = load_run_images(run, progress=False)
-    return run.load_model(Artifacts(NETWORK, bits).qat, QuantMKWNet(build_model(NETWORK, sets.image_shape, sets.n_classes), MKWQATConfig(bits=bits)))
+    """The trained fixed-point MKW-Net of a run, in eval mode (its architecture read from the run's IR)."""
+    art = Artifacts(NETWORK, bits)
+    ir = IRModel.load(run.require(art.ir))
+    return run.load_model(art.qat, QuantMKWNet(build_model(NETWORK, ir.input.shape, len(ir.classes)), MKWQATConfig(bits=bits)))
 
 
-def save_vectors(path, ir: IRModel, images: np.ndarray, labels: np.ndarray) -> None:
-    res = golden.predict(ir, images)
+def save_vectors(path, ir: IRModel, images: np.ndarray, labels: np.ndarray, res: golden.GoldenResult) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, images=images, x_int=golden.quantize_input(ir, images), logits=res.logits, classes=res.classes, labels=labels)
@@ -98,8 +98,9 @@ def quantize_mkw(run: RunDir, cfg: MKWQATConfig = MKWQATConfig(), train_on: str 
     save_state_dict(run / art.qat, {k: v.detach().clone() for k, v in q.net.state_dict().items()})
     q.ir.save(run / art.ir)
     x_test, y_test = sets.test
-    save_vectors(run / art.vectors, q.ir, x_test, y_test)
-    q_report = classification_report(y_test, golden.predict(q.ir, x_test).classes, sets.n_classes)
+    res = golden.predict(q.ir, x_test)
+    save_vectors(run / art.vectors, q.ir, x_test, y_test, res)
+    q_report = classification_report(y_test, res.classes, sets.n_classes)
     entry = {
         "network": NETWORK,
         "bits": cfg.bits,
