@@ -23,7 +23,7 @@ from faultedge.models import Student, Teacher
 from faultedge.quant import golden
 from faultedge.quant.export import export_ir
 from faultedge.quant.qat import QATConfig, QuantNet, build_quant_net
-from faultedge.quant.verify import Artifacts, brevitas_logits_f64, verify_golden
+from faultedge.quant.verify import Artifacts, brevitas_logits_f64, verify_golden  # noqa: F401 (Artifacts, brevitas_logits_f64: also imported from here)
 from faultedge.runs import RunDir, atomic_path, read_json, save_state_dict
 from faultedge.train.loop import FitConfig, fit, predict_logits
 from faultedge.train.pipeline import Session, TrainConfig, versions
@@ -62,7 +62,8 @@ def save_vectors(path, ir: IRModel, session: Session, features: torch.Tensor, wi
 def quantize(run: RunDir, network: str = "student", cfg: QATConfig = QATConfig(), progress: bool = True) -> dict[str, Any]:
     """QAT-fine-tune one network of a run, export and verify its IR, write golden vectors."""
     if network not in FLOAT_WEIGHTS:
-        raise RunDirError(f"unknown network {network!r}; choose from {sorted(FLOAT_WEIGHTS)}")
+        hint = " (MKW-Net: faultedge.quant.mkw_stage.quantize_mkw)" if network == "mkw" else ""
+        raise RunDirError(f"unknown network {network!r}; choose from {sorted(FLOAT_WEIGHTS)}{hint}")
     art = Artifacts(network, cfg.bits)
     train_cfg = TrainConfig.from_dict(read_json(run.require("config.json")))
     session = Session(run, train_cfg, progress)
