@@ -21,7 +21,7 @@ from faultedge.ir import AttentionNorm, AvgPool2d, IRModel, dispatch
 from faultedge.models.mkw import MKWNet
 from faultedge.quant import golden
 from faultedge.quant.mkw_export import export_mkw_ir
-from faultedge.quant.mkw_qat import MKWQATConfig, build_quant_mkw, fake_quant, normalise_attention
+from faultedge.quant.mkw_qat import MKWQATConfig, build_quant_mkw, normalise_attention
 from faultedge.quant.mkw_stage import load_qat_mkw, quantize_model
 from faultedge.quant.verify import brevitas_logits_f64
 from faultedge.runs import RunDir, write_json

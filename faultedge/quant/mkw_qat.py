@@ -230,10 +230,6 @@ class QuantMKWNet(nn.Module):
             exp = block.q_out.exp
         return quant_linear(torch.flatten(x, 1), self.fc_weight, self.fc_bias, None if self.q_in.calibrating else exp, self.bits)
 
-    @property
-    def output_exp(self) -> int:
-        return self.blocks[-1].q_out.exp + weight_exp(self.fc_weight, self.bits)
-
     @torch.no_grad()
     def calibrate(self, images: torch.Tensor, batch: int = 256) -> None:
         """Fix every activation scale from the float activations of `images` (the training images)."""
