@@ -231,6 +231,7 @@ def test_cli_quantizes_a_robot_run(tmp_path):
     assert "golden == fixed-point QAT (float64) on 42 test samples: 0 mismatched logits" in res.stdout
     entry = json.loads((run / "metrics.json").read_text())["quant_mkw_8bit"]
     assert entry["golden_vs_qat"]["mismatched_logits"] == 0 and entry["test"]["n"] == 42
+    assert (run / "confusion_mkw_8bit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ir = IRModel.load(run / "model_mkw.ir.json")
     vectors = np.load(run / "golden_vectors_mkw.npz")
     np.testing.assert_array_equal(golden.run(ir, vectors["x_int"]).logits, vectors["logits"])

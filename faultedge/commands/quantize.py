@@ -68,5 +68,7 @@ def run(args: argparse.Namespace) -> int:
     reference, check = ("fixed-point QAT", entry["golden_vs_qat"]) if args.network == "mkw" else ("Brevitas", entry["golden_vs_brevitas"])
     print(f"F1 drop {entry['f1_drop_pp']:+.2f} pp; golden == {reference} (float64) on {check['samples']} test samples: "
           f"{check['mismatched_logits']} mismatched logits")
+    if entry.get("float_temperature", 0.0) > 0:
+        print(f"note: the float MKW-Net was saved at temperature {entry['float_temperature']:.2f}; the fixed-point one runs at 0 (fully dynamic)")
     print(f"wrote {', '.join(entry['artifacts'].values())} in {args.run}")
     return 0

@@ -5,7 +5,11 @@ mkw_<set>.pt), rebuilds the run's wavelet images, calibrates and fine-tunes the 
 network on the real training images (early stopping on validation), exports the IR and refuses
 to write it unless the golden model reproduces the QAT model's float64 logits exactly on every
 test image. Writes qat_mkw.pt, model_mkw.ir.json, golden_vectors_mkw.npz and the metrics entry
-quant_mkw_<bits>bit.
+quant_mkw_<bits>bit, plus confusion_mkw_<bits>bit.png.
+
+QAT runs at temperature tau = 0 (fully dynamic attention, where KernelWarehouse's schedule
+ends); a float model saved earlier in the schedule (tau > 0) is fine-tuned into that regime,
+and the metrics entry records its tau.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from faultedge.quant import golden
 from faultedge.quant.mkw_export import export_mkw_ir
 from faultedge.quant.mkw_qat import MKWQATConfig, QuantMKWNet, build_quant_mkw
 from faultedge.quant.verify import Artifacts, verify_golden
+from faultedge.plots import plot_confusion
 from faultedge.runs import RunDir, atomic_path, save_state_dict
 from faultedge.train.dd_pipeline import build_model, load_run_images
 from faultedge.train.image_train import evaluate
@@ -101,6 +106,8 @@ def quantize_mkw(run: RunDir, cfg: MKWQATConfig = MKWQATConfig(), train_on: str 
     res = golden.predict(q.ir, x_test)
     save_vectors(run / art.vectors, q.ir, x_test, y_test, res)
     q_report = classification_report(y_test, res.classes, sets.n_classes)
+    confusion = f"confusion_{NETWORK}_{cfg.bits}bit.png"
+    plot_confusion(np.asarray(q_report["confusion"]), sets.class_names, f"MKW-Net {cfg.bits}-bit (golden): test accuracy {q_report['accuracy']:.2f} %", run / confusion)
     entry = {
         "network": NETWORK,
         "bits": cfg.bits,
@@ -116,7 +123,7 @@ def quantize_mkw(run: RunDir, cfg: MKWQATConfig = MKWQATConfig(), train_on: str 
         "best_epoch": q.fit.best_epoch,
         "epochs_run": q.fit.epochs_run,
         "train_seconds": round(q.train_seconds, 2),
-        "artifacts": {"qat": art.qat, "ir": art.ir, "golden_vectors": art.vectors},
+        "artifacts": {"qat": art.qat, "ir": art.ir, "golden_vectors": art.vectors, "confusion": confusion},
     }
     run.update_metrics(art.metrics_key, entry)
     return entry
