@@ -16,13 +16,13 @@ import torch
 import torch.nn.functional as F
 
 from faultedge.data.images import ROBOT, ImageDataSpec, build_image_sets
-from faultedge.errors import IRError
+from faultedge.errors import IRError, RunDirError
 from faultedge.ir import AttentionNorm, AvgPool2d, IRModel, dispatch
 from faultedge.models.mkw import MKWNet
 from faultedge.quant import golden
 from faultedge.quant.mkw_export import export_mkw_ir
 from faultedge.quant.mkw_qat import MKWQATConfig, build_quant_mkw, normalise_attention
-from faultedge.quant.mkw_stage import load_qat_mkw, quantize_model
+from faultedge.quant.mkw_stage import load_qat_mkw, quantize_mkw, quantize_model
 from faultedge.quant.verify import brevitas_logits_f64
 from faultedge.runs import RunDir, write_json
 from faultedge.train.dd_pipeline import ZCA, DDConfig, build_model, train_and_score
@@ -224,8 +224,8 @@ def test_cli_quantizes_a_robot_run(tmp_path):
     model, _ = train_and_score("mkw", "real", sets, None, seed=0, progress=False, epochs=3)
     run.save_model("mkw_real.pt", model)
 
-    missing = cli("quantize", str(run.path), "--network", "mkw", "--train-on", "distilled")
-    assert missing.returncode == 2 and "faultedge train-mkw" in missing.stderr and "Traceback" not in missing.stderr
+    with pytest.raises(RunDirError, match=r"has no mkw_distilled\.pt: run `faultedge train-mkw .* --train-on distilled` first"):
+        quantize_mkw(run, train_on="distilled")
     res = cli("quantize", str(run.path), "--network", "mkw", "--epochs", "1", "--quiet", "--threads", "1")
     assert res.returncode == 0, res.stderr
     assert "golden == fixed-point QAT (float64) on 42 test samples: 0 mismatched logits" in res.stdout
