@@ -6,8 +6,16 @@ round-half-to-even (torch.round, which Brevitas uses) and saturation. The golden
 (faultedge.quant.golden), the accelerator generator (faultedge.hdl) and the simulator all read
 this file and nothing else of the training stages.
 
-Tensors are channel-major: a 1-D feature map has shape (channels, length); `linear` consumes
-the flattened map (index c * length + l), as torch.flatten does.
+Tensors are channel-major: a 1-D feature map has shape (channels, length), an image map
+(channels, height, width); `linear` consumes the flattened map (index c * length + l, or
+(c * height + h) * width + w), as torch.flatten does.
+
+Image networks (MKW-Net) add two ops: `avgpool2d` (k x k sum, then a round-half-even shift by
+log2(k*k)) and `kwconv2d`, a KernelWarehouse convolution whose kernel is assembled per sample
+from a warehouse of integer cells shared between layers (top-level "warehouses", referenced by
+index); see `KWConv2d` for its integer arithmetic, including the one division.
+The version stays 1: the additions are new ops and an optional top-level field, which a reader
+without them refuses with a clear error.
 
 JSON layout (version 1):
 
@@ -16,7 +24,7 @@ JSON layout (version 1):
                "rounding": "half_even", "clamp": [-128, 127]},
      "layers": [{"op": "conv1d", ...}, {"op": "maxpool1d", ...}, {"op": "linear", ...}, {"op": "argmax", ...}],
      "output": {"scale_exp": -12},
-     "preprocessing": {...} | null, "meta": {...}}
+     "preprocessing": {...} | null, "meta": {...}, "warehouses": [tensor, ...] (only when used)}
 
 Loading validates every field and names the offending one (`layers[1].weight.data: ...`).
 """
@@ -36,6 +44,7 @@ from faultedge.runs import write_text
 IR_FORMAT = "faultedge-ir"
 IR_VERSION = 1
 ROUNDING_MODES = ("half_even",)
+OPS = ("conv1d", "linear", "maxpool1d", "argmax", "avgpool2d", "kwconv2d")
 
 
 def int_range(bits: int, signed: bool, narrow: bool = False) -> tuple[int, int]:
@@ -156,7 +165,90 @@ class Argmax:
     op: str = field(default="argmax", init=False)
 
 
-Layer = Union[Conv1d, Linear, MaxPool1d, Argmax]
+@dataclass(frozen=True)
+class AvgPool2d:
+    """k x k windows at stride k: the window sum shifted right by log2(k*k), rounded half to even.
+
+    The output keeps the input's scale; k*k must be a power of two so the mean is a shift.
+    """
+
+    name: str
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    kernel: int
+    op: str = field(default="avgpool2d", init=False)
+
+    @property
+    def shift(self) -> int:
+        return (self.kernel * self.kernel).bit_length() - 1
+
+
+@dataclass(frozen=True)
+class AttentionNorm:
+    """KernelWarehouse's linear normalisation a = z / (sum_j |z_j| + eps), in integers.
+
+    Per mixture, over its n + 1 logits z (the last is the "zero cell", dropped afterwards):
+    a_int = clamp(div_half_even(z_int * 2**-scale_exp, sum_j |z_int_j| + eps), *clamp), where
+    div_half_even(p, q) is p / q rounded to the nearest integer, ties to even (q > 0). `eps` is
+    the float eps on z's grid (at least 1, so the denominator is positive); z's scale cancels.
+    """
+
+    eps: int
+    bits: int
+    scale_exp: int  # <= 0: |a| < 1
+    clamp: tuple[int, int]
+    rounding: str = "half_even"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"eps": self.eps, "bits": self.bits, "scale_exp": self.scale_exp, "rounding": self.rounding, "clamp": list(self.clamp)}
+
+
+@dataclass(frozen=True)
+class KWConv2d:
+    """A k x k, stride-1 KernelWarehouse convolution with a per-sample kernel, BatchNorm and ReLU folded.
+
+    Per sample: gap = requantize(sum of the input map over H*W, gap) (the mean is the sum at
+    scale 2**-log2(H*W), so H*W must be a power of two); h = fc1(gap) (attention FC with its
+    BatchNorm folded, ReLU requant); z = fc2(h) (signed requant), viewed as (mixtures, cells + 1);
+    a = norm(z) without the zero cell; mixed = a @ warehouse cells (n, c_o, c_i, k, k) flattened;
+    the kernel (C_out, C_in, k, k) takes block (i, j) of c_o x c_i channels from mixture
+    i * (C_in / c_i) + j; it is multiplied by `gain` per output channel (the folded BatchNorm
+    gain) and requantised (`kernel_requant`); then conv2d with zero padding, + bias, requant.
+    """
+
+    name: str
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    kernel: int
+    padding: int
+    gap: Requant  # sum over H*W -> attention input; shift includes the log2(H*W) of the mean
+    fc1: Linear
+    fc2: Linear
+    norm: AttentionNorm
+    mixtures: int
+    cells: int  # n, without the zero cell
+    cell_out: int
+    cell_in: int
+    warehouse: int  # index into IRModel.warehouses
+    warehouse_cells: IntTensor  # that warehouse (n, c_o, c_i, k, k), resolved on load
+    gain: IntTensor  # (C_out,)
+    assembly_acc_bits: int  # signed width of (a @ cells) * gain
+    kernel_requant: Requant
+    bias: IntTensor  # (C_out,), at input scale + kernel scale
+    acc_bits: int
+    requant: Requant
+    op: str = field(default="kwconv2d", init=False)
+
+    @property
+    def macs(self) -> int:
+        """Per sample: conv, kernel assembly (+ gain), attention FCs."""
+        c_out, h, w = self.out_shape
+        conv = c_out * h * w * self.in_shape[0] * self.kernel**2
+        assembly = self.mixtures * self.warehouse_cells.data.size + c_out * self.in_shape[0] * self.kernel**2
+        return conv + assembly + self.fc1.weight.data.size + self.fc2.weight.data.size
+
+
+Layer = Union[Conv1d, Linear, MaxPool1d, Argmax, AvgPool2d, KWConv2d]
 MAC_LAYERS = (Conv1d, Linear)
 
 
@@ -169,6 +261,7 @@ class IRModel:
     output_scale_exp: int  # scale of the integer logits (the last MAC layer's accumulator)
     preprocessing: dict[str, Any] | None = None  # faultedge.data.features.Preprocessing.to_dict()
     meta: dict[str, Any] = field(default_factory=dict)
+    warehouses: tuple[IntTensor, ...] = ()  # KernelWarehouse cells shared by kwconv2d layers
 
     @property
     def logits_layer(self) -> Conv1d | Linear:
@@ -182,10 +275,12 @@ class IRModel:
                 total += int(np.prod(l.out_shape)) * l.in_shape[0] * l.kernel
             elif isinstance(l, Linear):
                 total += l.weight.data.size
+            elif isinstance(l, KWConv2d):
+                total += l.macs
         return total
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "format": IR_FORMAT,
             "version": IR_VERSION,
             "name": self.name,
@@ -196,6 +291,9 @@ class IRModel:
             "preprocessing": self.preprocessing,
             "meta": self.meta,
         }
+        if self.warehouses:  # absent otherwise, so 1-D networks keep their exact bytes
+            out["warehouses"] = [w.to_json() for w in self.warehouses]
+        return out
 
     def dumps(self) -> str:
         """Canonical text: the same model always gives the same bytes."""
@@ -229,12 +327,34 @@ def _layer_to_json(layer: Layer) -> dict[str, Any]:
         out.update(kernel=layer.kernel, stride=layer.stride, padding=layer.padding)
     if isinstance(layer, MaxPool1d):
         out.update(kernel=layer.kernel, stride=layer.stride)
+    if isinstance(layer, AvgPool2d):
+        out.update(kernel=layer.kernel)
     if isinstance(layer, MAC_LAYERS):
         out.update(
             weight=layer.weight.to_json(),
             bias=layer.bias.to_json(),
             acc_bits=layer.acc_bits,
             requant=layer.requant.to_json() if layer.requant else None,
+        )
+    if isinstance(layer, KWConv2d):
+        out.update(
+            kernel=layer.kernel,
+            padding=layer.padding,
+            gap=layer.gap.to_json(),
+            fc1=_layer_to_json(layer.fc1),
+            fc2=_layer_to_json(layer.fc2),
+            norm=layer.norm.to_json(),
+            mixtures=layer.mixtures,
+            cells=layer.cells,
+            cell_out=layer.cell_out,
+            cell_in=layer.cell_in,
+            warehouse=layer.warehouse,
+            gain=layer.gain.to_json(),
+            assembly_acc_bits=layer.assembly_acc_bits,
+            kernel_requant=layer.kernel_requant.to_json(),
+            bias=layer.bias.to_json(),
+            acc_bits=layer.acc_bits,
+            requant=layer.requant.to_json(),
         )
     return out
 
@@ -301,8 +421,11 @@ def _clamp(obj: Any, path: str, bits: int, signed: bool) -> tuple[int, int]:
 
 
 def _tensor(obj: Any, key: str, path: str, shape: tuple[int, ...]) -> IntTensor:
-    t = _get(obj, key, path)
-    p = f"{path}.{key}"
+    return _tensor_at(_get(obj, key, path), f"{path}.{key}", shape)
+
+
+def _tensor_at(t: Any, p: str, shape: tuple[int, ...]) -> IntTensor:
+    """The tensor object `t` (JSON path `p`), which must have `shape`."""
     got = _shape(t, "shape", p, len(shape))
     if got != shape:
         raise IRError(f"{p}.shape: expected {list(shape)}, got {list(got)}")
@@ -320,11 +443,11 @@ def _tensor(obj: Any, key: str, path: str, shape: tuple[int, ...]) -> IntTensor:
     return IntTensor(shape, bits, scale_exp, arr)
 
 
-def _requant(obj: Any, path: str, acc_scale_exp: int) -> Requant | None:
-    r = _get(obj, "requant", path)
+def _requant(obj: Any, path: str, acc_scale_exp: int, key: str = "requant") -> Requant | None:
+    r = _get(obj, key, path)
     if r is None:
         return None
-    p = f"{path}.requant"
+    p = f"{path}.{key}"
     bits = _int(r, "bits", p, 2, 32)
     signed = _bool(r, "signed", p)
     rq = Requant(
@@ -353,11 +476,11 @@ def _mac_common(obj: Any, path: str, w_shape: tuple[int, ...], out_ch: int, in_s
     return weight, bias, acc_bits, _requant(obj, path, acc_scale_exp)
 
 
-def _parse_layer(obj: Any, path: str, in_shape: tuple[int, ...], in_scale_exp: int) -> tuple[Layer, int]:
+def _parse_layer(obj: Any, path: str, in_shape: tuple[int, ...], in_scale_exp: int, warehouses: tuple[IntTensor, ...] = ()) -> tuple[Layer, int]:
     """Parse one layer given the shape and scale arriving from the previous one."""
     op = _str(obj, "op", path)
     name = _str(obj, "name", path)
-    declared = _shape(obj, "in_shape", path, (1, 2))
+    declared = _shape(obj, "in_shape", path, (1, 2, 3))
     if declared != in_shape:
         raise IRError(f"{path}.in_shape: {list(declared)} does not match the previous layer's output {list(in_shape)}")
     if op == "conv1d":
@@ -390,12 +513,112 @@ def _parse_layer(obj: Any, path: str, in_shape: tuple[int, ...], in_scale_exp: i
         if out_shape != (1,):
             raise IRError(f"{path}.out_shape: argmax produces [1], got {list(out_shape)}")
         layer = Argmax(name, in_shape)
+    elif op == "avgpool2d":
+        layer = _parse_avgpool2d(obj, path, name, in_shape)
+    elif op == "kwconv2d":
+        layer = _parse_kwconv2d(obj, path, name, in_shape, in_scale_exp, warehouses)
+        return layer, layer.requant.out_scale_exp
     else:
-        raise IRError(f"{path}.op: unsupported op {op!r} (supported: conv1d, linear, maxpool1d, argmax)")
+        raise IRError(f"{path}.op: unsupported op {op!r} (supported: {', '.join(OPS)})")
     out_scale = in_scale_exp
     if isinstance(layer, MAC_LAYERS):
         out_scale = layer.requant.out_scale_exp if layer.requant else in_scale_exp + layer.weight.scale_exp
     return layer, out_scale
+
+
+def _is_pow2(v: int) -> bool:
+    return v > 0 and v & (v - 1) == 0
+
+
+def _image_shape(in_shape: tuple[int, ...], path: str, op: str) -> tuple[int, int, int]:
+    if len(in_shape) != 3:
+        raise IRError(f"{path}.in_shape: {op} needs (channels, height, width), got {list(in_shape)}")
+    return in_shape  # type: ignore[return-value]
+
+
+def _parse_avgpool2d(obj: Any, path: str, name: str, in_shape: tuple[int, ...]) -> AvgPool2d:
+    c, h, w = _image_shape(in_shape, path, "avgpool2d")
+    k = _int(obj, "kernel", path, 1)
+    if not _is_pow2(k * k):
+        raise IRError(f"{path}.kernel: {k} x {k} is not a power of two, so the mean is not a shift")
+    out_shape = _shape(obj, "out_shape", path, 3)
+    expect = (c, (h - k) // k + 1, (w - k) // k + 1)
+    if out_shape != expect:
+        raise IRError(f"{path}.out_shape: expected {list(expect)}, got {list(out_shape)}")
+    return AvgPool2d(name, in_shape, out_shape, k)  # type: ignore[arg-type]
+
+
+def _parse_norm(obj: Any, path: str) -> AttentionNorm:
+    n = _get(obj, "norm", path)
+    p = f"{path}.norm"
+    bits = _int(n, "bits", p, 2, 32)
+    return AttentionNorm(_int(n, "eps", p, 1), bits, _int(n, "scale_exp", p, -62, 0), _clamp(n, p, bits, True), _rounding(n, p))
+
+
+def _sub_linear(obj: Any, key: str, path: str, in_shape: tuple[int, ...], in_scale_exp: int) -> tuple[Linear, int]:
+    """An attention FC inside a kwconv2d: a linear layer that must requantise."""
+    p = f"{path}.{key}"
+    sub = _get(obj, key, path)
+    if _str(sub, "op", p) != "linear":
+        raise IRError(f"{p}.op: expected 'linear', got {sub['op']!r}")
+    layer, scale = _parse_layer(sub, p, in_shape, in_scale_exp)
+    if layer.requant is None:  # type: ignore[union-attr]
+        raise IRError(f"{p}.requant: an attention FC must requantise, got null")
+    return layer, scale  # type: ignore[return-value]
+
+
+def _parse_kwconv2d(obj: Any, path: str, name: str, in_shape: tuple[int, ...], in_scale_exp: int, warehouses: tuple[IntTensor, ...]) -> KWConv2d:
+    c_in, h, w = _image_shape(in_shape, path, "kwconv2d")
+    if not _is_pow2(h * w):
+        raise IRError(f"{path}.in_shape: the global average pool needs H*W a power of two, got {h} x {w}")
+    k, pad = _int(obj, "kernel", path, 1), _int(obj, "padding", path, 0)
+    out_shape = _shape(obj, "out_shape", path, 3)
+    c_out = out_shape[0]
+    expect = (c_out, h + 2 * pad - k + 1, w + 2 * pad - k + 1)
+    if out_shape != expect:
+        raise IRError(f"{path}.out_shape: expected {list(expect)} (stride 1), got {list(out_shape)}")
+    gap = _requant(obj, path, in_scale_exp - (h * w).bit_length() + 1, "gap")
+    if gap is None or gap.relu:
+        raise IRError(f"{path}.gap: expected a requantiser without ReLU")
+    fc1, h_scale = _sub_linear(obj, "fc1", path, (c_in,), gap.out_scale_exp)
+    fc2, _ = _sub_linear(obj, "fc2", path, fc1.out_shape, h_scale)
+    norm = _parse_norm(obj, path)
+    mixtures, cells = _int(obj, "mixtures", path, 1), _int(obj, "cells", path, 1)
+    cell_out, cell_in = _int(obj, "cell_out", path, 1), _int(obj, "cell_in", path, 1)
+    if c_out % cell_out or c_in % cell_in:
+        raise IRError(f"{path}.cell_out: cells of {cell_out} x {cell_in} channels do not tile a {c_out} x {c_in} kernel")
+    if mixtures != (c_out // cell_out) * (c_in // cell_in):
+        raise IRError(f"{path}.mixtures: {mixtures} != (C_out / cell_out) * (C_in / cell_in) = {(c_out // cell_out) * (c_in // cell_in)}")
+    if fc2.out_shape != (mixtures * (cells + 1),):
+        raise IRError(f"{path}.fc2.out_shape: expected [{mixtures * (cells + 1)}] (mixtures * (cells + 1)), got {list(fc2.out_shape)}")
+    index = _int(obj, "warehouse", path, 0)
+    if index >= len(warehouses):
+        raise IRError(f"{path}.warehouse: index {index} but the file has {len(warehouses)} warehouse(s)")
+    store = warehouses[index]
+    if store.shape != (cells, cell_out, cell_in, k, k):
+        raise IRError(f"{path}.warehouse: warehouses[{index}] has shape {list(store.shape)}, expected {[cells, cell_out, cell_in, k, k]}")
+    gain = _tensor(obj, "gain", path, (c_out,))
+    assembly_acc_bits = _int(obj, "assembly_acc_bits", path, 2, 62)
+    kernel_rq = _requant(obj, path, norm.scale_exp + store.scale_exp + gain.scale_exp, "kernel_requant")
+    if kernel_rq is None or kernel_rq.relu or not kernel_rq.signed:
+        raise IRError(f"{path}.kernel_requant: expected a signed requantiser without ReLU")
+    bias = _tensor(obj, "bias", path, (c_out,))
+    acc_exp = in_scale_exp + kernel_rq.out_scale_exp
+    if bias.scale_exp != acc_exp:
+        raise IRError(f"{path}.bias.scale_exp: {bias.scale_exp} != input scale_exp + kernel scale_exp ({in_scale_exp} + {kernel_rq.out_scale_exp})")
+    acc_bits = _int(obj, "acc_bits", path, 2, 62)
+    requant = _requant(obj, path, acc_exp)
+    if requant is None:
+        raise IRError(f"{path}.requant: a kwconv2d must requantise, got null")
+    return KWConv2d(name, in_shape, out_shape, k, pad, gap, fc1, fc2, norm, mixtures, cells, cell_out, cell_in, index, store, gain,  # type: ignore[arg-type]
+                    assembly_acc_bits, kernel_rq, bias, acc_bits, requant)
+
+
+def _parse_warehouses(obj: dict[str, Any]) -> tuple[IntTensor, ...]:
+    raw = obj.get("warehouses", [])
+    if not isinstance(raw, list):
+        raise IRError("warehouses: expected a list of tensors")
+    return tuple(_tensor_at(t, f"warehouses[{i}]", _shape(t, "shape", f"warehouses[{i}]", 5)) for i, t in enumerate(raw))
 
 
 def _parse_model(obj: Any) -> IRModel:
@@ -414,7 +637,7 @@ def _parse_model(obj: Any) -> IRModel:
     bits = _int(inp, "bits", "input", 2, 32)
     signed = _bool(inp, "signed", "input")
     quant = Quantizer(
-        shape=_shape(inp, "shape", "input", (1, 2)),
+        shape=_shape(inp, "shape", "input", (1, 2, 3)),
         bits=bits,
         signed=signed,
         scale_exp=_int(inp, "scale_exp", "input", -64, 64),
@@ -424,10 +647,11 @@ def _parse_model(obj: Any) -> IRModel:
     raw_layers = _get(obj, "layers", "")
     if not isinstance(raw_layers, list) or not raw_layers:
         raise IRError("layers: expected a non-empty list")
+    warehouses = _parse_warehouses(obj)
     layers: list[Layer] = []
     shape, scale = quant.shape, quant.scale_exp
     for i, raw in enumerate(raw_layers):
-        layer, scale = _parse_layer(raw, f"layers[{i}]", shape, scale)
+        layer, scale = _parse_layer(raw, f"layers[{i}]", shape, scale, warehouses)
         shape = layer.out_shape
         layers.append(layer)
     if not isinstance(layers[-1], Argmax):
@@ -450,7 +674,7 @@ def _parse_model(obj: Any) -> IRModel:
     meta = obj.get("meta", {})
     if not isinstance(meta, dict):
         raise IRError("meta: expected an object")
-    return IRModel(_str(obj, "name", ""), tuple(classes), quant, tuple(layers), out_scale, prep, meta)
+    return IRModel(_str(obj, "name", ""), tuple(classes), quant, tuple(layers), out_scale, prep, meta, warehouses)
 
 
 # Consumers that walk the layers dispatch on the op name; an op they lack is a clear error.

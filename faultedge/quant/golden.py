@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from faultedge.errors import IRError
-from faultedge.ir import Argmax, Conv1d, IRModel, Linear, MaxPool1d, Requant, dispatch
+from faultedge.ir import Argmax, AttentionNorm, AvgPool2d, Conv1d, IRModel, KWConv2d, Linear, MaxPool1d, Requant, dispatch
 
 
 def round_shift(acc: np.ndarray, shift: int) -> np.ndarray:
@@ -31,6 +31,22 @@ def requantize(acc: np.ndarray, rq: Requant) -> np.ndarray:
     return np.clip(round_shift(acc, rq.shift), rq.clamp[0], rq.clamp[1])
 
 
+def divide_half_even(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den rounded to the nearest integer, ties to even, for den > 0 (the IR's one division)."""
+    num, den = np.asarray(num, dtype=np.int64), np.asarray(den, dtype=np.int64)
+    if np.any(den <= 0):
+        raise IRError("divide_half_even: the denominator must be positive")
+    q = num // den  # floor
+    twice_r = 2 * (num - q * den)  # 2 * remainder, in [0, 2 * den)
+    return q + ((twice_r > den) | ((twice_r == den) & ((q & 1) == 1)))
+
+
+def attention_norm(z: np.ndarray, norm: AttentionNorm) -> np.ndarray:
+    """Integer z / (sum |z| + eps) over the last axis (see faultedge.ir.AttentionNorm)."""
+    den = np.abs(z).sum(axis=-1, keepdims=True) + norm.eps
+    return np.clip(divide_half_even(z << -norm.scale_exp, den), norm.clamp[0], norm.clamp[1])
+
+
 def quantize_input(ir: IRModel, features: np.ndarray) -> np.ndarray:
     """Float model inputs (N, *input.shape) -> integer inputs on the IR's input grid."""
     q = ir.input
@@ -42,10 +58,11 @@ def quantize_input(ir: IRModel, features: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.ldexp(x, -q.scale_exp)), q.clamp[0], q.clamp[1]).astype(np.int64).reshape((len(x), *q.shape))
 
 
-def _check_acc(acc: np.ndarray, layer: Conv1d | Linear) -> np.ndarray:
-    lim = 1 << (layer.acc_bits - 1)
+def _check_acc(acc: np.ndarray, layer: Conv1d | Linear | KWConv2d, bits: int | None = None, what: str = "accumulator") -> np.ndarray:
+    bits = layer.acc_bits if bits is None else bits
+    lim = 1 << (bits - 1)
     if acc.size and (acc.min() < -lim or acc.max() >= lim):
-        raise IRError(f"layer {layer.name!r}: accumulator {int(np.abs(acc).max())} overflows acc_bits={layer.acc_bits}")
+        raise IRError(f"layer {layer.name!r}: {what} {int(np.abs(acc).max())} overflows {'acc_bits' if what == 'accumulator' else 'assembly_acc_bits'}={bits}")
     return acc
 
 
@@ -81,7 +98,46 @@ def _maxpool1d(x: np.ndarray, layer: MaxPool1d) -> np.ndarray:
     return x[:, :, idx].max(axis=-1)
 
 
-OPS = {"conv1d": _mac(_conv1d), "linear": _mac(_linear), "maxpool1d": _maxpool1d}
+def _avgpool2d(x: np.ndarray, layer: AvgPool2d) -> np.ndarray:
+    n, c, _, _ = x.shape
+    _, ho, wo = layer.out_shape
+    k = layer.kernel
+    sums = x[:, :, : ho * k, : wo * k].reshape(n, c, ho, k, wo, k).sum(axis=(3, 5))
+    return round_shift(sums, layer.shift)
+
+
+def kw_kernels(x: np.ndarray, layer: KWConv2d) -> np.ndarray:
+    """Per-sample integer kernels (N, C_out, C_in, k, k) of a kwconv2d: attention, division, assembly."""
+    n, c_in = x.shape[:2]
+    gap = requantize(x.reshape(n, c_in, -1).sum(axis=-1), layer.gap)
+    h = _mac(_linear)(gap, layer.fc1)
+    z = _mac(_linear)(h, layer.fc2).reshape(n, layer.mixtures, layer.cells + 1)
+    a = attention_norm(z, layer.norm)[..., :-1]  # the zero cell only shrinks the others
+    cells = layer.warehouse_cells.data
+    mixed = a @ cells.reshape(layer.cells, -1)  # (N, m, c_o * c_i * k * k)
+    c_out, k = layer.out_shape[0], layer.kernel
+    blocks = (n, c_out // layer.cell_out, c_in // layer.cell_in, layer.cell_out, layer.cell_in, k, k)
+    kernels = mixed.reshape(blocks).transpose(0, 1, 3, 2, 4, 5, 6).reshape(n, c_out, c_in, k, k)
+    kernels = _check_acc(kernels * layer.gain.data[None, :, None, None, None], layer, layer.assembly_acc_bits, "kernel assembly")
+    return requantize(kernels, layer.kernel_requant)
+
+
+def _kwconv2d(x: np.ndarray, layer: KWConv2d, chunk: int = 64) -> np.ndarray:
+    kernels = kw_kernels(x, layer)
+    n, c_in, _, _ = x.shape
+    c_out, ho, wo = layer.out_shape
+    k, p = layer.kernel, layer.padding
+    padded = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    out = np.empty((n, c_out, ho, wo), dtype=np.int64)
+    for i in range(0, n, chunk):  # bounded memory for the (N, C_in * k * k, H * W) patches
+        win = np.lib.stride_tricks.sliding_window_view(padded[i : i + chunk], (k, k), axis=(2, 3))  # (n, C, Ho, Wo, k, k)
+        patches = win.transpose(0, 1, 4, 5, 2, 3).reshape(len(win), c_in * k * k, ho * wo)
+        acc = kernels[i : i + chunk].reshape(len(win), c_out, c_in * k * k) @ patches + layer.bias.data[None, :, None]
+        out[i : i + chunk] = requantize(_check_acc(acc, layer), layer.requant).reshape(len(win), c_out, ho, wo)
+    return out
+
+
+OPS = {"conv1d": _mac(_conv1d), "linear": _mac(_linear), "maxpool1d": _maxpool1d, "avgpool2d": _avgpool2d, "kwconv2d": _kwconv2d}
 
 
 @dataclass

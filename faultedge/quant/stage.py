@@ -9,7 +9,6 @@ below 2**24, which 16-bit networks exceed).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,47 +16,20 @@ import torch
 import torch.nn.functional as F
 
 from faultedge.data.classes import CLASS_NAMES, NUM_CLASSES
-from faultedge.errors import IRError, RunDirError
+from faultedge.errors import RunDirError
 from faultedge.ir import IRModel
 from faultedge.metrics import classification_report
 from faultedge.models import Student, Teacher
 from faultedge.quant import golden
 from faultedge.quant.export import export_ir
 from faultedge.quant.qat import QATConfig, QuantNet, build_quant_net
+from faultedge.quant.verify import Artifacts, brevitas_logits_f64, verify_golden  # noqa: F401 (Artifacts, brevitas_logits_f64: also imported from here)
 from faultedge.runs import RunDir, atomic_path, read_json, save_state_dict
 from faultedge.train.loop import FitConfig, fit, predict_logits
 from faultedge.train.pipeline import Session, TrainConfig, versions
 
 FLOAT_WEIGHTS = {"student": "student_merged.pt", "teacher": "teacher.pt"}
 FLOAT_STAGE = {"student": "merged", "teacher": "teacher"}
-
-
-@dataclass(frozen=True)
-class Artifacts:
-    """File names of one quantised network in a run directory."""
-
-    network: str
-    bits: int
-
-    @property
-    def suffix(self) -> str:
-        return ("" if self.network == "student" else f"_{self.network}") + ("" if self.bits == 8 else f"_{self.bits}bit")
-
-    @property
-    def qat(self) -> str:
-        return f"qat{self.suffix}.pt"
-
-    @property
-    def ir(self) -> str:
-        return f"model{self.suffix}.ir.json"
-
-    @property
-    def vectors(self) -> str:
-        return f"golden_vectors{self.suffix}.npz"
-
-    @property
-    def metrics_key(self) -> str:
-        return f"quant_{self.network}_{self.bits}bit"
 
 
 def float_model(run: RunDir, network: str) -> torch.nn.Module:
@@ -70,29 +42,6 @@ def load_qat(run: RunDir, network: str = "student", bits: int = 8) -> QuantNet:
     art = Artifacts(network, bits)
     net = build_quant_net(network, Student() if network == "student" else Teacher(), bits)
     return run.load_model(art.qat, net)
-
-
-@torch.no_grad()
-def brevitas_logits_f64(net: QuantNet, features: torch.Tensor, batch: int = 500) -> np.ndarray:
-    """Brevitas' quantised forward in float64, where every integer sum is exact."""
-    net.double()
-    try:
-        return torch.cat([net(features[i : i + batch].double()) for i in range(0, len(features), batch)]).numpy()
-    finally:
-        net.float()
-
-
-def verify_golden(ir: IRModel, net: QuantNet, features: torch.Tensor) -> dict[str, Any]:
-    """Golden logits * output scale must equal Brevitas' logits for every sample, exactly."""
-    res = golden.predict(ir, features.numpy())
-    ref = brevitas_logits_f64(net, features)
-    mismatch = golden.dequantized_logits(ir, res.logits) != ref
-    report = {"samples": int(len(features)), "mismatched_logits": int(mismatch.sum()), "mismatched_samples": int(mismatch.any(1).sum())}
-    if report["mismatched_logits"]:
-        i = int(np.flatnonzero(mismatch.any(1))[0])
-        raise IRError(f"golden model disagrees with Brevitas on {report['mismatched_samples']} sample(s); first: sample {i}, "
-                      f"golden {golden.dequantized_logits(ir, res.logits[i]).tolist()} vs Brevitas {ref[i].tolist()}")
-    return report
 
 
 def save_vectors(path, ir: IRModel, session: Session, features: torch.Tensor, windows: np.ndarray) -> None:
@@ -113,7 +62,8 @@ def save_vectors(path, ir: IRModel, session: Session, features: torch.Tensor, wi
 def quantize(run: RunDir, network: str = "student", cfg: QATConfig = QATConfig(), progress: bool = True) -> dict[str, Any]:
     """QAT-fine-tune one network of a run, export and verify its IR, write golden vectors."""
     if network not in FLOAT_WEIGHTS:
-        raise RunDirError(f"unknown network {network!r}; choose from {sorted(FLOAT_WEIGHTS)}")
+        hint = " (MKW-Net: faultedge.quant.mkw_stage.quantize_mkw)" if network == "mkw" else ""
+        raise RunDirError(f"unknown network {network!r}; choose from {sorted(FLOAT_WEIGHTS)}{hint}")
     art = Artifacts(network, cfg.bits)
     train_cfg = TrainConfig.from_dict(read_json(run.require("config.json")))
     session = Session(run, train_cfg, progress)
