@@ -74,7 +74,12 @@ def main() -> None:
     ap.add_argument("--quantize", action="store_true", help="also quantise the merged student (8 bit) and score the golden model")
     ap.add_argument("--runs", default="runs/bench_robust", help="parent of the per-seed run directories")
     ap.add_argument("--out", default="benchmarks/results/robustness.json", help="JSON result; the plot goes beside it (.png)")
+    ap.add_argument("--threads", type=int, help="torch threads (1 is fastest on a busy machine)")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     per_seed, seconds = [], []
     for seed in args.seeds:

@@ -12,7 +12,7 @@ from faultedge.cli import main
 from faultedge.data.classes import CLASS_NAMES
 from faultedge.data.dataset import DataSpec, Dataset
 from faultedge.errors import DataError, RunDirError
-from faultedge.eval.robustness import evaluate_run, lookup, test_sets
+from faultedge.eval.robustness import evaluate_run, evaluation_sets, lookup
 from faultedge.runs import RunDir, read_json
 
 
@@ -50,7 +50,7 @@ def test_grid_structure_and_the_unseen_load_has_nine_classes(grid):
 
 def test_one_hp_labels_map_into_the_ten_class_space(cwru_run):
     spec = DataSpec.from_dict(read_json(cwru_run[0] / "config.json")["data"])
-    own, unseen = test_sets(spec, [0, 1])
+    own, unseen = evaluation_sets(spec, [0, 1])
     assert sorted(np.unique(own.y)) == list(range(10))
     assert sorted(np.unique(unseen.y)) == list(range(1, 10))  # no normal record at 1 hp
     assert CLASS_NAMES[0] == "normal"

@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-train", type=int, default=500, help="training windows per class (default 500)")
     p.add_argument("--epochs", type=int, nargs=3, metavar=("TEACHER", "STUDENT", "LORA"), help="maximum epochs per stage")
     p.add_argument("--lora-rank", type=int, default=12)
+    p.add_argument("--threads", type=int, help="torch threads (1 is fastest on a busy machine)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -93,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
     from faultedge.runs import RunDir
     from faultedge.train.pipeline import STAGES, run_stages
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     run_dir = RunDir(args.out)
     stages = tuple(STAGES if not args.stage or "all" in args.stage else args.stage)
     cfg = None

@@ -43,7 +43,7 @@ def snr_label(snr: float | None) -> str:
 
 
 @dataclass
-class TestSet:
+class EvalSet:
     """Clean test windows of one load, plus the generator whose draws make its noise."""
 
     load: int
@@ -56,7 +56,7 @@ class TestSet:
         return add_awgn(self.x, snr, np.random.default_rng(list(self.seed)))
 
 
-def test_sets(spec: DataSpec, loads: Sequence[int]) -> list[TestSet]:
+def evaluation_sets(spec: DataSpec, loads: Sequence[int]) -> list[EvalSet]:
     """Test windows per load: the run's own test split for its training loads, the held-out
     (time-split test) part of every other load's records, cut with the run's window protocol."""
     if spec.source != SYNTHETIC:
@@ -71,10 +71,10 @@ def test_sets(spec: DataSpec, loads: Sequence[int]) -> list[TestSet]:
             ws = dataset.splits.test
             mask = np.array([dataset.recordings[r].load_hp == load for r in ws.record])
             # the test noise of metrics.json: Dataset.noise_rng("test") seeds [seed, 3, 0]
-            sets.append(TestSet(load, True, ws.x[mask], ws.y[mask], (spec.seed, 3, 0) if len(spec.loads) == 1 else (spec.seed, 3, 0, load)))
+            sets.append(EvalSet(load, True, ws.x[mask], ws.y[mask], (spec.seed, 3, 0) if len(spec.loads) == 1 else (spec.seed, 3, 0, load)))
         else:
             ws = heldout_windows(load_source(spec.with_loads((load,))), spec.split, spec.seed)
-            sets.append(TestSet(load, False, ws.x, ws.y, (spec.seed, 3, 0, load)))
+            sets.append(EvalSet(load, False, ws.x, ws.y, (spec.seed, 3, 0, load)))
     return sets
 
 
@@ -131,7 +131,7 @@ def evaluate_run(
     classifiers = {m: load_classifier(run, m, int(cfg.get("lora_rank", 12))) for m in models}
 
     records = []
-    sets = test_sets(spec, loads)
+    sets = evaluation_sets(spec, loads)
     bar = tqdm(total=len(sets) * len(snrs), desc="evaluate", disable=not progress, leave=False)
     for ts in sets:
         for snr in snrs:
