@@ -9,6 +9,7 @@ output is evaluated without retraining, so an interrupted benchmark resumes. Usa
 
     python benchmarks/robustness.py --data ../shared/data/cwru --seeds 0 1 2 --quantize
     python benchmarks/robustness.py --recipe reference --seeds 0 --runs runs/bench_robust_ref
+    python benchmarks/robustness.py --speed 0.02 --gain-db 3 --runs runs/bench_speed2 --out benchmarks/results/robustness_speed2.json
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from faultedge.data.augment import AugmentSpec
+from faultedge.commands.train import add_recipe_args, augment_from_args
 from faultedge.data.dataset import DataSpec
 from faultedge.eval.plot import plot_f1_vs_snr
 from faultedge.eval.robustness import DEFAULT_SNRS, evaluate_run, snr_label
 from faultedge.runs import RunDir, write_json
-from faultedge.train.pipeline import TrainConfig, run_stages, versions
+from faultedge.train.pipeline import TrainConfig, prepare_run, run_stages, versions
 
 # Measured with the references' recipe on the leak-free protocol (issue 6), for the README table.
 REFERENCE_FIGURES = {
@@ -70,7 +71,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/cwru")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--recipe", choices=("robust", "reference"), default="robust")
+    add_recipe_args(ap)
     ap.add_argument("--quantize", action="store_true", help="also quantise the merged student (8 bit) and score the golden model")
     ap.add_argument("--runs", default="runs/bench_robust", help="parent of the per-seed run directories")
     ap.add_argument("--out", default="benchmarks/results/robustness.json", help="JSON result; the plot goes beside it (.png)")
@@ -85,9 +86,10 @@ def main() -> None:
     for seed in args.seeds:
         run = RunDir(Path(args.runs) / f"seed{seed}")
         t0 = time.perf_counter()
-        if not (run / "student_merged.pt").exists():
-            augment = AugmentSpec() if args.recipe == "robust" else None
-            cfg = TrainConfig(data=DataSpec(source=args.data, snr_db=-6.0, seed=seed), seed=seed, augment=augment)
+        cfg = TrainConfig(data=DataSpec(source=args.data, snr_db=-6.0, seed=seed), seed=seed, augment=augment_from_args(args))
+        if (run / "student_merged.pt").exists():
+            prepare_run(run, cfg)  # a finished run is reused only if it was trained with this very config
+        else:
             run_stages(run, cfg, progress=True)
         train_s = time.perf_counter() - t0
         if args.quantize and not (run / "model.ir.json").exists():
