@@ -7,6 +7,8 @@ import argparse
 from faultedge.commands.common import loads_arg, print_table, snr_arg
 
 STAGE_CHOICES = ("all", "teacher", "student", "lora", "merge")
+RECIPES = ("robust", "reference")
+AUGMENT_OPTIONS = {"train_snr": "snr_range", "clean_fraction": "clean_fraction", "low_snr_weight": "low_snr_weight", "speed": "speed", "gain_db": "gain_db"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,13 +23,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run directory to create or continue, e.g. runs/cwru0")
     p.add_argument("--stage", choices=STAGE_CHOICES, action="append", help="stage(s) to run (default: all)")
     p.add_argument("--seed", type=int, default=0, help="seed for windows, noise, initialisation and batches")
-    p.add_argument("--snr", type=snr_arg, default=-6.0, help="training/test SNR in dB, or 'none' (default -6)")
+    p.add_argument("--snr", type=snr_arg, default=-6.0, help="validation/test SNR in dB, or 'none' (default -6); "
+                   "the reference recipe also trains at it")
+    add_recipe_args(p)
     p.add_argument("--loads", type=loads_arg, default=(0,), help="motor loads in hp to train and test on (default 0)")
     p.add_argument("--n-train", type=int, default=500, help="training windows per class (default 500)")
     p.add_argument("--epochs", type=int, nargs=3, metavar=("TEACHER", "STUDENT", "LORA"), help="maximum epochs per stage")
     p.add_argument("--lora-rank", type=int, default=12)
+    p.add_argument("--threads", type=int, help="torch threads (1 is fastest on a busy machine)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
+
+
+def add_recipe_args(p: argparse.ArgumentParser) -> None:
+    """--recipe and the robust recipe's augmentation options (shared with benchmarks/robustness.py)."""
+    p.add_argument("--recipe", choices=RECIPES, default="robust",
+                   help="robust (default): training SNR drawn per window over a range, some windows noise-free, speed "
+                   "jitter; reference: train at --snr only, as the papers do")
+    p.add_argument("--train-snr", type=float, nargs=2, metavar=("LOW", "HIGH"), help="robust: training SNR range in dB (default -8 10)")
+    p.add_argument("--clean-fraction", type=float, help="robust: fraction of noise-free training windows (default 0.15)")
+    p.add_argument("--low-snr-weight", type=float, help="robust: how much likelier the lower half of the SNR range is (default 1)")
+    p.add_argument("--speed", type=float, help="robust: frequency-axis scaling jitter, 0.01 = ±1 %% (default 0.01)")
+    p.add_argument("--gain-db", type=float, help="robust: recording-level jitter in ±dB (default 0)")
+
+
+def augment_from_args(args: argparse.Namespace):
+    """The AugmentSpec the options ask for, or None for the reference recipe."""
+    from faultedge.data.augment import AugmentSpec
+    from faultedge.errors import DataError
+
+    given = {opt: getattr(args, opt) for opt in AUGMENT_OPTIONS if getattr(args, opt) is not None}
+    if args.recipe == "reference" and given:
+        raise DataError(f"--{next(iter(given)).replace('_', '-')} applies to --recipe robust only")
+    fields = {AUGMENT_OPTIONS[opt]: tuple(v) if opt == "train_snr" else v for opt, v in given.items()}
+    return None if args.recipe == "reference" else AugmentSpec(**fields)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -40,6 +69,7 @@ def config_from_args(args: argparse.Namespace):
     cfg = TrainConfig(
         data=DataSpec(source=args.data, loads=args.loads, snr_db=args.snr, split=SplitSpec(n_train=args.n_train), seed=args.seed),
         seed=args.seed,
+        augment=augment_from_args(args),
         lora_rank=args.lora_rank,
     )
     if args.epochs:
@@ -74,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
     from faultedge.runs import RunDir
     from faultedge.train.pipeline import STAGES, run_stages
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     run_dir = RunDir(args.out)
     stages = tuple(STAGES if not args.stage or "all" in args.stage else args.stage)
     cfg = None

@@ -73,9 +73,12 @@ class Dataset:
     def labels(self) -> np.ndarray:
         return np.unique(self.splits.train.y)
 
+    def noise_rng(self, part: str, tag: int = 0) -> np.random.Generator:
+        """The generator of `part`'s noise; the same draws scaled to any SNR, so SNRs compare paired."""
+        return np.random.default_rng([self.spec.seed, {"train": 1, "val": 2, "test": 3}[part], tag])
+
     def noisy(self, part: str, snr_db: float | None = None, tag: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Windows of `part` ("train", "val" or "test") with seeded noise at `snr_db` (the spec's by default)."""
         ws: WindowSet = getattr(self.splits, part)
         snr = self.spec.snr_db if snr_db is None else snr_db
-        rng = np.random.default_rng([self.spec.seed, {"train": 1, "val": 2, "test": 3}[part], tag])
-        return add_awgn(ws.x, snr, rng), ws.y
+        return add_awgn(ws.x, snr, self.noise_rng(part, tag)), ws.y

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import faultedge
+from faultedge.data.augment import AugmentSpec, augment
 from faultedge.data.classes import CLASS_NAMES, NUM_CLASSES
 from faultedge.data.dataset import DataSpec, Dataset
 from faultedge.data.features import Preprocessing
@@ -41,6 +42,8 @@ class TrainConfig:
     data: DataSpec = field(default_factory=DataSpec)
     seed: int = 0
     resample_noise: bool = True  # fresh training noise every epoch (the references draw it once)
+    # None: train at the data spec's single SNR (the references' recipe); else the robust recipe
+    augment: AugmentSpec | None = None
     teacher: FitConfig = field(default_factory=lambda: FitConfig(epochs=60, lr=1e-3))
     student: FitConfig = field(default_factory=lambda: FitConfig(epochs=80, lr=1e-3))
     lora: FitConfig = field(default_factory=lambda: FitConfig(epochs=40, lr=1e-3))
@@ -52,6 +55,7 @@ class TrainConfig:
             "data": self.data.to_dict(),
             "seed": self.seed,
             "resample_noise": self.resample_noise,
+            "augment": None if self.augment is None else self.augment.to_dict(),
             "teacher": self.teacher.to_dict(),
             "student": self.student.to_dict(),
             "lora": self.lora.to_dict(),
@@ -66,6 +70,7 @@ class TrainConfig:
                 data=DataSpec.from_dict(d["data"]),
                 seed=int(d["seed"]),
                 resample_noise=bool(d["resample_noise"]),
+                augment=None if d.get("augment") is None else AugmentSpec.from_dict(d["augment"]),
                 teacher=FitConfig(**d["teacher"]),
                 student=FitConfig(**d["student"]),
                 lora=FitConfig(**d["lora"]),
@@ -86,23 +91,27 @@ class Session:
     def __init__(self, run: RunDir, cfg: TrainConfig, progress: bool = True) -> None:
         self.run, self.cfg, self.progress = run, cfg, progress
         self.dataset = Dataset(cfg.data)
-        x_train, _ = self.dataset.noisy("train")
+        self._clean_train = self.dataset.splits.train
         prep_path = run / "preprocessing.json"
         if prep_path.exists():
             self.prep = Preprocessing.from_dict(read_json(prep_path), str(prep_path))
         else:
-            self.prep = Preprocessing.fit(x_train, cfg.data.split.window)
+            # fitted on what the network trains on: with augmentation, the mix of SNRs, speeds and gains
+            self.prep = Preprocessing.fit(self.train_windows(0), cfg.data.split.window)
             write_json(prep_path, self.prep.to_dict())
         self.val = as_tensors(self.prep(self.dataset.noisy("val")[0], "validation windows"), self.dataset.splits.val.y)
         self.test = as_tensors(self.prep(self.dataset.noisy("test")[0], "test windows"), self.dataset.splits.test.y)
-        self._clean_train = self.dataset.splits.train
+
+    def train_windows(self, epoch: int) -> np.ndarray:
+        """Noisy (and, with augmentation, perturbed) training windows of one epoch, seeded."""
+        tag = epoch if self.cfg.resample_noise else 0
+        if self.cfg.augment is None:
+            return add_awgn(self._clean_train.x, self.cfg.data.snr_db, np.random.default_rng([self.cfg.data.seed, 1, tag]))
+        return augment(self._clean_train.x, self.cfg.augment, np.random.default_rng([self.cfg.data.seed, 1, tag, 0xA6]))
 
     def epoch_data(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Training features for one epoch; with resample_noise, the noise differs every epoch."""
-        tag = epoch if self.cfg.resample_noise else 0
-        rng = np.random.default_rng([self.cfg.data.seed, 1, tag])
-        noisy = add_awgn(self._clean_train.x, self.cfg.data.snr_db, rng)
-        return as_tensors(self.prep(noisy, "training windows"), self._clean_train.y)
+        return as_tensors(self.prep(self.train_windows(epoch), "training windows"), self._clean_train.y)
 
     def cached_epoch_data(self) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
         cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
