@@ -1,7 +1,8 @@
 """Bit-exact cocotb + Verilator verification of the generated accelerator on real CWRU windows.
 
 Verilator builds are cached by content (faultedge.sim.runner), so the three designs here are
-compiled once: the student at 8 and 32 lanes and the teacher at 32 lanes.
+compiled once: the student at 32 and 64 lanes and the teacher at 32 lanes. Simulation cost grows
+with the MACs simulated, so the teacher (22x the student's MACs) runs a few windows only.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def _assert_exact(report: dict, lanes: int, beat: int, ir: IRModel) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lanes, beat", [(8, 8), (32, 16)])
+@pytest.mark.parametrize("lanes, beat", [(32, 16), (64, 8)])
 def test_student_is_bit_exact_on_300_real_windows(student, lanes, beat):
     ir, x, logits = student
     assert len(x) >= 300
@@ -66,9 +67,9 @@ def test_teacher_is_bit_exact(teacher_run):
     ir = IRModel.load(teacher_run / "model_teacher.ir.json")
     assert len([l for l in ir.layers if l.op == "conv1d"]) == 6
     with np.load(teacher_run / "golden_vectors_teacher.npz") as z:
-        x = z["x_int"][:6]
-    report = verify(ir, generate_verilog(ir, 32, 8), 32, 8, x, n_random=2, n_backpressure=3, seed=1)
-    assert report["vectors"]["total"] == 6 + 2 + 4 + 3
+        x = z["x_int"][:3]
+    report = verify(ir, generate_verilog(ir, 32, 8), 32, 8, x, n_random=1, n_backpressure=2, seed=1)
+    assert report["vectors"]["total"] == 3 + 1 + 4 + 2
     _assert_exact(report, 32, 8, ir)
 
 
@@ -76,14 +77,14 @@ def test_teacher_is_bit_exact(teacher_run):
 def test_a_wrong_model_is_caught(student):
     """The comparison is real: the same hardware against a golden model with one bias changed."""
     ir, x, _ = student
-    verilog = generate_verilog(ir, 8, 8)
+    verilog = generate_verilog(ir, 32, 16)
     fc = ir.layers[2]
     bias = fc.bias.data.copy()
     bias[3] += 1
     wrong = type(ir)(ir.name, ir.classes, ir.input, (*ir.layers[:2], type(fc)(fc.name, fc.in_shape, fc.out_shape, fc.weight,
                      type(fc.bias)(fc.bias.shape, fc.bias.bits, fc.bias.scale_exp, bias), fc.acc_bits, fc.requant), ir.layers[3]),
                      ir.output_scale_exp)
-    report = verify(wrong, verilog, 8, 8, x[:3], n_random=0, n_backpressure=0)
+    report = verify(wrong, verilog, 32, 16, x[:3], n_random=0, n_backpressure=0)
     assert not report["bit_exact"]
     assert report["mismatches"]["logits"] == 3 + 4  # class 3's logit of every vector and extreme
     first = report["mismatches"]["first"][0]
@@ -96,7 +97,7 @@ def test_sim_command_writes_its_report(edge_run, tmp_path, capsys):
         shutil.copy(edge_run[0] / name, tmp_path / name)
     assert main(["sim", str(tmp_path)]) == 2
     assert "has no hdl/faultedge_accel.v: run `faultedge hdl" in capsys.readouterr().err
-    assert main(["hdl", str(tmp_path), "--lanes", "8", "--beat", "8"]) == 0
+    assert main(["hdl", str(tmp_path), "--lanes", "32", "--beat", "16"]) == 0  # the design simulated above: a cached build
     assert main(["sim", str(tmp_path), "--limit", "4", "--random", "2", "--backpressure", "3", "--quiet", "--clock-mhz", "50"]) == 0
     report = json.loads((tmp_path / "sim" / "report.json").read_text())
     assert report["vectors"]["total"] == 4 + 2 + 4 + 3 and report["bit_exact"] and report["cycles"]["match"]
