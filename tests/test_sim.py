@@ -67,9 +67,9 @@ def test_teacher_is_bit_exact(teacher_run):
     ir = IRModel.load(teacher_run / "model_teacher.ir.json")
     assert len([l for l in ir.layers if l.op == "conv1d"]) == 6
     with np.load(teacher_run / "golden_vectors_teacher.npz") as z:
-        x = z["x_int"][:3]
-    report = verify(ir, generate_verilog(ir, 32, 8), 32, 8, x, n_random=1, n_backpressure=2, seed=1)
-    assert report["vectors"]["total"] == 3 + 1 + 4 + 2
+        x = z["x_int"][:2]
+    report = verify(ir, generate_verilog(ir, 32, 8), 32, 8, x, n_random=0, n_backpressure=2, seed=1)  # random inputs: student tests
+    assert report["vectors"]["total"] == 2 + 4 + 2
     _assert_exact(report, 32, 8, ir)
 
 
