@@ -11,7 +11,6 @@ must be bit-exact with the measured cycles equal to the model. Writes JSON. Usag
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 

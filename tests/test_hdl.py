@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from amaranth import Shape
 
@@ -114,5 +113,5 @@ def test_hdl_command_writes_verilog_and_report(student_run, capsys):
 
 def test_hdl_command_on_a_run_without_ir(tmp_path, capsys):
     assert main(["hdl", str(tmp_path), "--lanes", "8"]) == 2
-    assert "has no model.ir.json: run `faultedge quantize" in capsys.readouterr().err
+    assert f"has no model.ir.json: run `faultedge quantize {tmp_path} --network student --bits 8` first" in capsys.readouterr().err
     assert not (tmp_path / "hdl").exists()

@@ -49,6 +49,16 @@ def _log2(n: int) -> int:
     return n.bit_length() - 1
 
 
+def _rotate(values: list, amount: Signal) -> list:
+    """values rotated so that element q is values[(amount + q) % len]: log2(len) mux levels."""
+    n = len(values)
+    cur = list(values)
+    for bit in range(_log2(n)):
+        step = 1 << bit
+        cur = [Mux(amount[bit], cur[(q + step) % n], cur[q]) for q in range(n)]
+    return cur
+
+
 class Accelerator(wiring.Component):
     """Stream in `n_inputs / beat` beats of quantised inputs, stream out the class and all logits."""
 
@@ -193,7 +203,8 @@ class Accelerator(wiring.Component):
         with m.Switch(stage):
             for i, s in enumerate(stages):
                 with m.Case(i):
-                    window = self._rotate(m, i, [rp.data for rp, _ in banks[i]], rr_d[i]) if s.rotates else [rp.data for rp, _ in banks[i]]
+                    data_out = [rp.data for rp, _ in banks[i]]
+                    window = _rotate(data_out, rr_d[i]) if s.rotates else data_out
                     for k in range(P):
                         m.d.sync += [
                             a_ops[k].eq(window[k % s.pr]),
@@ -339,15 +350,6 @@ class Accelerator(wiring.Component):
                     m.d.sync += [out_valid.eq(1), out_class.eq(best_i), out_logits.eq(Cat(*logits))]
                     m.next = "IDLE"
         return m
-
-    def _rotate(self, m: Module, i: int, values: list, amount: Signal) -> list:
-        """values rotated so that element q is values[(amount + q) % len]: log2(len) mux levels."""
-        n = len(values)
-        cur = list(values)
-        for bit in range(_log2(n)):
-            step = 1 << bit
-            cur = [Mux(amount[bit], cur[(q + step) % n], cur[q]) for q in range(n)]
-        return cur
 
     def _issue(self, m: Module, i: int, s: Stage, tag0, c: dict, write_layout: tuple[int, int], drain: Signal, release: Signal) -> None:
         """One chunk per cycle: chunks j inside positions l inside channel groups g."""

@@ -9,6 +9,7 @@ from faultedge.hdl import generate_verilog
 from faultedge.hdl.cycles import model
 from faultedge.hdl.plan import Plan, class_bits, plan
 from faultedge.ir import IRModel
+from faultedge.errors import RunDirError
 from faultedge.runs import RunDir, write_json, write_text
 
 TOPLEVEL = "faultedge_accel"
@@ -59,7 +60,9 @@ def write_hdl(run: RunDir, lanes: int, beat: int = 1, network: str = "student", 
     from faultedge.quant.stage import Artifacts
 
     art = Artifacts(network, bits)
-    ir = IRModel.load(run.require(art.ir))
+    if not (run / art.ir).exists():
+        raise RunDirError(f"{run.path} has no {art.ir}: run `faultedge quantize {run.path} --network {network} --bits {bits}` first")
+    ir = IRModel.load(run / art.ir)
     p = plan(ir, lanes, beat)
     verilog = generate_verilog(ir, lanes, beat, TOPLEVEL)
     report = {"ir": art.ir, "golden_vectors": art.vectors, "network": network, "bits": bits, **design_report(p, verilog)}
