@@ -7,6 +7,7 @@ following the vendors' ranges (the same ones ecppll, icepll and Vivado's clockin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +83,8 @@ def _xilinx(fin: float, target: float) -> tuple[float, dict[str, Any]]:
             vco = pfd * mult
             if not 600 <= vco <= 1200:
                 continue
-            for odiv in range(1, 129):
+            odiv = max(1, math.ceil(vco / target - 1e-9))  # the smallest divider at or below the target
+            if odiv <= 128:
                 cands.append((vco / odiv, {"DIVCLK_DIVIDE": div, "CLKFBOUT_MULT_F": float(mult), "CLKOUT0_DIVIDE_F": float(odiv)}))
     return _best(cands, target, "MMCM", fin)
 
