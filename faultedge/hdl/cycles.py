@@ -1,0 +1,63 @@
+"""Analytic cycle model of the accelerator; `faultedge sim` checks it against Verilator exactly.
+
+Per inference the sequencer spends one cycle noticing a full input buffer, then for every stage
+its issue cycles (one chunk per cycle) plus the pipeline drain before the next stage may read
+what this one wrote, then one cycle per class for the argmax and one to hand the result to the
+output registers. Loading streams one beat per cycle into the other input buffer meanwhile, so
+back to back inferences come every max(load, compute) cycles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from faultedge.hdl.accel import POST_ACC, PRE_TREE
+from faultedge.hdl.plan import Plan, Stage, plan
+from faultedge.ir import IRModel
+
+
+@dataclass(frozen=True)
+class CycleModel:
+    load: int  # input beats per inference (one per cycle)
+    compute: int  # sequencer cycles per inference, buffer noticed -> result registered
+    per_inference: int  # steady-state cycles between results, inputs and outputs never stalled
+    latency_first: int  # cycles from the first accepted input beat to out_valid, engine idle
+    latency_last: int  # cycles from the last accepted input beat to out_valid
+    bound: int  # max(MACs / lanes, n_inputs / beat), rounded up
+    stages: tuple[int, ...]  # cycles per stage (issue + drain)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def stage_cycles(s: Stage) -> int:
+    return s.issue_cycles + PRE_TREE + s.tree_levels + POST_ACC
+
+
+def model(p: Plan) -> CycleModel:
+    stages = tuple(stage_cycles(s) for s in p.stages)
+    load = p.n_inputs // p.beat
+    compute = 1 + sum(stages) + p.n_classes + 1
+    return CycleModel(
+        load=load,
+        compute=compute,
+        per_inference=max(load, compute),
+        latency_first=load - 1 + compute,
+        latency_last=compute,
+        bound=lower_bound_of(p),
+        stages=stages,
+    )
+
+
+def lower_bound_of(p: Plan) -> int:
+    return max(-(-p.macs // p.lanes), p.n_inputs // p.beat)
+
+
+def cycles_per_inference(ir: IRModel, lanes: int, beat: int = 1) -> int:
+    """Steady-state cycles between results for `ir` on `lanes` MAC lanes and `beat` inputs per beat."""
+    return model(plan(ir, lanes, beat)).per_inference
+
+
+def lower_bound(ir: IRModel, lanes: int, beat: int = 1) -> int:
+    """No design with `lanes` multipliers and `beat` inputs per cycle can beat this."""
+    return lower_bound_of(plan(ir, lanes, beat))

@@ -1,0 +1,280 @@
+"""Lower an IR network onto the accelerator's one reused MAC engine: the schedule and the memories.
+
+Every conv1d and linear layer becomes a *stage* computed by the same P multiply lanes. A stage is
+a conv over a channels-last activation memory (address = offset + position * stride + channel):
+output position l of any layer reads one contiguous window of `K * channels` values starting at
+`offset + (l * S - padding) * stride`, and a linear layer is the conv whose kernel spans the whole
+(flattened) map. The P lanes split into `pc` output-channel lanes times `pr` reduction lanes
+(both powers of two): each cycle issues one chunk of `pr` window values (broadcast over the `pc`
+channel lanes) against `pc * pr` weights, an adder tree sums each group of `pr` products, and `pc`
+accumulators add the chunks. A max-pool (kernel <= stride) directly after a conv is folded into
+that stage's write-back, so the pooled map is what the next stage's memory holds.
+
+Memories are banked (`banks` = a power of two) so that a window of `pr` consecutive addresses
+reads each bank once; the writer (the input loader, `beat` values per cycle, or the previous
+stage, `pc` channels per cycle) writes an aligned block, so its data lanes wire to banks without
+a multiplexer. Zero padding, padded channels and window overrun are memory that is never written.
+
+This module is pure Python: the Amaranth generator (faultedge.hdl.accel) and the analytic cycle
+model (faultedge.hdl.cycles) both read the plan, so they cannot disagree about the schedule.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from faultedge.errors import IRError
+from faultedge.ir import Argmax, Conv1d, IRModel, Layer, Linear, MaxPool1d, Requant, bits_for, dispatch
+
+CONSUMER = "the hardware generator (faultedge.hdl)"
+
+
+@dataclass(frozen=True)
+class ActMemory:
+    """A banked, channels-last activation memory: value (position p, channel c) is at address
+    `offset + p * stride + c`, in bank `address % banks`, row `address // banks`."""
+
+    banks: int
+    rows: int
+    bits: int
+    signed: bool
+    offset: int
+    stride: int  # stored channels per position (channels rounded up to the writer's block)
+
+    @property
+    def width(self) -> int:
+        """Signed width that holds every stored value."""
+        return self.bits + (0 if self.signed else 1)
+
+
+@dataclass(frozen=True)
+class Pool:
+    kernel: int
+    stride: int
+    length: int  # pooled positions written
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One conv1d/linear layer (with its folded max-pool) as the engine runs it."""
+
+    name: str
+    channels: int  # real output channels
+    positions: int  # output positions computed (before pooling)
+    kernel: int
+    stride: int
+    padding: int
+    reduce: int  # window length: kernel * in_mem.stride
+    pr: int  # reduction lanes
+    pc: int  # output-channel lanes
+    weights: np.ndarray  # (groups * chunks, pc * pr) int64: the weight ROM, lane pc_i * pr + q
+    bias: np.ndarray  # (groups, pc) int64
+    acc_bits: int
+    requant: Requant | None  # None: the logits
+    pool: Pool | None
+    in_mem: ActMemory
+    weight_bits: int
+
+    @property
+    def chunks(self) -> int:
+        return -(-self.reduce // self.pr)
+
+    @property
+    def groups(self) -> int:
+        return -(-self.channels // self.pc)
+
+    @property
+    def issue_cycles(self) -> int:
+        """Cycles in which the stage issues chunks: one chunk per cycle, no bubbles."""
+        return self.groups * self.positions * self.chunks
+
+    @property
+    def tree_levels(self) -> int:
+        return self.pr.bit_length() - 1
+
+    @property
+    def out_positions(self) -> int:
+        return self.pool.length if self.pool else self.positions
+
+    @property
+    def out_stride(self) -> int:
+        """Stored channels per position of this stage's output (channels rounded up to pc)."""
+        return self.groups * self.pc
+
+    def window_bases(self) -> np.ndarray:
+        """Start address of every issued chunk's window (positions x chunks), for one group."""
+        l = np.arange(self.positions)[:, None]
+        j = np.arange(self.chunks)[None, :]
+        return self.in_mem.offset + (l * self.stride - self.padding) * self.in_mem.stride + j * self.pr
+
+    @property
+    def rotates(self) -> bool:
+        """Whether windows start off a bank boundary (the engine then needs a rotator)."""
+        return bool(np.any(self.window_bases() % self.in_mem.banks))
+
+
+@dataclass(frozen=True)
+class Plan:
+    lanes: int
+    beat: int
+    n_inputs: int
+    input_bits: int
+    input_signed: bool
+    n_classes: int
+    logit_bits: int
+    stages: tuple[Stage, ...]
+    macs: int
+
+    @property
+    def acc_bits(self) -> int:
+        return max(s.acc_bits for s in self.stages)
+
+    @property
+    def act_width(self) -> int:
+        return max(s.in_mem.width for s in self.stages)
+
+    @property
+    def weight_bits(self) -> int:
+        return max(s.weight_bits for s in self.stages)
+
+    @property
+    def max_pc(self) -> int:
+        return max(s.pc for s in self.stages)
+
+    def memory_bits(self) -> dict[str, int]:
+        """Bits of initialised and working memory: weight ROMs, bias ROMs, activation RAMs."""
+        weights = sum(s.weights.shape[0] * self.lanes * self.weight_bits for s in self.stages)
+        bias = sum(s.groups * s.pc * self.acc_bits for s in self.stages)
+        acts = sum(s.in_mem.banks * s.in_mem.rows * s.in_mem.bits * (2 if i == 0 else 1) for i, s in enumerate(self.stages))
+        return {"weights": weights, "bias": bias, "activations": acts, "total": weights + bias + acts}
+
+
+def _is_pow2(n: int) -> bool:
+    return n >= 1 and n & (n - 1) == 0
+
+
+def _align(n: int, to: int) -> int:
+    return -(-n // to) * to
+
+
+def _choose_split(lanes: int, channels: int, positions: int, reduce: int) -> tuple[int, int]:
+    """(pr, pc) with pr * pc == lanes minimising issue cycles, then accumulators (pc)."""
+    best: tuple[tuple[int, int], tuple[int, int]] | None = None
+    pr = 1
+    while pr <= lanes:
+        pc = lanes // pr
+        key = (-(-channels // pc) * positions * -(-reduce // pr), pc)
+        if best is None or key < best[0]:
+            best = (key, (pr, pc))
+        pr *= 2
+    assert best is not None
+    return best[1]
+
+
+@dataclass
+class _Map:
+    """The activation map flowing between layers while planning."""
+
+    channels: int
+    length: int
+    stride: int  # stored channels per position
+    block: int  # the writer's aligned block (beat, or the previous stage's pc)
+    bits: int
+    signed: bool
+
+
+def _conv_geometry(layer: Conv1d, m: _Map) -> tuple[int, int, int, int, np.ndarray]:
+    """(kernel, stride, padding, positions, weights (out, kernel * m.stride)) in window order k * stride + c."""
+    w = np.zeros((layer.out_shape[0], layer.kernel, m.stride), dtype=np.int64)
+    w[:, :, : m.channels] = layer.weight.data.transpose(0, 2, 1)
+    return layer.kernel, layer.stride, layer.padding, layer.out_shape[1], w.reshape(len(w), -1)
+
+
+def _linear_geometry(layer: Linear, m: _Map) -> tuple[int, int, int, int, np.ndarray]:
+    """A linear layer is the conv whose kernel covers all m.length positions of the map."""
+    w = np.zeros((layer.out_shape[0], m.length, m.stride), dtype=np.int64)
+    w[:, :, : m.channels] = layer.weight.data.reshape(-1, m.channels, m.length).transpose(0, 2, 1)
+    return m.length, 1, 0, 1, w.reshape(len(w), -1)
+
+
+GEOMETRY = {"conv1d": _conv_geometry, "linear": _linear_geometry}
+# ops the engine runs; argmax closes the network and max-pool folds into the stage before it
+SUPPORTED = {"conv1d": None, "linear": None, "maxpool1d": None, "argmax": None}
+
+
+def _memory(m: _Map, banks: int, padding: int, stage_reads_end: int) -> ActMemory:
+    offset = _align(padding * m.stride, banks)
+    data_end = offset + m.length * m.stride
+    rows = max(data_end, stage_reads_end(offset)) // banks + 2  # +1 row: a window spans two rows
+    return ActMemory(banks, rows, m.bits, m.signed, offset, m.stride)
+
+
+def plan(ir: IRModel, lanes: int, beat: int = 1) -> Plan:
+    """Check that the IR and the options fit the engine, and lay out the schedule and memories."""
+    if not _is_pow2(lanes):
+        raise IRError(f"lanes must be a power of two >= 1, got {lanes}")
+    n_inputs = int(np.prod(ir.input.shape))
+    if not _is_pow2(beat) or n_inputs % beat:
+        raise IRError(f"beat must be a power of two dividing the {n_inputs} inputs, got {beat}")
+    for layer in ir.layers:
+        dispatch(layer, SUPPORTED, CONSUMER)
+    in_ch, in_len = (1, ir.input.shape[0]) if len(ir.input.shape) == 1 else ir.input.shape
+    if in_ch != 1:
+        raise IRError(f"input: {CONSUMER} streams single-channel inputs, got shape {list(ir.input.shape)}")
+    m = _Map(1, in_len, 1, beat, ir.input.bits, ir.input.signed)
+    stages: list[Stage] = []
+    layers = list(ir.layers)
+    i = 0
+    while i < len(layers):
+        layer: Layer = layers[i]
+        if isinstance(layer, Argmax):
+            break
+        if isinstance(layer, MaxPool1d):
+            raise IRError(f"layer {layer.name!r}: {CONSUMER} folds max-pool into the conv1d before it; a max-pool must follow a conv1d")
+        assert isinstance(layer, (Conv1d, Linear))
+        pool = None
+        if i + 1 < len(layers) and isinstance(layers[i + 1], MaxPool1d):
+            p = layers[i + 1]
+            if not isinstance(layer, Conv1d) or p.kernel > p.stride:
+                raise IRError(f"layer {p.name!r}: {CONSUMER} supports max-pool after conv1d with kernel <= stride, got kernel {p.kernel}, stride {p.stride}")
+            pool = Pool(p.kernel, p.stride, p.out_shape[1])
+            i += 1
+        kernel, stride, padding, positions, w = GEOMETRY[layer.op](layer, m)
+        channels = layer.out_shape[0]
+        reduce = w.shape[1]
+        pr, pc = _choose_split(lanes, channels, positions, reduce)
+        banks = max(pr, m.block)
+
+        def reads_end(offset: int, positions=positions, stride=stride, padding=padding, reduce=reduce, pr=pr, banks=banks, st=m.stride) -> int:
+            return offset + ((positions - 1) * stride - padding) * st + _align(reduce, pr) + banks
+
+        mem = _memory(m, banks, padding, reads_end)
+        groups, chunks = -(-channels // pc), -(-reduce // pr)
+        rom = np.zeros((groups * pc, chunks * pr), dtype=np.int64)
+        rom[:channels, :reduce] = w
+        # ROM word (g, j) holds, for lane pc_i * pr + q, the weight of channel g*pc+pc_i at window index j*pr+q
+        rom = rom.reshape(groups, pc, chunks, pr).transpose(0, 2, 1, 3).reshape(groups * chunks, pc * pr)
+        bias = np.zeros(groups * pc, dtype=np.int64)
+        bias[:channels] = layer.bias.data
+        stage = Stage(layer.name, channels, positions, kernel, stride, padding, reduce, pr, pc, rom, bias.reshape(groups, pc),
+                      layer.acc_bits, layer.requant, pool, mem, layer.weight.bits)
+        stages.append(stage)
+        if layer.requant is not None:
+            lo, hi = layer.requant.clamp
+            out_len = pool.length if pool else positions
+            m = _Map(channels, out_len, stage.out_stride, pc, bits_for(lo, hi) - (1 if lo >= 0 else 0), lo < 0)
+        i += 1
+    last = stages[-1]
+    if last.requant is not None or last.positions != 1 or last.pool is not None:
+        raise IRError(f"layer {last.name!r}: {CONSUMER} expects the logits from a final linear layer")
+    n_classes = len(ir.classes)
+    if last.channels != n_classes:
+        raise IRError(f"layer {last.name!r}: {last.channels} outputs for {n_classes} classes")
+    return Plan(lanes, beat, n_inputs, ir.input.bits, ir.input.signed, n_classes, last.acc_bits, tuple(stages), ir.macs)
+
+
+def class_bits(n_classes: int) -> int:
+    return max(1, math.ceil(math.log2(n_classes)))

@@ -1,0 +1,119 @@
+"""The cocotb testbench of the accelerator (one module for `faultedge sim` and pytest alike).
+
+It reads a job file (path in $FAULTEDGE_SIM_JOB, written by faultedge.sim.runner): the integer
+input vectors (.npy) and a list of segments, each a run of consecutive vectors streamed back to
+back with or without random valid/ready back-pressure on both streams. It records, per
+inference, the logits, the class and the clock edges of the first and last accepted input beat
+and of the rising out_valid, and writes them as JSON. Comparing with the golden model happens
+in Python afterwards, so a mismatch is reported with its numbers instead of stopping the run.
+
+Timing convention: stimulus is driven and sampled at the falling edge; a transfer seen there
+happens at the next rising edge, whose index (from the end of reset) is what is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.utils import get_sim_time
+
+JOB_ENV = "FAULTEDGE_SIM_JOB"
+PERIOD_NS = 10
+
+
+def _pack_beats(x: np.ndarray, beat: int, bits: int) -> list[list[int]]:
+    """Each vector as its beats: value k of a beat in bits [k*bits, (k+1)*bits), two's complement."""
+    mask = (1 << bits) - 1
+    out = []
+    for v in x:
+        words = (v.astype(np.int64) & mask).reshape(-1, beat)
+        out.append([sum(int(w) << (k * bits) for k, w in enumerate(row)) for row in words])
+    return out
+
+
+def _signed(v: int, bits: int) -> int:
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+class _Clock:
+    def __init__(self, t0: float) -> None:
+        self.t0 = t0
+
+    def edge(self) -> int:
+        """Index of the rising edge that ends the current cycle (called at a falling edge)."""
+        return int((get_sim_time(unit="ns") - self.t0) // PERIOD_NS) + 1
+
+
+async def _drive(dut, beats: list[list[int]], backpressure: bool, rng: np.random.Generator, clock: _Clock, rec: dict) -> None:
+    for words in beats:
+        for b, word in enumerate(words):
+            while True:
+                await FallingEdge(dut.clk)
+                valid = (not backpressure) or bool(rng.random() < 0.7)
+                dut.in_valid.value = int(valid)
+                dut.in_data.value = word
+                if valid and int(dut.in_ready.value):
+                    if b == 0:
+                        rec["first_edge"].append(clock.edge())
+                    if b == len(words) - 1:
+                        rec["last_edge"].append(clock.edge())
+                    break
+                if valid and not backpressure:
+                    await RisingEdge(dut.in_ready)  # the engine is busy: skip the idle cycles cheaply
+    await FallingEdge(dut.clk)
+    dut.in_valid.value = 0
+
+
+async def _collect(dut, count: int, n_classes: int, logit_bits: int, backpressure: bool, rng: np.random.Generator, clock: _Clock, rec: dict, progress: Path | None) -> None:
+    got, seen_valid = 0, False
+    while got < count:
+        if not backpressure and not int(dut.out_valid.value):
+            await RisingEdge(dut.out_valid)
+        await FallingEdge(dut.clk)
+        ready = (not backpressure) or bool(rng.random() < 0.6)
+        dut.out_ready.value = int(ready)
+        if not int(dut.out_valid.value):
+            continue
+        if not seen_valid:
+            rec["out_edge"].append(clock.edge() - 1)  # out_valid rose at the edge that began this cycle
+            seen_valid = True
+        if ready:
+            word = int(dut.out_logits.value.to_unsigned())
+            mask = (1 << logit_bits) - 1
+            rec["logits"].append([_signed((word >> (c * logit_bits)) & mask, logit_bits) for c in range(n_classes)])
+            rec["classes"].append(int(dut.out_class.value.to_unsigned()))
+            got, seen_valid = got + 1, False
+            if progress is not None and (got % 8 == 0 or got == count):
+                progress.write_text(str(len(rec["classes"])))
+    await FallingEdge(dut.clk)
+    dut.out_ready.value = 0
+
+
+@cocotb.test()
+async def stream(dut) -> None:
+    job = json.loads(Path(os.environ[JOB_ENV]).read_text())
+    x = np.load(job["inputs"])
+    beats = _pack_beats(x, job["beat"], job["input_bits"])
+    rng = np.random.default_rng(job["seed"])
+    progress = Path(job["progress"]) if job.get("progress") else None
+    cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
+    dut.rst.value = 1
+    dut.in_valid.value = 0
+    dut.out_ready.value = 0
+    for _ in range(3):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    clock = _Clock(get_sim_time(unit="ns"))
+    rec: dict = {"logits": [], "classes": [], "first_edge": [], "last_edge": [], "out_edge": []}
+    for seg in job["segments"]:
+        lo, hi, bp = seg["start"], seg["stop"], seg["backpressure"]
+        collector = cocotb.start_soon(_collect(dut, hi - lo, job["n_classes"], job["logit_bits"], bp, rng, clock, rec, progress))
+        await _drive(dut, beats[lo:hi], bp, rng, clock, rec)
+        await collector
+    Path(job["results"]).write_text(json.dumps(rec))
