@@ -14,7 +14,7 @@ from faultedge import __version__
 from faultedge.errors import FaultedgeError
 
 # Subcommands in the order `faultedge --help` lists them; each is the module faultedge.commands.<name with _ for ->.
-COMMANDS = ("demo", "train", "quantize", "export", "predict", "deploy", "bench", "fpga", "distill-data", "train-mkw")
+COMMANDS = ("demo", "train", "quantize", "export", "predict", "deploy", "bench", "hdl", "sim", "fpga", "distill-data", "train-mkw")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,37 +55,39 @@ async def _drive(dut, beats: list[list[int]], backpressure: bool, rng: np.random
         for b, word in enumerate(words):
             while True:
                 await FallingEdge(dut.clk)
+                if not int(dut.in_ready.value):
+                    await RisingEdge(dut.in_ready)  # the engine is busy: skip those cycles cheaply
+                    continue
                 valid = (not backpressure) or bool(rng.random() < 0.7)
                 dut.in_valid.value = int(valid)
                 dut.in_data.value = word
-                if valid and int(dut.in_ready.value):
+                if valid:  # ready and valid in this cycle: transferred at the next rising edge
                     if b == 0:
                         rec["first_edge"].append(clock.edge())
                     if b == len(words) - 1:
                         rec["last_edge"].append(clock.edge())
                     break
-                if valid and not backpressure:
-                    await RisingEdge(dut.in_ready)  # the engine is busy: skip the idle cycles cheaply
     await FallingEdge(dut.clk)
     dut.in_valid.value = 0
 
 
 async def _collect(dut, count: int, n_classes: int, logit_bits: int, backpressure: bool, rng: np.random.Generator, clock: _Clock, rec: dict, progress: Path | None) -> None:
     got, seen_valid = 0, False
+    mask = (1 << logit_bits) - 1
+    dut.out_ready.value = 1
     while got < count:
-        if not backpressure and not int(dut.out_valid.value):
-            await RisingEdge(dut.out_valid)
+        if not int(dut.out_valid.value):
+            await RisingEdge(dut.out_valid)  # nothing to take: out_ready does not matter meanwhile
         await FallingEdge(dut.clk)
-        ready = (not backpressure) or bool(rng.random() < 0.6)
-        dut.out_ready.value = int(ready)
         if not int(dut.out_valid.value):
             continue
         if not seen_valid:
             rec["out_edge"].append(clock.edge() - 1)  # out_valid rose at the edge that began this cycle
             seen_valid = True
+        ready = (not backpressure) or bool(rng.random() < 0.6)
+        dut.out_ready.value = int(ready)
         if ready:
             word = int(dut.out_logits.value.to_unsigned())
-            mask = (1 << logit_bits) - 1
             rec["logits"].append([_signed((word >> (c * logit_bits)) & mask, logit_bits) for c in range(n_classes)])
             rec["classes"].append(int(dut.out_class.value.to_unsigned()))
             got, seen_valid = got + 1, False
