@@ -81,6 +81,8 @@ def test_pll_settings_stay_in_range_and_never_exceed_the_request():
     # icepll -i 12 -o 30: DIVR 0, DIVF 79, DIVQ 5, FILTER_RANGE 1
     assert plan_clock("ice40", 12.0, 30.0).params == {"DIVR": 0, "DIVF": 79, "DIVQ": 5, "FILTER_RANGE": 1}
     assert not plan_clock("ecp5", 25.0, 25.0).uses_pll
+    slow = plan_clock("ice40", 12.0, 14.0)  # below the PLL's 16 MHz minimum: the 12 MHz board clock
+    assert not slow.uses_pll and slow.core_mhz == 12.0
     with pytest.raises(Exception, match="no iCE40 PLL setting makes <= 10.00 MHz"):
         plan_clock("ice40", 12.0, 10.0)
 

@@ -19,7 +19,8 @@ QAT_EPOCHS = 3
 DEMO_LANES = 8  # a small engine: the full ECP5 flow takes about a minute
 DEMO_BEAT = 8
 DEMO_TARGET_MHZ = 75.0  # first place-and-route pass; the PLL follows the achieved Fmax if it is lower
-SIM_VECTORS = 64
+SIM_VECTORS = 64  # golden test windows; plus random and back-pressure vectors
+SIM_RANDOM = 16
 BENCH_REPEATS = 1000
 BOARD = "ulx3s-85f"
 
@@ -72,9 +73,10 @@ def hardware_chain(run: RunDir, steps: Steps, progress: bool = True) -> None:
         export(run)
     with steps(f"accelerator Verilog, {DEMO_LANES} MAC lanes", f"faultedge hdl {r} --lanes {DEMO_LANES} --beat {DEMO_BEAT}"):
         _cli(["hdl", r, "--lanes", str(DEMO_LANES), "--beat", str(DEMO_BEAT)])
-    with steps(f"bit-exact simulation (Verilator) against the golden model, {SIM_VECTORS} test windows + extremes",
-               f"faultedge sim {r} --vectors {SIM_VECTORS}"):
-        _cli(["sim", r, "--vectors", str(SIM_VECTORS)])
+    sim = ["--limit", str(SIM_VECTORS), "--random", str(SIM_RANDOM), "--backpressure", str(SIM_RANDOM)]
+    with steps(f"bit-exact simulation (Verilator) against the golden model: {SIM_VECTORS} test windows, "
+               f"{SIM_RANDOM} random, {SIM_RANDOM} under back-pressure", f"faultedge sim {r} {' '.join(sim)}"):
+        _cli(["sim", r, *sim] + (["--quiet"] if not progress else []))
     with steps(f"ECP5 bitstream for {BOARD}: yosys -> nextpnr -> ecppack, core clock from the achieved Fmax",
                f"faultedge fpga build {r} --board {BOARD} --lanes {DEMO_LANES} --beat {DEMO_BEAT}"):
         report = build(run, BOARD, BuildOptions(lanes=DEMO_LANES, beat=DEMO_BEAT, target_mhz=DEMO_TARGET_MHZ))

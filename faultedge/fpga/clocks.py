@@ -95,10 +95,16 @@ SOLVERS = {"ecp5": _ecp5, "ice40": _ice40, "xilinx": _xilinx}
 
 
 def plan_clock(family: str, board_mhz: float, target_mhz: float) -> ClockPlan:
-    """The fastest core clock <= target_mhz; the board clock itself when it already is the target."""
-    if abs(target_mhz - board_mhz) < 1e-9:
+    """The fastest core clock <= target_mhz: a PLL output, or the board clock itself when that is as fast
+    (a design slower than the PLL's minimum output still runs from a slow enough board clock)."""
+    try:
+        fout, params = SOLVERS[family](board_mhz, target_mhz)
+    except FaultedgeError:
+        if board_mhz > target_mhz:
+            raise
+        fout, params = board_mhz, {}
+    if board_mhz <= target_mhz and board_mhz >= fout:
         return ClockPlan(family, board_mhz, board_mhz, {})
-    fout, params = SOLVERS[family](board_mhz, target_mhz)
     return ClockPlan(family, board_mhz, round(fout, 6), params)
 
 

@@ -32,6 +32,7 @@ SYNTH_CELLS: dict[str, dict[str, tuple[str, float]]] = {
                "RAM32M": ("lut", 4), "RAM64M": ("lut", 4), "RAM32X1D": ("lut", 2), "RAM64X1D": ("lut", 2),
                "RAM128X1D": ("lut", 4), "SRL16E": ("lut", 1), "SRLC32E": ("lut", 1)},
 }
+FAMILY_PREFIXES = ("LUT", "FD", "SB_DFF")
 # nextpnr report utilisation entry -> resource
 PNR_CELLS = {
     "ecp5": {"TRELLIS_COMB": "lut", "TRELLIS_FF": "ff", "MULT18X18D": "dsp", "DP16KD": "bram"},
@@ -83,7 +84,8 @@ def estimate(family: str, cells: dict[str, int]) -> dict[str, int]:
     out = {"lut": 0.0, "ff": 0.0, "dsp": 0.0, "bram": 0.0}
     table = SYNTH_CELLS[family]
     for cell, n in cells.items():
-        key = cell if cell in table else next((p for p in table if cell.startswith(p) and p in ("LUT", "FD", "SB_DFF")), None)
+        # exact names first; LUT1..LUT6, FDRE/FDSE/..., SB_DFF* by prefix
+        key = cell if cell in table else next((p for p in FAMILY_PREFIXES if cell.startswith(p) and p in table), None)
         if key:
             resource, weight = table[key]
             out[resource] += weight * n
