@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from faultedge.errors import FaultedgeError
 from faultedge.fpga.board import FpgaBoard, load_fpga_board
 from faultedge.fpga.clocks import ClockPlan, plan_clock
 from faultedge.fpga.flow import FitError, PnrResult, constraint_file, fit_verdict, pack, place_and_route, synthesize

@@ -9,7 +9,7 @@ route the nextpnr report is the measurement.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,6 @@ class PnrResult:
     fmax_mhz: float  # the slowest clock domain's achieved Fmax
     clocks: dict[str, dict[str, float]]  # nextpnr: clock net -> achieved, constraint (MHz)
     seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def constraint_file(board: FpgaBoard) -> tuple[str, str]:
