@@ -16,7 +16,6 @@ of latency vs LUTs; checks the issue's target (student, 8 bit, <= 2 us at post-r
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -24,8 +23,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from faultedge.edge.bench import BenchConfig, bench
-from faultedge.edge.onnx_export import ExportError
+from faultedge.commands.demo_chain import bench_cpu
+from faultedge.edge.bench import BenchConfig
 from faultedge.fpga.board import load_fpga_board
 from faultedge.fpga.build import BuildOptions, implement, ir_of
 from faultedge.hdl import plan
@@ -49,27 +48,10 @@ def choose_beat(ir: IRModel, lanes: int, max_beat: int) -> int:
     return beat
 
 
-def float_copy(run: RunDir) -> RunDir:
-    """The run without its quantisation artifacts: `faultedge bench` then times the fp32 paths only."""
-    dest = RunDir(run.path.parent / f"{run.path.name}_fp32")
-    if dest.path.exists():
-        shutil.rmtree(dest.path)
-    skip = shutil.ignore_patterns("qat*.pt", "model*.ir.json", "golden_vectors*", "onnx", "fpga", "bench", "hdl", "sim")
-    shutil.copytree(run.path, dest.path, ignore=skip)
-    return dest
-
-
 def cpu_rows(run: RunDir, repeats: int) -> dict[str, Any]:
-    """ORT fp32 and PyTorch eager batch-1 p50, one thread, model only and end to end, from faultedge bench.
-
-    If the run's export fails its own verification (the int8 QDQ model), the fp32 paths are timed on
-    a copy of the run without the quantisation artifacts, and the failure is recorded."""
-    cfg, note = BenchConfig(repeats=repeats, rounds=4), None
-    try:
-        result = bench(run, cfg)
-    except ExportError as exc:
-        note = f"export of {run.path} failed ({exc}); fp32 paths timed on its float copy"
-        result = bench(float_copy(run), cfg)
+    """ORT fp32 and PyTorch eager batch-1 p50, one thread, model only and end to end, from faultedge bench
+    (fp32 on the run's float copy if its export fails verification; recorded as `note`)."""
+    result, note = bench_cpu(run, BenchConfig(repeats=repeats, rounds=4))
     keep = {}
     for r in result["rows"]:
         if r["threads"] == 1 and r["engine"] in ("ORT", "PyTorch eager") and r["precision"] == "fp32" and r["scope"] != "features only":
