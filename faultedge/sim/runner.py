@@ -26,7 +26,7 @@ import numpy as np
 
 from faultedge.errors import ToolError
 
-BUILD_ARGS = ("-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "--output-split", "0", "-CFLAGS", "-O2")
+BUILD_ARGS = ("-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "--output-split", "0", "-CFLAGS", "-O0")
 TB_MODULE = "faultedge.sim.tb"
 
 
