@@ -9,8 +9,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="run the main job end to end on the embedded synthetic bearing data (or the MKW-Net path on robot data)",
-        description="Generate physics-based synthetic bearing vibration (10 CWRU classes), then train teacher, "
-        "DKD student, LoRA and merged student into a run directory and print what each stage achieved. "
+        description="Generate physics-based synthetic bearing vibration (10 CWRU classes), train teacher, "
+        "DKD student, LoRA and merged student, quantise it to 8 bits, export ONNX, generate the accelerator's Verilog, "
+        "simulate it bit-exactly against the golden model, build an ECP5 bitstream and print the latency table "
+        "(PyTorch, ONNX Runtime, the accelerator at its post-route clock). "
         "With --model mkw: synthetic six-axis robot currents -> wavelet images -> a distilled set (trajectory "
         "matching) -> MKW-Net trained on it, next to a random real subset of the same size.",
     )
@@ -39,8 +41,8 @@ def demo_config(seed: int):
 
 def run(args: argparse.Namespace) -> int:
     import shutil
-    import time
 
+    from faultedge.commands.demo_chain import Steps, hardware_chain
     from faultedge.commands.train import print_summary
     from faultedge.runs import RunDir
     from faultedge.train.pipeline import run_stages
@@ -52,9 +54,10 @@ def run(args: argparse.Namespace) -> int:
         from faultedge.commands.mkw_demo import run_mkw_demo
 
         return run_mkw_demo(run_dir, args.seed, progress=not args.quiet)
-    t0 = time.perf_counter()
-    print("[1/1] training on synthetic data: teacher -> DKD student -> LoRA -> merged student")
-    metrics = run_stages(run_dir, demo_config(args.seed), progress=not args.quiet)
-    print_summary({k if k != "merge" else "merged": v for k, v in metrics.items()})
-    print(f"demo finished in {time.perf_counter() - t0:.0f} s; run directory: {run_dir.path}")
+    steps = Steps(7)
+    with steps("training on synthetic data: teacher -> DKD student -> LoRA -> merged student", f"faultedge train --out {run_dir.path}"):
+        metrics = run_stages(run_dir, demo_config(args.seed), progress=not args.quiet)
+        print_summary({k if k != "merge" else "merged": v for k, v in metrics.items()})
+    hardware_chain(run_dir, steps, progress=not args.quiet)
+    print(f"demo finished in {steps.elapsed:.0f} s; run directory: {run_dir.path}")
     return 0

@@ -1,0 +1,13 @@
+# KC705 pins for faultedge_top (the clock constraint is generated from kc705.toml).
+set_property -dict {PACKAGE_PIN AD12 IOSTANDARD LVDS} [get_ports clk_in_p]
+set_property -dict {PACKAGE_PIN AD11 IOSTANDARD LVDS} [get_ports clk_in_n]
+set_property -dict {PACKAGE_PIN M19 IOSTANDARD LVCMOS25} [get_ports uart_rx]
+set_property -dict {PACKAGE_PIN K24 IOSTANDARD LVCMOS25} [get_ports uart_tx]
+set_property -dict {PACKAGE_PIN AB8 IOSTANDARD LVCMOS15} [get_ports {led[0]}]
+set_property -dict {PACKAGE_PIN AA8 IOSTANDARD LVCMOS15} [get_ports {led[1]}]
+set_property -dict {PACKAGE_PIN AC9 IOSTANDARD LVCMOS15} [get_ports {led[2]}]
+set_property -dict {PACKAGE_PIN AB9 IOSTANDARD LVCMOS15} [get_ports {led[3]}]
+set_property -dict {PACKAGE_PIN AE26 IOSTANDARD LVCMOS25} [get_ports {led[4]}]
+set_property -dict {PACKAGE_PIN G19 IOSTANDARD LVCMOS25} [get_ports {led[5]}]
+set_property -dict {PACKAGE_PIN E18 IOSTANDARD LVCMOS25} [get_ports {led[6]}]
+set_property -dict {PACKAGE_PIN F16 IOSTANDARD LVCMOS25} [get_ports {led[7]}]

