@@ -23,8 +23,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from faultedge.commands.demo_chain import bench_cpu
-from faultedge.edge.bench import BenchConfig
+from faultedge.edge.bench import BenchConfig, bench
 from faultedge.fpga.board import load_fpga_board
 from faultedge.fpga.build import BuildOptions, implement, ir_of
 from faultedge.hdl import plan
@@ -49,14 +48,13 @@ def choose_beat(ir: IRModel, lanes: int, max_beat: int) -> int:
 
 
 def cpu_rows(run: RunDir, repeats: int) -> dict[str, Any]:
-    """ORT fp32 and PyTorch eager batch-1 p50, one thread, model only and end to end, from faultedge bench
-    (fp32 on the run's float copy if its export fails verification; recorded as `note`)."""
-    result, note = bench_cpu(run, BenchConfig(repeats=repeats, rounds=4))
+    """ORT fp32 and PyTorch eager batch-1 p50, one thread, model only and end to end, from faultedge bench."""
+    result = bench(run, BenchConfig(repeats=repeats, rounds=4))
     keep = {}
     for r in result["rows"]:
         if r["threads"] == 1 and r["engine"] in ("ORT", "PyTorch eager") and r["precision"] == "fp32" and r["scope"] != "features only":
             keep[f"{r['engine']} fp32 {r['scope']}"] = {"p50_us": r["p50_us"], "p90_us": r["p90_us"], "p99_us": r["p99_us"]}
-    return {"rows": keep, "cpu": result["cpu"], "load_average": result["load_average"], "note": note}
+    return {"rows": keep, "cpu": result["cpu"], "load_average": result["load_average"]}
 
 
 def sweep_point(ir: IRModel, lanes: int, beat: int, target_mhz: float, workdir: Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from faultedge.data.synthetic import synthesize_recordings
 from faultedge.edge import artifacts, onnx_export, runner
 from faultedge.edge.artifacts import ALL_MODELS, OnnxModel
 from faultedge.errors import DataError
+from faultedge.ir import IRModel
 from faultedge.quant.stage import Artifacts, float_model, load_qat
 from faultedge.runs import read_json, write_json
 
@@ -46,6 +47,29 @@ def test_export_matches_pytorch_and_brevitas_on_the_whole_test_set(edge_run):
     assert any(init.data_type == onnx.TensorProto.INT8 for init in int8.graph.initializer)
     opsets = {m.name: onnx.load(run / "onnx" / m.name).opset_import[0].version for m in ALL_MODELS}
     assert opsets["model_fp32_magnitude.onnx"] == 13 and opsets["model_int8_qdq_window.onnx"] == 17
+
+
+def test_int8_sessions_equal_brevitas_with_full_range_weights_and_inputs(edge_run):
+    """Fused, ORT runs QDQ convolutions in u8 x s8 kernels whose int16 pair sums saturate on x86
+    (seen on a demo run: 60 off on a logit for an all-max window). The runner's sessions keep the
+    QDQ graph unfused, which equals Brevitas exactly. Saturation needs large neighbouring weights,
+    so the conv weights are scaled to use the full 8-bit range; inputs cover the input range."""
+    run, _ = edge_run
+    net = load_qat(run, "student", 8).eval()
+    conv = net.macs[0]
+    with torch.no_grad():
+        conv.weight.mul_(120.0 / float(conv.quant_weight().int().abs().max()))
+    q = IRModel.load(run / "model.ir.json").input  # the network's input range
+    lo, hi = (np.ldexp(float(c), q.scale_exp) for c in q.clamp)
+    bins = int(np.prod(q.shape))
+    rng = np.random.default_rng(0)
+    extremes = np.stack([np.full(bins, hi), np.full(bins, lo), np.resize([hi, lo], bins), np.resize([lo, hi], bins)])
+    x = np.concatenate([extremes, rng.uniform(lo, hi, (500, bins))]).astype(np.float32)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)).numpy()
+    session = runner.make_session(onnx_export.export_int8_qdq(net, bins).SerializeToString(), ["CPUExecutionProvider"])
+    got = session.run(None, {"features": x})[0]
+    assert np.abs(got - ref).max() == 0.0
 
 
 @pytest.mark.parametrize("front", ["magnitude", "window"])

@@ -52,8 +52,9 @@ def test_round_trip_is_byte_identical(tmp_path):
     assert ir.macs == 2 * 8 * 3 + 24 and ir.logits_layer.name == "f"
 
 
-def mutate(path: str, value=None, delete: bool = False) -> dict:
-    obj = copy.deepcopy(tiny_ir_json())
+def mutate(path: str, value=None, delete: bool = False, obj: dict | None = None) -> dict:
+    """A deep copy of `obj` (default: the tiny IR's JSON) with the field at `path` replaced or deleted."""
+    obj = copy.deepcopy(tiny_ir_json() if obj is None else obj)
     keys = [int(k) if k.isdigit() else k for k in path.replace("[", ".").replace("]", "").split(".")]
     target = obj
     for k in keys[:-1]:

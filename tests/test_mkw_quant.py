@@ -3,7 +3,6 @@ and golden == fixed-point QAT model, bit for bit, on real CWRU and robot wavelet
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_ir import mutate
 
 from faultedge.data.images import ROBOT, ImageDataSpec, build_image_sets
 from faultedge.errors import IRError, RunDirError
@@ -127,19 +127,6 @@ def test_random_network_round_trips_and_golden_equals_qat(random_ir, tmp_path):
     assert again.macs > conv.out_shape[0] * 16 * 16 * 6 * 9 and conv.macs < again.macs
 
 
-def mutate(obj: dict, path: str, value=None, delete: bool = False) -> dict:
-    obj = copy.deepcopy(obj)
-    keys = [int(k) if k.isdigit() else k for k in path.replace("[", ".").replace("]", "").split(".")]
-    target = obj
-    for k in keys[:-1]:
-        target = target[k]
-    if delete:
-        del target[keys[-1]]
-    else:
-        target[keys[-1]] = value
-    return obj
-
-
 @pytest.mark.parametrize(
     "path, value, message",
     [
@@ -165,14 +152,14 @@ def mutate(obj: dict, path: str, value=None, delete: bool = False) -> dict:
 )
 def test_validation_names_the_field(random_ir, path, value, message):
     with pytest.raises(IRError, match=message):
-        IRModel.from_json(mutate(random_ir[2].to_json(), path, value))
+        IRModel.from_json(mutate(path, value, obj=random_ir[2].to_json()))
 
 
 def test_missing_warehouses_and_narrow_accumulators_are_refused(random_ir):
     obj = random_ir[2].to_json()
     with pytest.raises(IRError, match=r"layers\[0\]\.warehouse: index 0 but the file has 0"):
-        IRModel.from_json(mutate(obj, "warehouses", delete=True))
-    narrow = IRModel.from_json(mutate(obj, "layers[0].assembly_acc_bits", 6))
+        IRModel.from_json(mutate("warehouses", delete=True, obj=obj))
+    narrow = IRModel.from_json(mutate("layers[0].assembly_acc_bits", 6, obj=obj))
     with pytest.raises(IRError, match=r"layer 'kw0': kernel assembly \d+ overflows assembly_acc_bits=6"):
         golden.predict(narrow, random_ir[3][:2].numpy())
 

