@@ -8,7 +8,10 @@ with the MACs simulated, so the teacher (22x the student's MACs) runs a few wind
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,5 +113,15 @@ def test_sim_command_writes_its_report(edge_run, tmp_path, capsys):
 
 def test_missing_verilator_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(ToolError, match="verilator is not on PATH"):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    with pytest.raises(ToolError, match="verilator is neither beside .* nor on PATH"):
         runner.verilator_version()
+
+
+def test_the_venvs_verilator_is_found_without_an_activated_venv(monkeypatch):
+    """`.venv/bin/faultedge sim` must work when the venv's bin is not on PATH (as `make demo` runs it)."""
+    env_bin = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep) if d != env_bin))
+    assert runner.find_verilator() == str(Path(env_bin) / "verilator")
+    assert os.environ["PATH"].startswith(env_bin + os.pathsep)
+    assert runner.verilator_version()  # it runs (a failing --version raises ToolError)

