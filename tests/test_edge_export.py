@@ -15,7 +15,8 @@ from faultedge.edge import artifacts, onnx_export, runner
 from faultedge.edge.artifacts import ALL_MODELS, OnnxModel
 from faultedge.errors import DataError
 from faultedge.ir import IRModel
-from faultedge.quant.stage import Artifacts, float_model, load_qat
+from faultedge.quant.stage import float_model, load_qat
+from faultedge.quant.verify import Artifacts
 from faultedge.runs import read_json, write_json
 
 

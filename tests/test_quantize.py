@@ -13,7 +13,8 @@ import torch
 from faultedge.ir import IRModel
 from faultedge.quant import golden
 from faultedge.quant.qat import QATConfig
-from faultedge.quant.stage import Artifacts, brevitas_logits_f64, load_qat, quantize
+from faultedge.quant.stage import load_qat, quantize
+from faultedge.quant.verify import Artifacts, brevitas_logits_f64
 
 
 @pytest.mark.parametrize("network, bits", [("student", 8), ("student", 16), ("teacher", 8), ("teacher", 16)])

@@ -30,7 +30,8 @@ from faultedge.data.features import Preprocessing
 from faultedge.edge import runner
 from faultedge.edge.artifacts import ONNX_DIR, REPORT, OnnxModel, load_spec, sources
 from faultedge.errors import FaultedgeError
-from faultedge.quant.stage import Artifacts, float_model, load_qat
+from faultedge.quant.stage import float_model, load_qat
+from faultedge.quant.verify import Artifacts
 from faultedge.runs import RunDir, atomic_path, read_json, write_json
 from faultedge.train.pipeline import TrainConfig, versions
 

@@ -57,7 +57,7 @@ def design_report(p: Plan, verilog: str) -> dict[str, Any]:
 
 def write_hdl(run: RunDir, lanes: int, beat: int = 1, network: str = "student", bits: int = 8) -> dict[str, Any]:
     """Generate the accelerator of the run's quantised `network` and write hdl/faultedge_accel.v and hdl/report.json."""
-    from faultedge.quant.stage import Artifacts
+    from faultedge.quant.verify import Artifacts
 
     art = Artifacts(network, bits)
     if not (run / art.ir).exists():

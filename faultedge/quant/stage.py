@@ -23,7 +23,7 @@ from faultedge.models import Student, Teacher
 from faultedge.quant import golden
 from faultedge.quant.export import export_ir
 from faultedge.quant.qat import QATConfig, QuantNet, build_quant_net
-from faultedge.quant.verify import Artifacts, brevitas_logits_f64, verify_golden  # noqa: F401 (Artifacts, brevitas_logits_f64: also imported from here)
+from faultedge.quant.verify import Artifacts, verify_golden
 from faultedge.runs import RunDir, atomic_path, read_json, save_state_dict
 from faultedge.train.loop import FitConfig, fit, predict_logits
 from faultedge.train.pipeline import Session, TrainConfig, versions
