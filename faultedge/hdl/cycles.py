@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from faultedge.hdl.accel import POST_ACC, PRE_TREE
+from faultedge.hdl.image_plan import ImagePlan
 from faultedge.hdl.plan import Plan, Stage, plan
 from faultedge.ir import IRModel
 
@@ -34,14 +35,17 @@ def stage_cycles(s: Stage) -> int:
     return s.issue_cycles + PRE_TREE + s.tree_levels + POST_ACC
 
 
-def model(p: Plan) -> CycleModel:
-    stages = tuple(stage_cycles(s) for s in p.stages)
+def model(p: Plan | ImagePlan) -> CycleModel:
+    """The 1-D engine overlaps loading with compute (double-buffered input); the image engine,
+    single-buffered, takes the next image only after handing off the result."""
+    image = isinstance(p, ImagePlan)
+    stages = tuple(c for _, c in p.cycle_phases()) if image else tuple(stage_cycles(s) for s in p.stages)
     load = p.n_inputs // p.beat
     compute = 1 + sum(stages) + p.n_classes + 1
     return CycleModel(
         load=load,
         compute=compute,
-        per_inference=max(load, compute),
+        per_inference=load + compute if image else max(load, compute),
         latency_first=load - 1 + compute,
         latency_last=compute,
         bound=lower_bound_of(p),
@@ -49,7 +53,7 @@ def model(p: Plan) -> CycleModel:
     )
 
 
-def lower_bound_of(p: Plan) -> int:
+def lower_bound_of(p: Plan | ImagePlan) -> int:
     return max(-(-p.macs // p.lanes), p.n_inputs // p.beat)
 
 

@@ -23,11 +23,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from faultedge.errors import IRError
 from faultedge.ir import Argmax, Conv1d, IRModel, Layer, Linear, MaxPool1d, Requant, bits_for, dispatch
+
+if TYPE_CHECKING:
+    from faultedge.hdl.image_plan import ImagePlan
 
 CONSUMER = "the hardware generator (faultedge.hdl)"
 
@@ -212,8 +216,14 @@ def _memory(m: _Map, banks: int, padding: int, stage_reads_end: int) -> ActMemor
     return ActMemory(banks, rows, m.bits, m.signed, offset, m.stride)
 
 
-def plan(ir: IRModel, lanes: int, beat: int = 1) -> Plan:
-    """Check that the IR and the options fit the engine, and lay out the schedule and memories."""
+def plan(ir: IRModel, lanes: int, beat: int = 1) -> "Plan | ImagePlan":
+    """Check that the IR and the options fit the engine, and lay out the schedule and memories.
+
+    Image networks (kwconv2d) go to the image engine's plan (faultedge.hdl.image_plan)."""
+    from faultedge.hdl.image_plan import is_image_network, plan_image
+
+    if is_image_network(ir):
+        return plan_image(ir, lanes, beat)
     if not _is_pow2(lanes):
         raise IRError(f"lanes must be a power of two >= 1, got {lanes}")
     n_inputs = int(np.prod(ir.input.shape))

@@ -1,0 +1,558 @@
+"""The image engine: MKW-Net (kwconv2d blocks and a linear head) on P reused MAC lanes.
+
+The phases and memories are laid out by faultedge.hdl.image_plan. Three datapaths are shared by
+every block:
+
+* the attention unit, one multiplier: FC1 and FC2 (issue t: ROM address; t+1: accumulate;
+  t+2: requantise and store), then the normalisation with one restoring divider;
+* the P-lane MAC pass, run for every kernel assembly, convolution and the head:
+
+      t     counters -> memory addresses (operand A broadcast, operand B per lane)
+      t+1   bank select, padding mask                      -> a, b
+      t+2   a * b                                          -> product
+      t+3   accumulate (bias on the first item)            -> acc
+      t+4   x gain (assembly) or x 1                       -> v
+      t+5   arithmetic shift, round-half-to-even decision
+      t+6   + round bit, clamp (ReLU is the lower bound)   -> q
+      t+7   average-pool running sum                       -> s
+      t+8   s >> log2(k*k) rounded half to even, write (map, kernel RAM or logits);
+            the next block's global-average-pool sums add the written values
+
+  Every pass drains (PASS_DRAIN cycles) before the next phase reads what it wrote, so the cycle
+  count is exact and data-independent;
+* the sequential argmax and the output hand-off, as in the 1-D accelerator.
+
+The input memory is single-buffered: in_ready is high from the hand-off of a result until the
+last beat of the next image.
+"""
+
+from __future__ import annotations
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from faultedge.hdl.accel import _bits, _log2, _pack
+from faultedge.hdl.image_plan import FC_DRAIN, PASS_DRAIN, Block, ImagePlan, MapMem, Pass
+from faultedge.hdl.plan import class_bits
+from faultedge.ir import Linear, Requant
+
+
+def _shape(bits: int, is_signed: bool):
+    return signed(bits) if is_signed else unsigned(bits)
+
+
+def _round_shift(m: Module, value, shift: int, width: int, name: str):
+    """value / 2**shift rounded half to even (a constant shift; a negative one shifts left exactly)."""
+    out = Signal(signed(width), name=name)
+    if shift <= 0:
+        m.d.comb += out.eq(value << -shift)
+        return out
+    q = value >> shift
+    rem = value.as_unsigned()[:shift]
+    half = 1 << (shift - 1)
+    m.d.comb += out.eq(q + ((rem > half) | ((rem == half) & q[0])))
+    return out
+
+
+def _requantize(m: Module, value, rq: Requant, width: int, name: str):
+    """clamp(round_shift(value, rq.shift), *rq.clamp), combinational (the attention unit's)."""
+    r = _round_shift(m, value, rq.shift, width, name + "_r")
+    lo, hi = rq.clamp
+    out = Signal(signed(width), name=name)
+    m.d.comb += out.eq(Mux(r < lo, lo, Mux(r > hi, hi, r)))
+    return out
+
+
+def _odometer(m: Module, counters: list[tuple[Signal, int]]):
+    """Advance nested counters (outermost first) by one; the expression is true on the last step."""
+    carry = Const(1)
+    for sig, n in reversed(counters):
+        at_end = sig == n - 1
+        with m.If(carry):
+            m.d.sync += sig.eq(Mux(at_end, 0, sig + 1))
+        carry = carry & at_end
+    return carry
+
+
+def _locate(mem: MapMem, c, yy, xx) -> tuple:
+    """(bank, row) of value (c, yy, xx) of `mem` (image_plan.MapMem.locate) with wiring only."""
+    lb = _log2(mem.banks)
+    pix = Cat(xx[: _log2(mem.width)], yy[: _log2(mem.height)]) if mem.pixels > 1 else Const(0, 1)
+    if mem.by_channel:
+        return (c[:lb] if lb else Const(0, 1)), Cat(pix, c[lb:])
+    return (pix[:lb] if lb else Const(0, 1)), Cat(pix[lb:], c)
+
+
+class ImageAccelerator(wiring.Component):
+    """Stream in an image (channel-major, `beat` values per beat), stream out the class and all logits."""
+
+    def __init__(self, plan: ImagePlan) -> None:
+        self.plan = plan
+        super().__init__(
+            {
+                "in_valid": In(1),
+                "in_ready": Out(1),
+                "in_data": In(plan.beat * plan.input_bits),
+                "out_valid": Out(1),
+                "out_ready": In(1),
+                "out_class": Out(class_bits(plan.n_classes)),
+                "out_logits": Out(plan.n_classes * plan.logit_bits),
+            }
+        )
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        p = self.plan
+        P = p.lanes
+        blocks = p.blocks
+        nb = len(blocks)
+        passes: list[tuple[str, Block | None, Pass]] = []  # pass id -> (kind, block, pass)
+        for b in blocks:
+            passes += [("assembly", b, b.conv), ("conv", b, b.conv)]
+        passes.append(("head", None, p.head))
+
+        # ------------------------------------------------------------ memories
+        def mem_banks(mem: MapMem, name: str) -> list:
+            ports = []
+            for k in range(mem.banks):
+                mm = Memory(shape=_shape(mem.bits, mem.signed), depth=mem.rows, init=[])
+                m.submodules[f"{name}_bank{k}"] = mm
+                ports.append((mm.read_port(), mm.write_port()))
+            return ports
+
+        in_banks = mem_banks(p.input_mem, "image")
+        map_banks = [mem_banks(mem, f"map{i}") for i, mem in enumerate(p.maps)]
+        src_banks = [in_banks, *map_banks]  # block i reads src_banks[i]; the head reads src_banks[nb]
+        src_mems = [p.input_mem, *p.maps]
+
+        kbits = max(b.layer.kernel_requant.bits for b in blocks)
+        kram = []
+        for l in range(P):
+            mm = Memory(shape=signed(kbits), depth=p.kernel_words, init=[])
+            m.submodules[f"kernel_lane{l}"] = mm
+            kram.append((mm.read_port(), mm.write_port()))
+        wbits = max(max(b.layer.warehouse_cells.bits for b in blocks), max(1, int(abs(p.head.weights).max()).bit_length() + 1))
+        wh_rom = []
+        for w, banks in enumerate(p.warehouses):
+            ports = []
+            for l in range(P):
+                mm = Memory(shape=signed(wbits), depth=banks.shape[1], init=[int(v) for v in banks[l]])
+                m.submodules[f"warehouse{w}_lane{l}"] = mm
+                ports.append(mm.read_port())
+            wh_rom.append(ports)
+        head_rom = []
+        for l in range(P):
+            mm = Memory(shape=signed(wbits), depth=p.head.weights.shape[1], init=[int(v) for v in p.head.weights[l]])
+            m.submodules[f"head_lane{l}"] = mm
+            head_rom.append(mm.read_port())
+
+        # ------------------------------------------------------------ widths
+        accw = max(max(b.layer.assembly_acc_bits for b in blocks), max(ps.acc_bits for ps in p.passes)) + 1
+        gain_bits = max(b.layer.gain.bits for b in blocks)
+        vw = accw + gain_bits
+        max_left = max([max(-ps.requant.shift, 0) for ps in p.passes if ps.requant] + [max(-b.layer.kernel_requant.shift, 0) for b in blocks] + [0])
+        qw = vw + max_left + 1
+        act_w = max(max(mem.bits + (0 if mem.signed else 1) for mem in src_mems), max(b.layer.norm.bits for b in blocks))
+        opw = max(kbits, wbits)
+
+        # bias ROMs (per pass, P biases a word) and gain ROMs (per block)
+        bias_rd, gain_rd = {}, {}
+        for pid, (kind, b, ps) in enumerate(passes):
+            if kind == "assembly":
+                gains = b.layer.gain.data.reshape(ps.groups, P)
+                mm = Memory(shape=unsigned(P * gain_bits), depth=ps.groups, init=[_pack(g, gain_bits) for g in gains])
+                m.submodules[f"gain{pid}"] = mm
+                gain_rd[pid] = mm.read_port()
+            else:
+                mm = Memory(shape=unsigned(P * accw), depth=ps.groups, init=[_pack(bb, accw) for bb in ps.bias])
+                m.submodules[f"bias{pid}"] = mm
+                bias_rd[pid] = mm.read_port()
+
+        # ------------------------------------------------------------ state shared by the phases
+        pid = Signal(range(len(passes)))
+        full = Signal()
+        g = Signal(range(max(ps.groups for ps in p.passes) + 1))
+        py, px, dy, dx = (Signal(range(max(ps.out_h for ps in p.passes) + 1), name=n) for n in ("py", "px", "dy", "dx"))
+        ci = Signal(range(max(ps.src.channels for ps in p.passes) + 1))
+        ky = Signal(range(max(ps.kh for ps in p.passes) + 1))
+        kx = Signal(range(max(ps.kw for ps in p.passes) + 1))
+        cj = Signal(range(max(b.layer.in_shape[0] for b in blocks) + 1))
+        n_c = Signal(range(max(b.layer.cells for b in blocks) + 1))
+        self._ctr = dict(g=g, py=py, px=px, dy=dy, dx=dx, ci=ci, ky=ky, kx=kx, cj=cj, n=n_c)
+
+        waddr_w = max(_bits(p.kernel_words), max(_bits(mem.rows) for mem in p.maps), 1)
+        tag_layout = data.StructLayout({"valid": 1, "first": 1, "last": 1, "pfirst": 1, "plast": 1, "inb": 1,
+                                        "bank": max(1, _log2(max(mem.banks for mem in src_mems))), "waddr": waddr_w, "g": g.shape()})
+        tag0 = Signal(tag_layout)
+        tags = [tag0] + [Signal(tag_layout, name=f"tag{k}") for k in range(1, 4)]
+        for k in range(1, 4):
+            m.d.sync += tags[k].eq(tags[k - 1])
+        m.d.comb += tag0.valid.eq(0)  # overridden while a pass issues
+
+        # ------------------------------------------------------------ input loader (+ the first block's channel sums)
+        mem0 = p.input_mem
+        n_beats = p.n_inputs // p.beat
+        per_channel = mem0.pixels // p.beat
+        beat_no = Signal(range(n_beats))
+        lp = Signal(range(per_channel))
+        lc = Signal(range(mem0.channels))
+        accept = Signal()
+        m.d.comb += [self.in_ready.eq(~full), accept.eq(self.in_valid & ~full)]
+        values = [self.in_data[k * p.input_bits : (k + 1) * p.input_bits] for k in range(p.beat)]
+        values = [v.as_signed() if p.input_signed else v for v in values]
+        for k, (_, wp) in enumerate(in_banks):
+            m.d.comb += [wp.addr.eq(beat_no), wp.data.eq(values[k]), wp.en.eq(accept)]
+        gaps = [[Signal(signed(b.gap_bits), name=f"gap{i}_{c}") for c in range(b.layer.in_shape[0])] for i, b in enumerate(blocks)]
+        beat_sum = Signal(signed(blocks[0].gap_bits))
+        m.d.comb += beat_sum.eq(sum(values))
+        with m.If(accept):
+            m.d.sync += [beat_no.eq(beat_no + 1), lp.eq(Mux(lp == per_channel - 1, 0, lp + 1))]
+            with m.If(lp == per_channel - 1):
+                m.d.sync += lc.eq(lc + 1)
+            with m.Switch(lc):
+                for c, sig in enumerate(gaps[0]):
+                    with m.Case(c):
+                        m.d.sync += sig.eq(Mux(lp == 0, 0, sig) + beat_sum)
+            with m.If(beat_no == n_beats - 1):
+                m.d.sync += [beat_no.eq(0), lc.eq(0), full.eq(1)]
+
+        # ------------------------------------------------------------ attention unit
+        drain = Signal(range(max(PASS_DRAIN, FC_DRAIN) + 1))
+        att = self._attention(m, blocks, gaps, drain)
+
+        # ------------------------------------------------------------ P-lane MAC pass: operands
+        a_op = Signal(signed(act_w))
+        b_op = [Signal(signed(opw), name=f"b{l}") for l in range(P)]
+        t1 = tags[1]
+        with m.Switch(pid):
+            for i, (kind, b, ps) in enumerate(passes):
+                with m.Case(i):
+                    if kind == "assembly":
+                        m.d.sync += a_op.eq(att["a_rd"].data)
+                        for l in range(P):
+                            m.d.sync += b_op[l].eq(wh_rom[b.warehouse][l].data)
+                    else:
+                        banks = src_banks[blocks.index(b) if b else nb]
+                        word = Array([rp.data for rp, _ in banks])[t1.bank] if len(banks) > 1 else banks[0][0].data
+                        m.d.sync += a_op.eq(Mux(t1.inb, word, 0))
+                        for l in range(P):
+                            m.d.sync += b_op[l].eq((kram[l][0] if kind == "conv" else head_rom[l]).data)
+        prod = [Signal(signed(act_w + opw), name=f"prod{l}") for l in range(P)]
+        for l in range(P):
+            m.d.sync += prod[l].eq(a_op * b_op[l])
+
+        # accumulate (t+3): bias from the pass's ROM, read with the tag one cycle earlier
+        acc = [Signal(signed(accw), name=f"acc{l}") for l in range(P)]
+        bias = [Signal(signed(accw), name=f"bias{l}") for l in range(P)]
+        gain = [Signal(signed(gain_bits + 1), name=f"gain{l}") for l in range(P)]
+        t2, t3 = tags[2], tags[3]
+        with m.Switch(pid):
+            for i, (kind, b, ps) in enumerate(passes):
+                with m.Case(i):
+                    if kind == "assembly":
+                        m.d.comb += gain_rd[i].addr.eq(t3.g)
+                        for l in range(P):
+                            m.d.comb += [bias[l].eq(0), gain[l].eq(gain_rd[i].data[l * gain_bits : (l + 1) * gain_bits].as_signed())]
+                    else:
+                        m.d.comb += bias_rd[i].addr.eq(t2.g)
+                        for l in range(P):
+                            m.d.comb += [bias[l].eq(bias_rd[i].data[l * accw : (l + 1) * accw].as_signed()), gain[l].eq(1)]
+        for l in range(P):
+            with m.If(t3.valid):
+                m.d.sync += acc[l].eq(Mux(t3.first, bias[l], acc[l]) + prod[l])
+        fin = Signal(tag_layout)
+        m.d.sync += [fin.eq(t3), fin.valid.eq(t3.valid & t3.last)]
+
+        # t+4: gain; t+5, t+6: requantise; t+7: pool sum; t+8: pool shift and write
+        v = [Signal(signed(vw), name=f"v{l}") for l in range(P)]
+        f = [Signal(tag_layout, name=f"fin{k}") for k in range(1, 5)]
+        m.d.sync += [f[0].eq(fin), f[1].eq(f[0]), f[2].eq(f[1]), f[3].eq(f[2])]
+        for l in range(P):
+            m.d.sync += v[l].eq(acc[l] * gain[l])
+        max_right = max([max(ps.requant.shift, 0) for ps in p.passes if ps.requant] + [max(b.layer.kernel_requant.shift, 0) for b in blocks] + [1])
+        s_right, s_left = Signal(range(max_right + 1)), Signal(range(max_left + 1))
+        mask, half = Signal(max_right), Signal(max_right + 1)
+        lo, hi = Signal(signed(qw)), Signal(signed(qw))
+        pshift = Signal(range(max(ps.pool_shift for ps in p.passes) + 1))
+        pmask, phalf = Signal(max(1, max(ps.pool_shift for ps in p.passes))), Signal(max(ps.pool_shift for ps in p.passes) + 1)
+        with m.Switch(pid):
+            for i, (kind, b, ps) in enumerate(passes):
+                with m.Case(i):
+                    rq = b.layer.kernel_requant if kind == "assembly" else ps.requant
+                    if rq is None:  # the logits pass through
+                        m.d.comb += [half.eq(1), lo.eq(-(1 << (vw - 1))), hi.eq((1 << (vw - 1)) - 1)]
+                    else:
+                        m.d.comb += [lo.eq(rq.clamp[0]), hi.eq(rq.clamp[1])]
+                        if rq.shift > 0:
+                            m.d.comb += [s_right.eq(rq.shift), mask.eq((1 << rq.shift) - 1), half.eq(1 << (rq.shift - 1))]
+                        else:
+                            m.d.comb += [s_left.eq(-rq.shift), half.eq(1)]
+                    sh = ps.pool_shift if kind == "conv" else 0
+                    if sh:
+                        m.d.comb += [pshift.eq(sh), pmask.eq((1 << sh) - 1), phalf.eq(1 << (sh - 1))]
+                    else:
+                        m.d.comb += phalf.eq(1)
+        q1 = [Signal(signed(qw), name=f"q1_{l}") for l in range(P)]
+        up = [Signal(name=f"up{l}") for l in range(P)]
+        q = [Signal(signed(qw + 1), name=f"q{l}") for l in range(P)]
+        s = [Signal(signed(qw + 4), name=f"psum{l}") for l in range(P)]
+        out = [Signal(signed(qw + 4), name=f"out{l}") for l in range(P)]
+        for l in range(P):
+            shifted = v[l] >> s_right
+            rem = v[l].as_unsigned() & mask
+            q2 = q1[l] + up[l]
+            ps_q = s[l] >> pshift
+            ps_rem = s[l].as_unsigned() & pmask
+            m.d.sync += [
+                q1[l].eq(shifted << s_left if max_left else shifted),
+                up[l].eq((rem > half) | ((rem == half) & shifted[0])),
+                q[l].eq(Mux(q2 < lo, lo, Mux(q2 > hi, hi, q2))),
+            ]
+            with m.If(f[2].valid):
+                m.d.sync += s[l].eq(Mux(f[2].pfirst, 0, s[l]) + q[l])
+            m.d.comb += out[l].eq(ps_q + ((ps_rem > phalf) | ((ps_rem == phalf) & ps_q[0])))
+
+        # write-back (t+8)
+        wtag = f[3]
+        write = Signal()
+        m.d.comb += write.eq(wtag.valid & wtag.plast)
+        logits = [Signal(signed(p.logit_bits), name=f"logit{c}") for c in range(p.n_classes)]
+        with m.Switch(pid):
+            for i, (kind, b, ps) in enumerate(passes):
+                with m.Case(i):
+                    if kind == "assembly":
+                        for l in range(P):
+                            m.d.comb += [kram[l][1].addr.eq(wtag.waddr), kram[l][1].data.eq(out[l]), kram[l][1].en.eq(write)]
+                    elif kind == "conv":
+                        bi = blocks.index(b)
+                        for l, (_, wp) in enumerate(map_banks[bi]):
+                            m.d.comb += [wp.addr.eq(wtag.waddr), wp.data.eq(out[l]), wp.en.eq(write)]
+                        if bi + 1 < nb:  # the next block's channel sums
+                            for c, sig in enumerate(gaps[bi + 1]):
+                                with m.If(write & (wtag.g == c // P)):
+                                    m.d.sync += sig.eq(sig + out[c % P])
+                    else:
+                        for c in range(p.n_classes):
+                            with m.If(write & (wtag.g == c // P)):
+                                m.d.sync += logits[c].eq(out[c % P])
+
+        # ------------------------------------------------------------ the sequence of phases
+        best = Signal(signed(p.logit_bits))
+        best_i = Signal(class_bits(p.n_classes))
+        k_arg = Signal(range(p.n_classes + 1))
+        out_logits = Signal(p.n_classes * p.logit_bits)
+        out_class = Signal(class_bits(p.n_classes))
+        out_valid = Signal()
+        m.d.comb += [self.out_logits.eq(out_logits), self.out_class.eq(out_class), self.out_valid.eq(out_valid)]
+        with m.If(out_valid & self.out_ready):
+            m.d.sync += out_valid.eq(0)
+
+        reset_counters = [sig.eq(0) for sig in self._ctr.values()]
+        with m.FSM(name="seq"):
+            with m.State("IDLE"):
+                with m.If(full):
+                    m.d.sync += reset_counters
+                    m.next = "B0_FC1"
+            self._mems = dict(src_mems=src_mems, src_banks=src_banks, kram=kram, wh_rom=wh_rom, head_rom=head_rom, a_rd=att["a_rd"],
+                              tag0=tag0, drain=drain, pid=pid)
+            for bi, b in enumerate(blocks):
+                att["states"](bi, (f"B{bi}_FC1", f"B{bi}_FC2", f"B{bi}_NORM"), f"B{bi}_ASSEMBLY", reset_counters)
+                next_gaps = [sig.eq(0) for sig in gaps[bi + 1]] if bi + 1 < nb else []
+                self._pass_states(m, 2 * bi, f"B{bi}_ASSEMBLY", "assembly", b, b.conv, bi, f"B{bi}_CONV", [*reset_counters, *next_gaps])
+                self._pass_states(m, 2 * bi + 1, f"B{bi}_CONV", "conv", b, b.conv, bi, f"B{bi + 1}_FC1" if bi + 1 < nb else "HEAD", reset_counters)
+            self._pass_states(m, 2 * nb, "HEAD", "head", None, p.head, nb, "ARGMAX", [k_arg.eq(0)])
+            with m.State("ARGMAX"):
+                cur = Array(logits)[k_arg]
+                m.d.sync += k_arg.eq(k_arg + 1)
+                with m.If((k_arg == 0) | (cur > best)):
+                    m.d.sync += [best.eq(cur), best_i.eq(k_arg)]
+                with m.If(k_arg == p.n_classes - 1):
+                    m.next = "HANDOFF"
+            with m.State("HANDOFF"):
+                with m.If(~out_valid | self.out_ready):
+                    m.d.sync += [out_valid.eq(1), out_class.eq(best_i), out_logits.eq(Cat(*logits)), full.eq(0)]
+                    m.next = "IDLE"
+        return m
+
+    # ---------------------------------------------------------------- the P-lane pass's issue side
+    def _pass_states(self, m: Module, pass_id: int, state: str, kind: str, b: Block | None, ps: Pass, src_index: int, nxt: str, on_exit: list) -> None:
+        """ISSUE state `state` (one item per cycle, no bubbles) and its DRAIN state, then `nxt`.
+
+        The issuing state sets `pid`, so the datapath behind it (t+1 on) follows this pass."""
+        c, mem = self._ctr, self._mems
+        src, banks, tag0, drain = mem["src_mems"][src_index], mem["src_banks"][src_index], mem["tag0"], mem["drain"]
+        with m.State(state):
+            m.d.comb += tag0.valid.eq(1)
+            m.d.sync += mem["pid"].eq(pass_id)
+            if kind == "assembly":
+                l = b.layer
+                cpm = l.in_shape[0] // l.cell_in  # mixtures per block row
+                cg = b.cell_groups
+                kk = l.kernel * l.kernel
+                order = [(c["g"], ps.groups), (c["cj"], cpm), (c["ci"], l.cell_in), (c["ky"], l.kernel), (c["kx"], l.kernel), (c["n"], l.cells)]
+                mix = (c["g"] >> _log2(cg)) * cpm + c["cj"]
+                m.d.comb += mem["a_rd"].addr.eq(mix * l.cells + c["n"])
+                cell_addr = ((c["n"] * cg + (c["g"] & (cg - 1))) * l.cell_in + c["ci"]) * kk + c["ky"] * l.kernel + c["kx"]
+                for rp in mem["wh_rom"][b.warehouse]:
+                    m.d.comb += rp.addr.eq(cell_addr)
+                m.d.comb += [
+                    tag0.first.eq(c["n"] == 0), tag0.last.eq(c["n"] == l.cells - 1), tag0.pfirst.eq(1), tag0.plast.eq(1),
+                    tag0.waddr.eq((c["g"] * l.in_shape[0] + c["cj"] * l.cell_in + c["ci"]) * kk + c["ky"] * l.kernel + c["kx"]), tag0.g.eq(c["g"]),
+                ]
+            else:
+                order = [(c["g"], ps.groups), (c["py"], ps.out_h // ps.pool), (c["px"], ps.out_w // ps.pool), (c["dy"], ps.pool), (c["dx"], ps.pool),
+                         (c["ci"], src.channels), (c["ky"], ps.kh), (c["kx"], ps.kw)]
+                y = c["py"] * ps.pool + c["dy"] + c["ky"]  # padded coordinates
+                x = c["px"] * ps.pool + c["dx"] + c["kx"]
+                inb = (y >= ps.padding) & (y < src.height + ps.padding) & (x >= ps.padding) & (x < src.width + ps.padding)
+                bank, row = _locate(src, c["ci"], (y - ps.padding).as_unsigned(), (x - ps.padding).as_unsigned())
+                for rp, _ in banks:
+                    m.d.comb += rp.addr.eq(row)
+                kaddr = (c["g"] * src.channels + c["ci"]) * (ps.kh * ps.kw) + c["ky"] * ps.kw + c["kx"]
+                for rp in ([k[0] for k in mem["kram"]] if kind == "conv" else mem["head_rom"]):
+                    m.d.comb += rp.addr.eq(kaddr)
+                ho, wo = ps.out_h // ps.pool, ps.out_w // ps.pool
+                first = (c["ci"] == 0) & (c["ky"] == 0) & (c["kx"] == 0)
+                last = (c["ci"] == src.channels - 1) & (c["ky"] == ps.kh - 1) & (c["kx"] == ps.kw - 1)
+                m.d.comb += [
+                    tag0.first.eq(first), tag0.last.eq(last), tag0.inb.eq(inb), tag0.bank.eq(bank),
+                    tag0.pfirst.eq((c["dy"] == 0) & (c["dx"] == 0)), tag0.plast.eq((c["dy"] == ps.pool - 1) & (c["dx"] == ps.pool - 1)),
+                    tag0.waddr.eq((c["g"] * ho + c["py"]) * wo + c["px"]), tag0.g.eq(c["g"]),
+                ]
+            done = _odometer(m, order)
+            with m.If(done):
+                m.d.sync += drain.eq(PASS_DRAIN - 1)
+                m.next = state + "_DRAIN"
+        with m.State(state + "_DRAIN"):
+            m.d.sync += drain.eq(drain - 1)
+            with m.If(drain == 0):
+                m.d.sync += on_exit
+                m.next = nxt
+
+    # ---------------------------------------------------------------- attention: FC1, FC2, normalisation
+    def _attention(self, m: Module, blocks: tuple[Block, ...], gaps: list[list[Signal]], drain: Signal) -> dict:
+        """Memories and datapath of the attention unit; `states(...)` adds one block's FSM states.
+
+        The FC datapath follows `fsel` (2 * block + fc), which the issuing state sets, so the
+        operands at t+1 and the store at t+2 still see the right layer during the drain.
+        """
+        fcs = [fc for b in blocks for fc in (b.layer.fc1, b.layer.fc2)]
+        fc_w = max(fc.acc_bits for fc in fcs) + 1
+        n_h = max(b.layer.fc1.out_shape[0] for b in blocks)
+        h_bits = max(b.layer.fc1.requant.bits + 1 for b in blocks)
+        z_bits = max(b.layer.fc2.requant.bits + 1 for b in blocks)
+        a_bits = max(b.layer.norm.bits for b in blocks)
+        zmem = Memory(shape=signed(z_bits), depth=max(b.layer.fc2.out_shape[0] for b in blocks), init=[])
+        amem = Memory(shape=signed(a_bits), depth=max(b.layer.mixtures * b.layer.cells for b in blocks), init=[])
+        m.submodules.z_mem, m.submodules.a_mem = zmem, amem
+        z_rd, z_wr, a_rd, a_wr = zmem.read_port(), zmem.write_port(), amem.read_port(), amem.write_port()
+        hregs = [Signal(signed(h_bits), name=f"h{k}") for k in range(n_h)]
+
+        fo = Signal(range(max(fc.out_shape[0] for fc in fcs) + 1))
+        fi = Signal(range(max(fc.weight.data.shape[1] for fc in fcs) + 1))
+        fa = Signal(range(max(fc.weight.data.size for fc in fcs) + 1))
+        fsel = Signal(range(len(fcs)))
+        ftag = data.StructLayout({"valid": 1, "first": 1, "last": 1, "o": fo.shape(), "i": fi.shape()})
+        f0, f1, f2 = Signal(ftag), Signal(ftag), Signal(ftag)
+        m.d.sync += [f1.eq(f0), f2.eq(f1)]
+        facc = Signal(signed(fc_w))
+        fw, fb, fx = Signal(signed(fc_w)), Signal(signed(fc_w)), Signal(signed(max(h_bits, max(b.gap_bits for b in blocks)) + 1))
+        with m.If(f1.valid):
+            m.d.sync += facc.eq(Mux(f1.first, fb, facc) + fw * fx)
+        roms = []
+        with m.Switch(fsel):
+            for k, fc in enumerate(fcs):
+                bi, j = divmod(k, 2)
+                b = blocks[bi]
+                wrom = Memory(shape=signed(fc.weight.bits), depth=fc.weight.data.size, init=[int(x) for x in fc.weight.data.reshape(-1)])
+                brom = Memory(shape=signed(fc.acc_bits), depth=fc.out_shape[0], init=[int(x) for x in fc.bias.data])
+                m.submodules[f"att{bi}_fc{j + 1}_w"], m.submodules[f"att{bi}_fc{j + 1}_b"] = wrom, brom
+                wrd, brd = wrom.read_port(), brom.read_port()
+                roms.append((wrd, brd))
+                with m.Case(k):
+                    x = _requantize(m, Array(gaps[bi])[f1.i], b.layer.gap, b.gap_bits + 1, f"gapq{bi}") if j == 0 else Array(hregs)[f1.i]
+                    m.d.comb += [fw.eq(wrd.data), fb.eq(brd.data), fx.eq(x)]
+                    r = _requantize(m, facc, fc.requant, fc_w + 1, f"att{bi}_fc{j + 1}_q")
+                    with m.If(f2.valid & f2.last):
+                        if j == 0:
+                            with m.Switch(f2.o):
+                                for o in range(fc.out_shape[0]):
+                                    with m.Case(o):
+                                        m.d.sync += hregs[o].eq(r)
+                        else:
+                            m.d.comb += [z_wr.addr.eq(f2.o), z_wr.data.eq(r), z_wr.en.eq(1)]
+
+        # normalisation: per mixture the sum of |z| (+ eps), then one restoring division per cell
+        nm = Signal(range(max(b.layer.mixtures for b in blocks) + 1))
+        nj = Signal(range(max(b.layer.cells for b in blocks) + 2))
+        den = Signal(max(b.layer.norm.eps + (b.layer.cells + 1) * (1 << (z_bits - 1)) for b in blocks).bit_length())
+        sum_valid = Signal()
+        max_div = max(b.div_bits for b in blocks)
+        num, quo = Signal(max_div), Signal(max_div)
+        rem = Signal(len(den) + 1)
+        neg = Signal()
+        it = Signal(range(max_div + 1))
+        zabs = Signal(z_bits)
+        m.d.comb += zabs.eq(Mux(z_rd.data < 0, -z_rd.data, z_rd.data))
+        m.d.sync += sum_valid.eq(0)
+        with m.If(sum_valid):
+            m.d.sync += den.eq(den + zabs)
+
+        def states(bi: int, names: tuple[str, str, str], nxt: str, on_done: list) -> None:
+            """FC1, FC2 and normalisation states of block `bi`, then `nxt` (with `on_done`)."""
+            lay = blocks[bi].layer
+            for j, fc in enumerate((lay.fc1, lay.fc2)):
+                wrd, brd = roms[2 * bi + j]
+                n_out, n_in = fc.weight.data.shape
+                with m.State(names[j]):
+                    m.d.comb += [wrd.addr.eq(fa), brd.addr.eq(fo), f0.valid.eq(1), f0.first.eq(fi == 0), f0.last.eq(fi == n_in - 1), f0.o.eq(fo), f0.i.eq(fi)]
+                    m.d.sync += [fa.eq(fa + 1), fsel.eq(2 * bi + j)]
+                    with m.If(_odometer(m, [(fo, n_out), (fi, n_in)])):
+                        m.d.sync += [fa.eq(0), drain.eq(FC_DRAIN - 1)]
+                        m.next = names[j] + "_DRAIN"
+                with m.State(names[j] + "_DRAIN"):
+                    m.d.sync += drain.eq(drain - 1)
+                    with m.If(drain == 0):
+                        m.next = names[j + 1]
+                        if j == 1:
+                            m.d.sync += [nm.eq(0), nj.eq(0), den.eq(lay.norm.eps)]
+
+            s_norm, n, nbits = names[2], lay.cells, blocks[bi].div_bits
+            lo, hi = lay.norm.clamp
+            with m.State(s_norm):  # n + 1 reads of |z| of mixture nm; each is summed one cycle later
+                m.d.comb += z_rd.addr.eq(nm * (n + 1) + nj)
+                m.d.sync += [sum_valid.eq(1), nj.eq(Mux(nj == n, 0, nj + 1))]
+                with m.If(nj == n):
+                    m.next = s_norm + "_SUMMED"
+            with m.State(s_norm + "_SUMMED"):
+                m.next = s_norm + "_READ"
+            with m.State(s_norm + "_READ"):
+                m.d.comb += z_rd.addr.eq(nm * (n + 1) + nj)
+                m.next = s_norm + "_LOAD"
+            with m.State(s_norm + "_LOAD"):
+                m.d.sync += [num.eq(zabs << -lay.norm.scale_exp), neg.eq(z_rd.data < 0), rem.eq(0), quo.eq(0), it.eq(nbits - 1)]
+                m.next = s_norm + "_DIVIDE"
+            with m.State(s_norm + "_DIVIDE"):  # one quotient bit per cycle, most significant first
+                trial = Cat(num[nbits - 1], rem)
+                take = trial >= den
+                m.d.sync += [rem.eq(Mux(take, trial - den, trial)), quo.eq(Cat(take, quo)), num.eq(num << 1), it.eq(it - 1)]
+                with m.If(it == 0):
+                    m.next = s_norm + "_ROUND"
+            with m.State(s_norm + "_ROUND"):
+                twice = rem << 1
+                rounded = quo + ((twice > den) | ((twice == den) & quo[0]))
+                val = Mux(neg, -rounded, rounded)
+                m.d.comb += [a_wr.addr.eq(nm * n + nj), a_wr.data.eq(Mux(val < lo, lo, Mux(val > hi, hi, val))), a_wr.en.eq(1)]
+                with m.If(nj != n - 1):
+                    m.d.sync += nj.eq(nj + 1)
+                    m.next = s_norm + "_READ"
+                with m.Elif(nm != lay.mixtures - 1):
+                    m.d.sync += [nj.eq(0), nm.eq(nm + 1), den.eq(lay.norm.eps)]
+                    m.next = s_norm
+                with m.Else():
+                    m.d.sync += on_done
+                    m.next = nxt
+
+        return {"a_rd": a_rd, "states": states}
