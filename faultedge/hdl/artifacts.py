@@ -7,6 +7,7 @@ from typing import Any
 
 from faultedge.hdl import generate_verilog
 from faultedge.hdl.cycles import model
+from faultedge.hdl.image_plan import ImagePlan
 from faultedge.hdl.plan import Plan, class_bits, plan
 from faultedge.ir import IRModel
 from faultedge.errors import RunDirError
@@ -17,7 +18,7 @@ VERILOG = f"hdl/{TOPLEVEL}.v"
 REPORT = "hdl/report.json"
 
 
-def ports(p: Plan) -> dict[str, int]:
+def ports(p: Plan | ImagePlan) -> dict[str, int]:
     """Port widths of the accelerator (the contract with board tops and testbenches)."""
     return {
         "in_valid": 1,
@@ -30,7 +31,7 @@ def ports(p: Plan) -> dict[str, int]:
     }
 
 
-def design_report(p: Plan, verilog: str) -> dict[str, Any]:
+def design_report(p: Plan | ImagePlan, verilog: str) -> dict[str, Any]:
     cm = model(p)
     return {
         "toplevel": TOPLEVEL,
@@ -46,11 +47,7 @@ def design_report(p: Plan, verilog: str) -> dict[str, Any]:
         "logit_bits": p.logit_bits,
         "n_inputs": p.n_inputs,
         "n_classes": p.n_classes,
-        "stages": [
-            {"name": s.name, "pr": s.pr, "pc": s.pc, "groups": s.groups, "positions": s.positions, "chunks": s.chunks,
-             "issue_cycles": s.issue_cycles, "banks": s.in_mem.banks, "rotator": s.rotates, "pool": s.pool is not None}
-            for s in p.stages
-        ],
+        "stages": p.report_stages(),
         "verilog_sha256": hashlib.sha256(verilog.encode()).hexdigest(),
     }
 

@@ -79,7 +79,7 @@ def _odometer(m: Module, counters: list[tuple[Signal, int]]):
 def _locate(mem: MapMem, c, yy, xx) -> tuple:
     """(bank, row) of value (c, yy, xx) of `mem` (image_plan.MapMem.locate) with wiring only."""
     lb = _log2(mem.banks)
-    pix = Cat(xx[: _log2(mem.width)], yy[: _log2(mem.height)]) if mem.pixels > 1 else Const(0, 1)
+    pix = Cat(xx[: _log2(mem.width)], yy[: _log2(mem.height)])  # no bits at all for a 1 x 1 map
     if mem.by_channel:
         return (c[:lb] if lb else Const(0, 1)), Cat(pix, c[lb:])
     return (pix[:lb] if lb else Const(0, 1)), Cat(pix[lb:], c)

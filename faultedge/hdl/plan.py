@@ -148,6 +148,10 @@ class Plan:
     def max_pc(self) -> int:
         return max(s.pc for s in self.stages)
 
+    def report_stages(self) -> list[dict]:
+        return [{"name": s.name, "pr": s.pr, "pc": s.pc, "groups": s.groups, "positions": s.positions, "chunks": s.chunks,
+                 "issue_cycles": s.issue_cycles, "banks": s.in_mem.banks, "rotator": s.rotates, "pool": s.pool is not None} for s in self.stages]
+
     def memory_bits(self) -> dict[str, int]:
         """Bits of initialised and working memory: weight ROMs, bias ROMs, activation RAMs."""
         weights = sum(s.weights.shape[0] * self.lanes * self.weight_bits for s in self.stages)
