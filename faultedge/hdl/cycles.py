@@ -5,6 +5,11 @@ its issue cycles (one chunk per cycle) plus the pipeline drain before the next s
 what this one wrote, then one cycle per class for the argmax and one to hand the result to the
 output registers. Loading streams one beat per cycle into the other input buffer meanwhile, so
 back to back inferences come every max(load, compute) cycles.
+
+The image engine (MKW-Net) has the same frame: one cycle to notice the image, its phases
+(`ImagePlan.cycle_phases`: attention FCs, normalisation, kernel assembly and convolution per
+block, then the head), the argmax and the hand-off; its input memory is single-buffered, so
+back to back images come every load + compute cycles.
 """
 
 from __future__ import annotations
