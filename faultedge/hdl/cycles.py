@@ -59,7 +59,8 @@ def model(p: Plan | ImagePlan) -> CycleModel:
 
 
 def lower_bound_of(p: Plan | ImagePlan) -> int:
-    return max(-(-p.macs // p.lanes), p.n_inputs // p.beat)
+    macs = p.lane_macs if isinstance(p, ImagePlan) else p.macs
+    return max(-(-macs // p.lanes), p.n_inputs // p.beat)
 
 
 def cycles_per_inference(ir: IRModel, lanes: int, beat: int = 1) -> int:

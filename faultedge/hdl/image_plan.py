@@ -162,6 +162,13 @@ class ImagePlan:
     macs: int
 
     @property
+    def lane_macs(self) -> int:
+        """MACs on the P lanes (assemblies, convolutions, head); the attention FCs and the gain
+        multiplications have multipliers of their own and the channel sums cost nothing."""
+        blocks = sum((b.assembly_issue + b.conv.issue_cycles) * self.lanes for b in self.blocks)  # P divides every C_out
+        return blocks + self.n_classes * self.head.reduce
+
+    @property
     def passes(self) -> tuple[Pass, ...]:
         return tuple(b.conv for b in self.blocks) + (self.head,)
 
