@@ -91,7 +91,7 @@ def _block(i: int, blk: QuantKWBlock, seen: Trace, in_shape: tuple[int, int, int
 
 
 def _trace(net: QuantMKWNet) -> Trace:
-    """One eval pass (in float64; scales no longer depend on the data) : every quantiser's output, and the
+    """One eval pass (in float64; scales no longer depend on the data): every quantiser's output, and the
     integer biases cached by Brevitas."""
     quantisers = [m for m in net.modules() if isinstance(m, (qnn.QuantIdentity, qnn.QuantReLU, qnn.TruncAvgPool2d))]
     biased = [m for m in net.modules() if hasattr(m, "bias_quant")]
