@@ -71,7 +71,7 @@ class MKWQATConfig:
         return asdict(self)
 
 
-def act_quant(bits: int, signed: bool, relu: bool = False) -> nn.Module:
+def activation_quantiser(bits: int, signed: bool, relu: bool = False) -> nn.Module:
     """A Brevitas fixed-point activation quantiser returning QuantTensors (scale: runtime stats, then learned)."""
     if relu:
         return qnn.QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, bit_width=bits, return_quant_tensor=True)
@@ -129,6 +129,11 @@ def attention_eps(logits_exp: int) -> int:
     return max(1, round(NORM_EPS * 2.0**-logits_exp))
 
 
+def attention_exp(bits: int) -> int:
+    """The scale exponent of the attention weights: |a| < 1 on a signed `bits`-bit grid."""
+    return -(bits - 1)
+
+
 def _div_half_even(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     """num / den (int64, den > 0) rounded to the nearest integer, ties to even."""
     q = torch.div(num, den, rounding_mode="floor")
@@ -167,11 +172,6 @@ def normalise_attention(z: QuantTensor | torch.Tensor, bits: int) -> torch.Tenso
     return AttentionDivision.apply(z.value, z_exp, attention_eps(z_exp), attention_exp(bits), *int_range(bits, True))
 
 
-def attention_exp(bits: int) -> int:
-    """The scale exponent of the attention weights: |a| < 1 on a signed `bits`-bit grid."""
-    return -(bits - 1)
-
-
 def _fold_bn(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """Gain and shift of an eval-mode BatchNorm: bn(y) = gain * y + shift."""
     gain = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
@@ -189,16 +189,16 @@ class QuantKWBlock(nn.Module):
         self.cell_out, self.cell_in = conv.cell_out, conv.cell_in
         self.mixtures, self.n_cells = att.n_mixtures, att.n_cells
         g1, s1 = _fold_bn(att.bn)
-        self.q_gap = act_quant(bits, in_signed)
+        self.q_gap = activation_quantiser(bits, in_signed)
         self.fc1 = quant_linear(att.fc1.weight.detach() * g1[:, None], s1, bits)
-        self.q_hidden = act_quant(bits, False, relu=True)
+        self.q_hidden = activation_quantiser(bits, False, relu=True)
         self.fc2 = quant_linear(att.fc2.weight.detach(), att.fc2.bias.detach(), bits)
-        self.q_logits = act_quant(bits, True)
+        self.q_logits = activation_quantiser(bits, True)
         gain, shift = _fold_bn(norm)
         self.gain = QuantParam(gain, gain_bits)
-        self.q_kernel = act_quant(bits, True)
+        self.q_kernel = activation_quantiser(bits, True)
         self.conv = PerSampleConv2d(shift, conv.padding)
-        self.q_out = act_quant(bits, False, relu=True)
+        self.q_out = activation_quantiser(bits, False, relu=True)
         self.pool = qnn.TruncAvgPool2d(2, trunc_quant=RoundTo8bit, bit_width=bits, return_quant_tensor=True)
 
     @property
@@ -234,7 +234,7 @@ class QuantMKWNet(nn.Module):
         last = model.convs[-1].out_channels
         size = math.isqrt(model.classifier.in_features // last) * 2 ** len(model.convs)
         self.input_shape = (model.convs[0].in_channels, size, size)
-        self.q_in = act_quant(cfg.bits, True)
+        self.q_in = activation_quantiser(cfg.bits, True)
         self.warehouses = nn.ModuleList(QuantParam(w.cells, cfg.bits) for w in model.warehouses)
         blocks, signed = [], True
         for conv, norm, stage in zip(model.convs, model.norms, model.stages):
