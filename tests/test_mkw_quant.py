@@ -144,6 +144,25 @@ def test_random_network_round_trips_and_golden_equals_qat(random_ir, tmp_path):
     assert again.macs > conv.out_shape[0] * 16 * 16 * 6 * 9 and conv.macs < again.macs
 
 
+def test_golden_equals_qat_at_4_bits_after_training_steps():
+    """Narrower grids (the average pool's Brevitas rounding must follow them) and learned scales and weights moved by QAT."""
+    x = torch.randn(32, 6, 16, 16)
+    net = build_quant_mkw(random_mkw(), MKWQATConfig(bits=4))
+    net.calibrate(x)
+    before = export_mkw_ir(net, "mkw", tuple("abcdefg"), None, {})
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(2):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), torch.arange(32) % 7).backward()
+        opt.step()
+    net.eval()
+    ir = export_mkw_ir(net, "mkw", tuple("abcdefg"), None, {})
+    assert ir.input.bits == 4 and ir.layers[0].kernel_requant.clamp == (-8, 7) and ir.layers[0].requant.clamp == (0, 15)
+    assert ir.dumps() != before.dumps()  # the training steps changed integers
+    np.testing.assert_array_equal(golden.dequantized_logits(ir, golden.predict(ir, x.numpy()).logits), brevitas_logits_f64(net, x))
+
+
 @pytest.mark.parametrize(
     "path, value, message",
     [
