@@ -135,7 +135,8 @@ def attention_exp(bits: int) -> int:
 
 
 def _div_half_even(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
-    """num / den (int64, den > 0) rounded to the nearest integer, ties to even."""
+    """num / den (int64, den > 0) rounded to the nearest integer, ties to even: the QAT side's own
+    implementation of golden.divide_half_even, which the tests hold against it on ties and saturation."""
     q = torch.div(num, den, rounding_mode="floor")
     twice_r = 2 * (num - q * den)  # in [0, 2 * den)
     return q + ((twice_r > den) | ((twice_r == den) & (q % 2 == 1))).to(q.dtype)
