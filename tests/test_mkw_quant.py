@@ -256,7 +256,7 @@ def test_cli_quantizes_a_robot_run(tmp_path):
         quantize_mkw(run, train_on="distilled")
     res = cli("quantize", str(run.path), "--network", "mkw", "--epochs", "1", "--quiet", "--threads", "1")
     assert res.returncode == 0, res.stderr
-    assert "golden == fixed-point QAT (float64) on 42 test samples: 0 mismatched logits" in res.stdout
+    assert "golden == Brevitas QAT (float64) on 42 test samples: 0 mismatched logits" in res.stdout
     entry = json.loads((run / "metrics.json").read_text())["quant_mkw_8bit"]
     assert entry["golden_vs_qat"]["mismatched_logits"] == 0 and entry["test"]["n"] == 42
     assert (run / "confusion_mkw_8bit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
