@@ -1,9 +1,9 @@
-"""MKW-Net in fixed point: float vs 8-bit golden accuracy on robot and CWRU wavelet images.
+"""MKW-Net in fixed point (Brevitas QAT): float vs 8-bit golden accuracy on robot and CWRU wavelet images.
 
 Per data source: build the images (time-split windows -> CWT -> ZCA), train MKW-Net on all real
 training windows (as `faultedge train-mkw --train-on real --epochs N`), then calibrate, QAT-
 fine-tune, export and verify the integer model (as `faultedge quantize --network mkw`): golden
-logits * output scale must equal the fixed-point QAT model's float64 logits on every test image.
+logits * output scale must equal the Brevitas QAT model's float64 logits on every test image.
 Writes accuracies, macro F1, mismatches and times as JSON (rewritten after each source).
 
     nice python benchmarks/mkw_quant.py --sources robot ../shared/data/cwru

@@ -1,5 +1,5 @@
 """MKW-Net in fixed point: the exact division and rounding, the new IR ops and their validation,
-and golden == fixed-point QAT model, bit for bit, on real CWRU and robot wavelet images."""
+and golden == Brevitas QAT model, bit for bit, on real CWRU and robot wavelet images."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from brevitas.quant_tensor import IntQuantTensor
 from test_ir import mutate
 
 from faultedge.data.images import ROBOT, ImageDataSpec, build_image_sets
@@ -21,7 +21,7 @@ from faultedge.ir import AttentionNorm, AvgPool2d, IRModel, dispatch
 from faultedge.models.mkw import MKWNet
 from faultedge.quant import golden
 from faultedge.quant.mkw_export import export_mkw_ir
-from faultedge.quant.mkw_qat import MKWQATConfig, build_quant_mkw, normalise_attention
+from faultedge.quant.mkw_qat import AttentionDivision, MKWQATConfig, build_quant_mkw
 from faultedge.quant.mkw_stage import load_qat_mkw, quantize_mkw, quantize_model
 from faultedge.quant.verify import brevitas_logits_f64
 from faultedge.runs import RunDir, write_json
@@ -69,7 +69,7 @@ def test_division_rounds_half_to_even_exactly():
         golden.divide_half_even(np.array([1]), np.array([0]))
 
 
-def test_attention_norm_equals_the_fake_quant_path_on_ties_and_saturation():
+def test_attention_norm_equals_the_qat_division_on_ties_and_saturation():
     norm = AttentionNorm(eps=1, bits=8, scale_exp=-7, clamp=(-128, 127))
     z = np.array([
         [1, 254, 0],  # denominator 256: 128 / 256 = 0.5 -> 0
@@ -84,19 +84,36 @@ def test_attention_norm_equals_the_fake_quant_path_on_ties_and_saturation():
     assert got[:4, 0].tolist() == [0, 2, -2, -4] and got[4, 0] == 127 and got[5, 0] == -128 and not got[6].any()
     rng = np.random.default_rng(0)
     z = np.concatenate([z, rng.integers(-128, 128, size=(20000, 3))])
-    for z_exp in (-3, 0, 4):  # the scale of z cancels in the quotient
-        zf = torch.from_numpy(np.ldexp(z.astype(np.float64), z_exp))
-        ref = normalise_attention(zf, norm.eps * 2.0**z_exp, norm.scale_exp, norm.bits) * 2.0**-norm.scale_exp
+    for z_exp, dtype in ((-3, torch.float32), (0, torch.float64), (4, torch.float64)):  # the scale of z cancels in the quotient
+        zf = torch.from_numpy(np.ldexp(z.astype(np.float64), z_exp)).to(dtype)
+        ref = AttentionDivision.apply(zf, z_exp, norm.eps, norm.scale_exp, *norm.clamp) * 2.0**-norm.scale_exp
         np.testing.assert_array_equal(golden.attention_norm(z, norm), ref.numpy().astype(np.int64))
 
 
-def test_avgpool2d_shift_rounds_half_to_even_like_torch():
+def test_attention_division_passes_the_quotients_gradient_straight_through():
+    z = torch.tensor([[0.5, -1.25, 2.0], [3.0, 0.0, -0.75], [400.0, 0.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    a = AttentionDivision.apply(z, -2, 4, -7, -128, 127)  # eps = 4 on the grid 2**-2
+    g = torch.tensor([[1.0, -2.0, 0.5], [0.25, 1.0, -1.0], [1.0, 1.0, 1.0]], dtype=torch.float64)
+    (a * g).sum().backward()
+    zr = z.detach().clone().requires_grad_(True)
+    ((zr / (zr.abs().sum(-1, keepdim=True) + 1.0)) * g).sum().backward()  # eps 4 * 2**-2 = 1
+    np.testing.assert_allclose(z.grad[:2].numpy(), zr.grad[:2].numpy(), rtol=1e-12)
+    assert a[2, 0] * 128 == 127 and z.grad[2, 0] == 0  # saturated: no gradient
+
+
+def test_avgpool2d_shift_rounds_half_to_even_like_brevitas(random_ir):
     x = np.array([[[[0, 1, 1, 1, 2, 3], [0, 1, 0, 0, 0, 5], [7, 7, 9, 9, 1, 1], [7, 7, 9, 8, 1, 2]]]])  # sums 2, 2, 10 | 28, 35, 5
     pool = AvgPool2d("p", (1, 4, 6), (1, 2, 3), 2)
     got = dispatch(pool, golden.OPS, "golden model")(x, pool)
     assert got.tolist() == [[[[0, 0, 2], [7, 9, 1]]]]  # 0.5 -> 0, 2.5 -> 2, 8.75 -> 9, 1.25 -> 1
-    ref = torch.round(F.avg_pool2d(torch.from_numpy(x).double(), 2)).long().numpy()
-    np.testing.assert_array_equal(got, ref)
+    qat_pool = random_ir[1].blocks[0].pool  # Brevitas' TruncAvgPool2d as the QAT model uses it
+    scale = torch.tensor(2.0**-4, dtype=torch.float64)
+    qx = IntQuantTensor(torch.from_numpy(x).double() * scale, scale, torch.tensor(0.0), torch.tensor(8.0), False, False)
+    with torch.no_grad():
+        out = qat_pool.double()(qx)
+    qat_pool.float()
+    assert float(out.scale) == float(scale)  # the pool keeps the grid
+    np.testing.assert_array_equal(got, out.int().numpy())
 
 
 # ---- the IR: round trip, golden == QAT, validation, consumers without the ops ------------------
@@ -125,6 +142,25 @@ def test_random_network_round_trips_and_golden_equals_qat(random_ir, tmp_path):
     assert not np.array_equal(k0[0], k0[1])  # per-sample kernels
     conv = again.layers[0]
     assert again.macs > conv.out_shape[0] * 16 * 16 * 6 * 9 and conv.macs < again.macs
+
+
+def test_golden_equals_qat_at_4_bits_after_training_steps():
+    """Narrower grids (the average pool's Brevitas rounding must follow them) and learned scales and weights moved by QAT."""
+    x = torch.randn(32, 6, 16, 16)
+    net = build_quant_mkw(random_mkw(), MKWQATConfig(bits=4))
+    net.calibrate(x)
+    before = export_mkw_ir(net, "mkw", tuple("abcdefg"), None, {})
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(2):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), torch.arange(32) % 7).backward()
+        opt.step()
+    net.eval()
+    ir = export_mkw_ir(net, "mkw", tuple("abcdefg"), None, {})
+    assert ir.input.bits == 4 and ir.layers[0].kernel_requant.clamp == (-8, 7) and ir.layers[0].requant.clamp == (0, 15)
+    assert ir.dumps() != before.dumps()  # the training steps changed integers
+    np.testing.assert_array_equal(golden.dequantized_logits(ir, golden.predict(ir, x.numpy()).logits), brevitas_logits_f64(net, x))
 
 
 @pytest.mark.parametrize(
@@ -173,6 +209,11 @@ def test_a_consumer_without_the_image_ops_names_them(random_ir):
         MKWQATConfig(bits=16)
 
 
+def test_export_refuses_an_uncalibrated_network():
+    with pytest.raises(IRError, match=r"export: the network is not calibrated \(q_in, blocks\.0\.q_gap, blocks\.0\.q_hidden, \.\.\.\)"):
+        export_mkw_ir(build_quant_mkw(random_mkw()), "mkw", tuple("abcdefg"), None, {})
+
+
 # ---- real data: short trainings, the whole path ---------------------------------------------------
 
 
@@ -215,7 +256,7 @@ def test_cli_quantizes_a_robot_run(tmp_path):
         quantize_mkw(run, train_on="distilled")
     res = cli("quantize", str(run.path), "--network", "mkw", "--epochs", "1", "--quiet", "--threads", "1")
     assert res.returncode == 0, res.stderr
-    assert "golden == fixed-point QAT (float64) on 42 test samples: 0 mismatched logits" in res.stdout
+    assert "golden == Brevitas QAT (float64) on 42 test samples: 0 mismatched logits" in res.stdout
     entry = json.loads((run / "metrics.json").read_text())["quant_mkw_8bit"]
     assert entry["golden_vs_qat"]["mismatched_logits"] == 0 and entry["test"]["n"] == 42
     assert (run / "confusion_mkw_8bit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

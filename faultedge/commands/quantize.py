@@ -1,7 +1,7 @@
 """`faultedge quantize`: QAT -> integer IR -> golden vectors, verified against the quantised network.
 
-Student and teacher use Brevitas; MKW-Net (`--network mkw`) a hand-written fixed-point QAT
-(faultedge.quant.mkw_qat says why)."""
+Student, teacher and MKW-Net (`--network mkw`) all use Brevitas; MKW-Net adds its exactly rounded
+attention division and per-image kernels (faultedge.quant.mkw_qat says why)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", help="run directory made by `faultedge train` (or `faultedge distill-data` for --network mkw)")
     p.add_argument("--network", choices=("student", "teacher", "mkw"), default="student",
-                   help="which trained network (default student); mkw: MKW-Net of a `faultedge train-mkw` run, in hand-written "
-                   "fixed-point QAT (dynamic kernels and the attention's division have no Brevitas layer), up to 8 bits")
+                   help="which trained network (default student); mkw: MKW-Net of a `faultedge train-mkw` run, Brevitas QAT "
+                   "plus the attention's exactly rounded division and per-image kernels, up to 8 bits")
     p.add_argument("--bits", type=int, default=8, choices=(4, 6, 8, 12, 16), help="weight/activation bit width (default 8)")
     p.add_argument("--epochs", type=int, help="maximum QAT epochs, early stopping on validation (default 12; mkw 8)")
     p.add_argument("--lr", type=float, help="QAT learning rate (default 2e-4; mkw 5e-4)")
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         ],
         [("model", "model"), ("acc", "test acc %"), ("f1", "macro F1 %")],
     )
-    reference, check = ("fixed-point QAT", entry["golden_vs_qat"]) if args.network == "mkw" else ("Brevitas", entry["golden_vs_brevitas"])
+    reference, check = ("Brevitas QAT", entry["golden_vs_qat"]) if args.network == "mkw" else ("Brevitas", entry["golden_vs_brevitas"])
     print(f"F1 drop {entry['f1_drop_pp']:+.2f} pp; golden == {reference} (float64) on {check['samples']} test samples: "
           f"{check['mismatched_logits']} mismatched logits")
     if entry.get("float_temperature", 0.0) > 0:

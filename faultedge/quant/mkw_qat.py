@@ -1,24 +1,31 @@
-"""Fixed-point quantisation-aware training of MKW-Net, mirroring the integer IR op for op.
+"""Brevitas quantisation-aware training of MKW-Net, op for op the integer IR's kwconv2d / avgpool2d / linear.
 
-Why not Brevitas here: MKW-Net's kernels are not parameters but are assembled per sample
-(attention weights @ warehouse cells), and its attention ends in an L1 normalisation
-z / (sum |z| + eps) with a division. Brevitas has no layer for either, and wrapping every step
-in QuantTensors would still leave the division and the dynamic kernel to hand-written code.
-So the whole network uses one small set of fake quantisers whose forward pass is, by
-construction, the integer arithmetic of `faultedge.ir.KWConv2d` / `AvgPool2d` / `Linear`:
+Brevitas does every quantisation: the same fixed-point quantisers as the 1-D networks
+(faultedge.quant.qat) - power-of-two scales, round half to even, saturation, straight-through
+gradients - so that the float64 forward of this module, divided by the scales, is the golden
+model's integer arithmetic:
 
-- every scale is a power of two; rounding is torch.round (half to even) and saturation, the
-  IR's requantisation; in float64 every product and sum below is exact, so the float64
-  forward of this module times 2**-scale equals the golden model's integers;
-- weights, warehouse cells and BatchNorm gains: per-tensor scale from their current maximum
-  (as Brevitas' *PerTensorFixedPoint weight quantisers); biases: 32 bits at the accumulator scale;
-- activations: a scale calibrated once on training images (max |x|), then frozen;
-- the attention weights a = z / (sum |z| + eps): scale 2**-(bits-1), since |a| < 1;
-- backward: straight-through, clipped to the representable range.
+- input, attention input (GAP), hidden, logits, kernel and output grids: Brevitas activation
+  quantisers (`QuantIdentity` / `QuantReLU` with *ActPerTensorFixedPoint), their scales
+  initialised from runtime statistics by `brevitas.graph.calibrate.calibration_mode` on training
+  images and then learned;
+- attention FCs and classifier: `brevitas.nn.QuantLinear` (8-bit fixed-point weights, 32-bit
+  biases at the accumulator scale);
+- warehouse cells and the folded BatchNorm gains: Brevitas weight quantisers
+  (Int8WeightPerTensorFixedPoint, the gains at `gain_bits`) on parameters that are not a
+  layer's weight (`QuantParam`);
+- convolution biases: Brevitas' Int32Bias at input scale x kernel scale (`PerSampleConv2d`);
+- 2 x 2 average pool: `brevitas.nn.TruncAvgPool2d` with rounding (sum, then a round-half-even
+  shift by 2 at the input's scale: the IR's avgpool2d).
 
-The float model's BatchNorms are folded (attention FC: into fc1; convolution: a per-channel
-gain applied to the assembled kernel before it is quantised, and a bias). QAT runs at
-temperature tau = 0, the fully dynamic end of KernelWarehouse's schedule.
+Custom, because Brevitas has no layer for them: the attention normalisation
+a = z / (sum |z| + eps) (an exact integer division with ties to even, straight-through
+gradient: `AttentionDivision`), the per-image kernel assembly a @ cells (times the quantised gain)
+and the per-image grouped convolution of the Brevitas-quantised input and kernels.
+
+The float model's BatchNorms are folded (attention: into fc1; convolution: a per-channel gain
+applied to the assembled kernel before it is quantised, and a bias). QAT runs at temperature
+tau = 0, the fully dynamic end of KernelWarehouse's schedule.
 """
 
 from __future__ import annotations
@@ -26,14 +33,21 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import brevitas.nn as qnn
 import torch
 import torch.nn.functional as F
+from brevitas.graph.calibrate import calibration_mode
+from brevitas.inject.defaults import RoundTo8bit
+from brevitas.nn.mixin.parameter import QuantBiasMixin, QuantWeightMixin
+from brevitas.quant import Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Int32Bias, Uint8ActPerTensorFixedPoint
+from brevitas.quant_tensor import QuantTensor, _unpack_quant_tensor
 from torch import nn
 
 from faultedge.errors import IRError
 from faultedge.ir import int_range
 from faultedge.models.kernel_warehouse import NORM_EPS, KWConv2d
 from faultedge.models.mkw import MKWNet
+from faultedge.quant.export import po2_exp
 
 BIAS_BITS = 32
 MAX_BITS = 8  # wider activations and weights push MKW-Net's biases past the IR's 32 bits
@@ -57,78 +71,106 @@ class MKWQATConfig:
         return asdict(self)
 
 
-def fake_quant(x: torch.Tensor, scale_exp: int, lo: int, hi: int) -> torch.Tensor:
-    """clamp(round_half_even(x / 2**scale_exp), lo, hi) * 2**scale_exp, with a clipped straight-through gradient.
-
-    The value is computed from detached tensors and the gradient added as (y - y.detach()),
-    which is exactly 0, so the forward value is the quantised one to the last bit.
-    """
-    s = 2.0**scale_exp
-    y = torch.clamp(x, lo * s, hi * s)
-    return torch.round(y.detach() / s) * s + (y - y.detach())
+def activation_quantiser(bits: int, signed: bool, relu: bool = False) -> nn.Module:
+    """A Brevitas fixed-point activation quantiser returning QuantTensors (scale: runtime stats, then learned)."""
+    if relu:
+        return qnn.QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, bit_width=bits, return_quant_tensor=True)
+    quant = Int8ActPerTensorFixedPoint if signed else Uint8ActPerTensorFixedPoint
+    return qnn.QuantIdentity(act_quant=quant, bit_width=bits, return_quant_tensor=True)
 
 
-def weight_exp(w: torch.Tensor, bits: int) -> int:
-    """The smallest power-of-two scale whose signed `bits`-bit grid covers max |w|."""
-    peak = float(w.detach().abs().max())
-    hi = int_range(bits, True)[1]
-    return math.ceil(math.log2(peak / hi)) if peak > 0 else 0
+def quant_linear(weight: torch.Tensor, bias: torch.Tensor, bits: int, last: bool = False) -> qnn.QuantLinear:
+    """A Brevitas linear layer with fixed-point weights and a 32-bit bias at the accumulator scale."""
+    fc = qnn.QuantLinear(weight.shape[1], weight.shape[0], bias=True, weight_quant=Int8WeightPerTensorFixedPoint, weight_bit_width=bits,
+                         bias_quant=Int32Bias, return_quant_tensor=not last)
+    with torch.no_grad():
+        fc.weight.copy_(weight)
+        fc.bias.copy_(bias)
+    return fc
 
 
-def quant_weight(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, int]:
-    e = weight_exp(w, bits)
-    return fake_quant(w, e, *int_range(bits, True)), e
+class QuantParam(QuantWeightMixin, nn.Module):
+    """A parameter that is not a layer's weight (warehouse cells, folded BN gains), quantised by a
+    Brevitas per-tensor fixed-point weight quantiser; calling it returns the quantised tensor."""
 
-
-def quant_bias(b: torch.Tensor, acc_exp: int) -> torch.Tensor:
-    return fake_quant(b, acc_exp, *int_range(BIAS_BITS, True))
-
-
-def quant_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, in_exp: int | None, bits: int) -> torch.Tensor:
-    """x (on a 2**in_exp grid) @ quantised weight + 32-bit bias: the accumulator values.
-    in_exp None (calibration: the input scale is not known yet) keeps the float bias."""
-    wq, w_exp = quant_weight(weight, bits)
-    return F.linear(x, wq, bias if in_exp is None else quant_bias(bias, in_exp + w_exp))
-
-
-def normalise_attention(z: torch.Tensor, eps: float, scale_exp: int, bits: int) -> torch.Tensor:
-    """z / (sum |z| + eps) over the last axis, rounded to the 2**scale_exp grid (half to even) and saturated.
-
-    With z and eps on one power-of-two grid the float64 quotient is within half an ulp of the
-    exact rational, which is at least 1 / (2 * denominator) away from any rounding tie it does
-    not sit on exactly, so torch.round gives the IR's div_half_even (faultedge.ir.AttentionNorm).
-    """
-    return fake_quant(z / (z.abs().sum(dim=-1, keepdim=True) + eps), scale_exp, *int_range(bits, True))
-
-
-class ActQuant(nn.Module):
-    """An activation quantiser with a power-of-two scale fixed by calibration (max |x| seen)."""
-
-    def __init__(self, bits: int, signed: bool) -> None:
-        super().__init__()
-        self.bits, self.signed = bits, signed
-        self.register_buffer("scale_exp", torch.tensor(0, dtype=torch.int64))
-        self.register_buffer("peak", torch.tensor(0.0, dtype=torch.float64))
-        self.calibrating = False
+    def __init__(self, value: torch.Tensor, bits: int) -> None:
+        nn.Module.__init__(self)
+        self.weight = nn.Parameter(value.detach().clone())  # the proxy tracks `weight`, so it must exist first
+        QuantWeightMixin.__init__(self, Int8WeightPerTensorFixedPoint, weight_bit_width=bits)
 
     @property
-    def exp(self) -> int:
-        return int(self.scale_exp)
+    def output_channel_dim(self) -> int:
+        return 0
 
-    @property
-    def range(self) -> tuple[int, int]:
-        return int_range(self.bits, self.signed)
+    def forward(self) -> QuantTensor | torch.Tensor:
+        return self.quant_weight()
 
-    def freeze(self) -> None:
-        peak = float(self.peak)
-        self.scale_exp.fill_(math.ceil(math.log2(peak / self.range[1])) if peak > 0 else 0)
-        self.calibrating = False
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.calibrating:  # observe the float activations; pass them through
-            self.peak.fill_(max(float(self.peak), float(x.detach().abs().max())))
-            return x
-        return fake_quant(x, self.exp, *self.range)
+class PerSampleConv2d(QuantBiasMixin, nn.Module):
+    """Conv2d with one kernel per image (a grouped convolution over the batch); the bias is
+    quantised by Brevitas' Int32Bias at input scale x kernel scale. Returns the accumulators."""
+
+    def __init__(self, bias: torch.Tensor, padding: int) -> None:
+        nn.Module.__init__(self)
+        self.bias = nn.Parameter(bias.detach().clone())
+        QuantBiasMixin.__init__(self, Int32Bias)
+        self.padding = padding
+
+    def forward(self, x: QuantTensor | torch.Tensor, kernels: QuantTensor | torch.Tensor) -> torch.Tensor:
+        bias = _unpack_quant_tensor(self.bias_quant(self.bias, x, kernels))
+        xv, kv = _unpack_quant_tensor(x), _unpack_quant_tensor(kernels)
+        b, c_in = xv.shape[:2]
+        y = F.conv2d(xv.reshape(1, b * c_in, *xv.shape[2:]), kv.reshape(-1, c_in, *kv.shape[3:]), padding=self.padding, groups=b)
+        return y.view(b, kv.shape[1], *y.shape[2:]) + bias[None, :, None, None]
+
+
+def attention_eps(logits_exp: int) -> int:
+    """KernelWarehouse's eps on the grid 2**logits_exp of the attention logits (at least 1: a positive denominator)."""
+    return max(1, round(NORM_EPS * 2.0**-logits_exp))
+
+
+def attention_exp(bits: int) -> int:
+    """The scale exponent of the attention weights: |a| < 1 on a signed `bits`-bit grid."""
+    return -(bits - 1)
+
+
+def _div_half_even(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """num / den (int64, den > 0) rounded to the nearest integer, ties to even: the QAT side's own
+    implementation of golden.divide_half_even, which the tests hold against it on ties and saturation."""
+    q = torch.div(num, den, rounding_mode="floor")
+    twice_r = 2 * (num - q * den)  # in [0, 2 * den)
+    return q + ((twice_r > den) | ((twice_r == den) & (q % 2 == 1))).to(q.dtype)
+
+
+class AttentionDivision(torch.autograd.Function):
+    """Forward: the IR's attention normalisation in integers, clamp(div_half_even(z_int * 2**-exp, sum |z_int| + eps))
+    * 2**exp (faultedge.ir.AttentionNorm). Backward: straight through the rounding - the gradient of
+    z / (sum |z| + eps), zero where the quotient saturated."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, z_exp: int, eps: int, exp: int, lo: int, hi: int) -> torch.Tensor:
+        z_int = torch.round(z * 2.0**-z_exp).to(torch.int64)  # exact: z is on its grid
+        den = z_int.abs().sum(dim=-1, keepdim=True) + eps
+        a_int = _div_half_even(z_int * (1 << -exp), den)
+        ctx.save_for_backward(z, ((a_int >= lo) & (a_int <= hi)))
+        ctx.den = den.to(z.dtype) * 2.0**z_exp  # sum |z| + eps, in z's units
+        return a_int.clamp(lo, hi).to(z.dtype) * 2.0**exp
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        z, inside = ctx.saved_tensors
+        g = grad * inside
+        dz = g / ctx.den - torch.sign(z) * (g * z).sum(dim=-1, keepdim=True) / ctx.den**2
+        return dz, None, None, None, None, None
+
+
+def normalise_attention(z: QuantTensor | torch.Tensor, bits: int) -> torch.Tensor:
+    """z / (sum |z| + eps) over the last axis: on the signed `bits`-bit grid 2**-(bits - 1) for quantised
+    logits (eps on their grid), in float during calibration (quantisers off: z is a plain tensor)."""
+    if not isinstance(z, QuantTensor):
+        return z / (z.abs().sum(dim=-1, keepdim=True) + NORM_EPS)
+    z_exp = po2_exp(z.scale.detach(), "attention logits")
+    return AttentionDivision.apply(z.value, z_exp, attention_eps(z_exp), attention_exp(bits), *int_range(bits, True))
 
 
 def _fold_bn(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,70 +180,54 @@ def _fold_bn(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[torch.Tensor, torch.T
 
 
 class QuantKWBlock(nn.Module):
-    """One MKW-Net block: KW convolution (BN folded) -> ReLU -> 2x2 average pool, all fixed point."""
+    """One MKW-Net block: KW convolution (BN folded) -> ReLU -> 2x2 average pool, quantised by Brevitas."""
 
     def __init__(self, conv: KWConv2d, norm: nn.BatchNorm2d, warehouse: int, bits: int, gain_bits: int, in_signed: bool) -> None:
         super().__init__()
         att = conv.attention
-        self.bits, self.gain_bits, self.warehouse = bits, gain_bits, warehouse
+        self.bits, self.warehouse = bits, warehouse
         self.in_channels, self.out_channels, self.kernel_size, self.padding = conv.in_channels, conv.out_channels, conv.kernel_size, conv.padding
         self.cell_out, self.cell_in = conv.cell_out, conv.cell_in
         self.mixtures, self.n_cells = att.n_mixtures, att.n_cells
         g1, s1 = _fold_bn(att.bn)
-        self.fc1_weight = nn.Parameter(att.fc1.weight.detach() * g1[:, None])
-        self.fc1_bias = nn.Parameter(s1)
-        self.fc2_weight = nn.Parameter(att.fc2.weight.detach().clone())
-        self.fc2_bias = nn.Parameter(att.fc2.bias.detach().clone())
+        self.q_gap = activation_quantiser(bits, in_signed)
+        self.fc1 = quant_linear(att.fc1.weight.detach() * g1[:, None], s1, bits)
+        self.q_hidden = activation_quantiser(bits, False, relu=True)
+        self.fc2 = quant_linear(att.fc2.weight.detach(), att.fc2.bias.detach(), bits)
+        self.q_logits = activation_quantiser(bits, True)
         gain, shift = _fold_bn(norm)
-        self.gain, self.bias = nn.Parameter(gain), nn.Parameter(shift)
-        self.q_gap = ActQuant(bits, in_signed)
-        self.q_hidden = ActQuant(bits, False)
-        self.q_logits = ActQuant(bits, True)
-        self.q_kernel = ActQuant(bits, True)
-        self.q_out = ActQuant(bits, False)
+        self.gain = QuantParam(gain, gain_bits)
+        self.q_kernel = activation_quantiser(bits, True)
+        self.conv = PerSampleConv2d(shift, conv.padding)
+        self.q_out = activation_quantiser(bits, False, relu=True)
+        self.pool = qnn.TruncAvgPool2d(2, trunc_quant=RoundTo8bit, bit_width=bits, return_quant_tensor=True)
 
     @property
     def attention_exp(self) -> int:
-        return -(self.bits - 1)
+        return attention_exp(self.bits)
 
-    @property
-    def eps(self) -> int:
-        """KernelWarehouse's eps on the grid of the attention logits z (at least 1: a positive denominator)."""
-        return max(1, round(NORM_EPS * 2.0 ** -self.q_logits.exp))
-
-    def attention(self, x: torch.Tensor) -> torch.Tensor:
+    def attention(self, x: QuantTensor | torch.Tensor) -> torch.Tensor:
         """(B, m, n) mixing weights: GAP -> FC (BN folded) -> ReLU -> FC -> z / (sum |z| + eps), zero cell dropped."""
-        calibrating = self.q_out.calibrating
-        gap = self.q_gap(x.mean(dim=(2, 3)))
-        h = quant_linear(gap, self.fc1_weight, self.fc1_bias, None if calibrating else self.q_gap.exp, self.bits)
-        h = self.q_hidden(torch.relu(h))
-        z = quant_linear(h, self.fc2_weight, self.fc2_bias, None if calibrating else self.q_hidden.exp, self.bits)
-        z = self.q_logits(z).view(-1, self.mixtures, self.n_cells + 1)
-        eps = NORM_EPS if calibrating else self.eps * 2.0**self.q_logits.exp
-        return normalise_attention(z, eps, self.attention_exp, self.bits)[..., :-1]  # the zero cell only shrinks the others
+        gap = self.q_gap(_unpack_quant_tensor(x).mean(dim=(2, 3)))
+        z = self.q_logits(self.fc2(self.q_hidden(self.fc1(gap))))
+        z = z.view(-1, self.mixtures, self.n_cells + 1)
+        return normalise_attention(z, self.bits)[..., :-1]  # the zero cell only shrinks the others
 
-    def kernels(self, x: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
-        """Per-sample kernels (B, C_out, C_in, k, k): attention @ quantised cells, times the BN gain, quantised."""
+    def kernels(self, x: QuantTensor | torch.Tensor, cells: QuantTensor | torch.Tensor) -> QuantTensor | torch.Tensor:
+        """Per-sample kernels (B, C_out, C_in, k, k): attention @ quantised cells, times the quantised BN gain, quantised."""
         a = self.attention(x)
-        cells_q, _ = quant_weight(cells, self.bits)
-        gain_q, _ = quant_weight(self.gain, self.gain_bits)
+        cells, gain = _unpack_quant_tensor(cells), _unpack_quant_tensor(self.gain())
         b, k = a.shape[0], self.kernel_size
-        mixed = (a @ cells_q.reshape(self.n_cells, -1)).view(b, self.out_channels // self.cell_out, self.in_channels // self.cell_in, self.cell_out, self.cell_in, k, k)
+        mixed = (a @ cells.reshape(self.n_cells, -1)).view(b, self.out_channels // self.cell_out, self.in_channels // self.cell_in, self.cell_out, self.cell_in, k, k)
         kernels = mixed.permute(0, 1, 3, 2, 4, 5, 6).reshape(b, self.out_channels, self.in_channels, k, k)
-        return self.q_kernel(kernels * gain_q[None, :, None, None, None])
+        return self.q_kernel(kernels * gain[None, :, None, None, None])
 
-    def forward(self, x: torch.Tensor, in_exp: int, cells: torch.Tensor) -> torch.Tensor:
-        b, k, calibrating = x.shape[0], self.kernel_size, self.q_out.calibrating
-        kernels = self.kernels(x, cells)
-        y = F.conv2d(x.reshape(1, b * self.in_channels, *x.shape[2:]), kernels.reshape(-1, self.in_channels, k, k), padding=self.padding, groups=b)
-        bias = self.bias if calibrating else quant_bias(self.bias, in_exp + self.q_kernel.exp)
-        y = self.q_out(torch.relu(y.view(b, self.out_channels, *y.shape[2:]) + bias[None, :, None, None]))
-        pooled = F.avg_pool2d(y, 2)  # the sum of four values on one grid, / 4: exact; then rounded to the grid
-        return pooled if calibrating else fake_quant(pooled, self.q_out.exp, *self.q_out.range)
+    def forward(self, x: QuantTensor | torch.Tensor, cells: QuantTensor | torch.Tensor) -> QuantTensor | torch.Tensor:
+        return self.pool(self.q_out(self.conv(x, self.kernels(x, cells))))
 
 
 class QuantMKWNet(nn.Module):
-    """MKW-Net in fixed point; forward returns the logits (the classifier's accumulator values, as floats)."""
+    """MKW-Net quantised by Brevitas; forward returns the logits (the classifier's accumulator values, as floats)."""
 
     def __init__(self, model: MKWNet, cfg: MKWQATConfig = MKWQATConfig()) -> None:
         super().__init__()
@@ -209,41 +235,35 @@ class QuantMKWNet(nn.Module):
         last = model.convs[-1].out_channels
         size = math.isqrt(model.classifier.in_features // last) * 2 ** len(model.convs)
         self.input_shape = (model.convs[0].in_channels, size, size)
-        self.q_in = ActQuant(cfg.bits, True)
-        self.warehouses = nn.ParameterList(nn.Parameter(w.cells.detach().clone()) for w in model.warehouses)
+        self.q_in = activation_quantiser(cfg.bits, True)
+        self.warehouses = nn.ModuleList(QuantParam(w.cells, cfg.bits) for w in model.warehouses)
         blocks, signed = [], True
         for conv, norm, stage in zip(model.convs, model.norms, model.stages):
             blocks.append(QuantKWBlock(conv, norm, stage, cfg.bits, cfg.gain_bits, signed))
             signed = False  # ReLU outputs from the second block on
         self.blocks = nn.ModuleList(blocks)
-        self.fc_weight = nn.Parameter(model.classifier.weight.detach().clone())
-        self.fc_bias = nn.Parameter(model.classifier.bias.detach().clone())
-
-    def quantizers(self) -> list[ActQuant]:
-        return [m for m in self.modules() if isinstance(m, ActQuant)]
+        self.fc = quant_linear(model.classifier.weight.detach(), model.classifier.bias.detach(), cfg.bits, last=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.q_in(x)
-        exp = self.q_in.exp
         for block in self.blocks:
-            x = block(x, exp, self.warehouses[block.warehouse])
-            exp = block.q_out.exp
-        return quant_linear(torch.flatten(x, 1), self.fc_weight, self.fc_bias, None if self.q_in.calibrating else exp, self.bits)
+            x = block(x, self.warehouses[block.warehouse]())
+        return self.fc(torch.flatten(x, 1))
+
+    def uncalibrated(self) -> list[str]:
+        """Names of the activation quantisers whose scale has not been initialised from statistics."""
+        return [name.split(".act_quant")[0] for name, m in self.named_modules() if hasattr(m, "collect_stats_steps") and m.counter <= m.collect_stats_steps]
 
     @torch.no_grad()
     def calibrate(self, images: torch.Tensor, batch: int = 256) -> None:
-        """Fix every activation scale from the float activations of `images` (the training images)."""
-        for q in self.quantizers():
-            q.peak.zero_()
-            q.calibrating = True
-        try:
+        """Initialise every activation scale from the float activations of `images` (the training images),
+        with Brevitas' calibration mode (quantisers off, statistics averaged over the batches)."""
+        self.eval()
+        with calibration_mode(self):
             for i in range(0, len(images), batch):
                 self(images[i : i + batch])
-        finally:
-            for q in self.quantizers():
-                q.freeze()
 
 
 def build_quant_mkw(model: MKWNet, cfg: MKWQATConfig = MKWQATConfig()) -> QuantMKWNet:
-    """The fixed-point copy of a trained MKW-Net (uncalibrated; `calibrate` before training)."""
+    """The Brevitas copy of a trained MKW-Net (uncalibrated; `calibrate` before training)."""
     return QuantMKWNet(model.eval(), cfg)

@@ -1,7 +1,7 @@
-"""`faultedge quantize RUN --network mkw`: fixed-point QAT of a run's MKW-Net, its IR and golden vectors.
+"""`faultedge quantize RUN --network mkw`: Brevitas QAT of a run's MKW-Net, its IR and golden vectors.
 
 Reads a run made by `faultedge distill-data` + `faultedge train-mkw` (dd_config.json, zca.npz,
-mkw_<set>.pt), rebuilds the run's wavelet images, calibrates and fine-tunes the fixed-point
+mkw_<set>.pt), rebuilds the run's wavelet images, calibrates and fine-tunes the Brevitas
 network on the real training images (early stopping on validation), exports the IR and refuses
 to write it unless the golden model reproduces the QAT model's float64 logits exactly on every
 test image. Writes qat_mkw.pt, model_mkw.ir.json, golden_vectors_mkw.npz and the metrics entry
@@ -50,7 +50,7 @@ def float_weights(run: RunDir, train_on: str) -> str:
 
 
 def load_qat_mkw(run: RunDir, bits: int = 8) -> QuantMKWNet:
-    """The trained fixed-point MKW-Net of a run, in eval mode (its architecture read from the run's IR)."""
+    """The trained Brevitas MKW-Net of a run, in eval mode (its architecture read from the run's IR)."""
     art = Artifacts(NETWORK, bits)
     ir = IRModel.load(run.require(art.ir))
     return run.load_model(art.qat, QuantMKWNet(build_model(NETWORK, ir.input.shape, len(ir.classes)), MKWQATConfig(bits=bits)))
@@ -64,7 +64,7 @@ def save_vectors(path, ir: IRModel, images: np.ndarray, labels: np.ndarray, res:
 
 @dataclass
 class MKWQuantized:
-    """A calibrated, fine-tuned fixed-point MKW-Net, its verified IR and how it got there."""
+    """A calibrated, fine-tuned Brevitas MKW-Net, its verified IR and how it got there."""
 
     net: QuantMKWNet
     ir: IRModel
@@ -85,7 +85,7 @@ def quantize_model(fmodel: MKWNet, sets: ImageSets, cfg: MKWQATConfig, seed: int
     seconds = time.perf_counter() - t0
     ir = export_mkw_ir(net, NETWORK, sets.class_names, None, meta or {})
     t1 = time.perf_counter()
-    check = verify_golden(ir, net, torch.from_numpy(sets.test[0]), reference="the fixed-point QAT model")
+    check = verify_golden(ir, net, torch.from_numpy(sets.test[0]), reference="the Brevitas QAT model")
     check["seconds"] = round(time.perf_counter() - t1, 1)
     return MKWQuantized(net, ir, check, result, seconds)
 

@@ -1,6 +1,6 @@
 """What every quantisation stage shares: artifact names, and the exact golden-vs-network check.
 
-Kept free of Brevitas so that stages without it (MKW-Net's fixed-point QAT) start quickly.
+Kept free of Brevitas imports, so that reading artifact names stays quick.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Artifacts:
 
 @torch.no_grad()
 def brevitas_logits_f64(net: torch.nn.Module, features: torch.Tensor, batch: int = 500) -> np.ndarray:
-    """A quantised network's forward (Brevitas, or MKW-Net's fixed point) in float64, where every integer sum is exact."""
+    """A quantised network's forward (Brevitas, with MKW-Net's exact division) in float64, where every integer sum is exact."""
     net.double()
     try:
         return torch.cat([net(features[i : i + batch].double()) for i in range(0, len(features), batch)]).numpy()
@@ -55,8 +55,8 @@ def brevitas_logits_f64(net: torch.nn.Module, features: torch.Tensor, batch: int
 
 
 def verify_golden(ir: IRModel, net: torch.nn.Module, features: torch.Tensor, reference: str = "Brevitas") -> dict[str, Any]:
-    """Golden logits * output scale must equal the quantised network's logits (Brevitas', or MKW-Net's
-    fixed-point QAT model) for every sample, exactly."""
+    """Golden logits * output scale must equal the quantised network's logits (the Brevitas QAT model,
+    MKW-Net's included) for every sample, exactly."""
     res = golden.predict(ir, features.numpy())
     ref = brevitas_logits_f64(net, features)
     mismatch = golden.dequantized_logits(ir, res.logits) != ref
