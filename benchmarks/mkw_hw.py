@@ -26,7 +26,7 @@ from faultedge.ir import IRModel
 from faultedge.quant import golden
 from faultedge.quant.mkw_qat import MKWQATConfig
 from faultedge.quant.mkw_stage import quantize_model
-from faultedge.runs import write_json
+from faultedge.runs import read_json, write_json
 from faultedge.sim.verify import verify
 from faultedge.train.dd_pipeline import train_and_score
 from faultedge.train.pipeline import versions
@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--lanes", type=int, nargs="+", default=[1, 2, 4, 8], help="lane counts for the cycle model")
     ap.add_argument("--sim-lanes", type=int, default=8, help="lane count simulated in Verilator")
     ap.add_argument("--beat", type=int, default=8)
-    ap.add_argument("--sim-images", type=int, default=8, help="real test images simulated (one per class first)")
+    ap.add_argument("--sim-images", type=int, default=8, help="real test images simulated (one per class first; 0: no simulation)")
     ap.add_argument("--fpga", help="also build the image engine for this FPGA board (e.g. ulx3s-85f)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -67,8 +67,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    result: dict = {"seed": args.seed, "beat": args.beat, "versions": versions()}
-    ir, x, result["model"] = trained_ir(args.windows, args.epochs, args.qat_epochs, args.seed, Path(args.work))
+    out = Path(args.out)
+    result: dict = read_json(out) if out.exists() else {}  # steps not rerun keep their earlier results
+    result.update({"seed": args.seed, "beat": args.beat, "versions": versions()})
+    ir, x, info = trained_ir(args.windows, args.epochs, args.qat_epochs, args.seed, Path(args.work))
+    result["model"] = {**result.get("model", {}), **info}
     result["macs"] = ir.macs
     result["cycles"] = {}
     for lanes in args.lanes:
@@ -80,6 +83,21 @@ def main() -> None:
         print(f"{lanes} lanes: {cm.per_inference:,} cycles per image (MAC bound {cm.bound:,}), {cm.latency_first / 100:,.0f} us at 100 MHz")
     write_json(args.out, result)
 
+    if args.sim_images:
+        simulate(ir, x, args, result)
+    if args.fpga:
+        from faultedge.fpga.board import load_fpga_board
+        from faultedge.fpga.build import BuildOptions, implement
+
+        fp = implement(ir, load_fpga_board(args.fpga), BuildOptions(lanes=args.sim_lanes, beat=args.beat), Path(args.work) / f"fpga_{args.fpga}")
+        result["fpga"] = {k: fp.get(k) for k in ("board", "fit", "resources", "fmax_mhz", "clock_mhz", "timing_met", "latency_us", "throughput_per_s", "bitstream")}
+        write_json(args.out, result)
+        print(f"{args.fpga}: {fp['fit']['message']}; Fmax {fp.get('fmax_mhz')} MHz; latency {fp.get('latency_us')} us")
+    print(f"wrote {args.out}")
+
+
+def simulate(ir: IRModel, x: np.ndarray, args: argparse.Namespace, result: dict) -> None:
+    """Verilator run of the --sim-lanes design on real test images (one per predicted class first)."""
     labels = golden.run(ir, x).classes
     _, first = np.unique(labels, return_index=True)  # one image per predicted class first, then the rest in order
     order = list(first) + [i for i in range(len(x)) if i not in set(first)]
@@ -93,16 +111,6 @@ def main() -> None:
     write_json(args.out, result)
     print(f"simulated {rep['vectors']['total']} images at {args.sim_lanes} lanes: {rep['mismatches']['logits']} mismatched logits, "
           f"cycles {'equal the model' if rep['cycles']['match'] else 'DIFFER from the model'}")
-
-    if args.fpga:
-        from faultedge.fpga.board import load_fpga_board
-        from faultedge.fpga.build import BuildOptions, implement
-
-        fp = implement(ir, load_fpga_board(args.fpga), BuildOptions(lanes=args.sim_lanes, beat=args.beat), Path(args.work) / f"fpga_{args.fpga}")
-        result["fpga"] = {k: fp.get(k) for k in ("board", "fit", "resources", "fmax_mhz", "clock_mhz", "timing_met", "latency_us", "throughput_per_s", "bitstream")}
-        write_json(args.out, result)
-        print(f"{args.fpga}: {fp['fit']['message']}; Fmax {fp.get('fmax_mhz')} MHz; latency {fp.get('latency_us')} us")
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

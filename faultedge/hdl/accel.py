@@ -59,10 +59,11 @@ def _rotate(values: list, amount: Signal) -> list:
     return cur
 
 
-class Accelerator(wiring.Component):
-    """Stream in `n_inputs / beat` beats of quantised inputs, stream out the class and all logits."""
+class StreamAccelerator(wiring.Component):
+    """The ports every engine shares: `n_inputs / beat` beats of quantised inputs in (valid/ready),
+    the class and all logits out (valid/ready); and the plan's figures that board tops read."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan) -> None:
         self.plan = plan
         super().__init__(
             {
@@ -82,6 +83,42 @@ class Accelerator(wiring.Component):
     n_classes = property(lambda self: self.plan.n_classes)
     lanes = property(lambda self: self.plan.lanes)
     beat = property(lambda self: self.plan.beat)
+
+
+class ResultStage:
+    """The sequential argmax (one class per cycle, ties to the lowest index) and the hand-off to the
+    output registers, which hold the result until out_ready."""
+
+    def __init__(self, m: Module, comp: StreamAccelerator, logits: list[Signal]) -> None:
+        n = comp.n_classes
+        self.comp, self.logits = comp, logits
+        self.best = Signal(signed(comp.logit_bits))
+        self.best_i = Signal(class_bits(n))
+        self.k = Signal(range(n + 1))  # the class compared next; 0 when ARGMAX is entered
+        self.out_logits = Signal(n * comp.logit_bits)
+        self.out_class = Signal(class_bits(n))
+        self.out_valid = Signal()
+        m.d.comb += [comp.out_logits.eq(self.out_logits), comp.out_class.eq(self.out_class), comp.out_valid.eq(self.out_valid)]
+        with m.If(self.out_valid & comp.out_ready):
+            m.d.sync += self.out_valid.eq(0)
+
+    def states(self, m: Module, on_handoff: list = ()) -> None:
+        """ARGMAX and HANDOFF (then IDLE); call inside the sequencer's FSM."""
+        with m.State("ARGMAX"):
+            cur = Array(self.logits)[self.k]
+            m.d.sync += self.k.eq(self.k + 1)
+            with m.If((self.k == 0) | (cur > self.best)):
+                m.d.sync += [self.best.eq(cur), self.best_i.eq(self.k)]
+            with m.If(self.k == self.comp.n_classes - 1):
+                m.next = "HANDOFF"
+        with m.State("HANDOFF"):
+            with m.If(~self.out_valid | self.comp.out_ready):
+                m.d.sync += [self.out_valid.eq(1), self.out_class.eq(self.best_i), self.out_logits.eq(Cat(*self.logits)), *on_handoff]
+                m.next = "IDLE"
+
+
+class Accelerator(StreamAccelerator):
+    """The 1-D engine: stream in a window, stream out the class and all logits."""
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -306,15 +343,7 @@ class Accelerator(wiring.Component):
                                 m.d.sync += logits[c].eq(pooled[c % s.pc])
 
         # ---------------------------------------------------------------- sequencer
-        best = Signal(signed(p.logit_bits))
-        best_i = Signal(class_bits(p.n_classes))
-        k_arg = Signal(range(p.n_classes + 1))
-        out_logits = Signal(p.n_classes * p.logit_bits)
-        out_class = Signal(class_bits(p.n_classes))
-        out_valid = Signal()
-        m.d.comb += [self.out_logits.eq(out_logits), self.out_class.eq(out_class), self.out_valid.eq(out_valid)]
-        with m.If(out_valid & self.out_ready):
-            m.d.sync += out_valid.eq(0)
+        result = ResultStage(m, self, logits)
 
         with m.FSM(name="seq"):
             with m.State("IDLE"):
@@ -336,19 +365,9 @@ class Accelerator(wiring.Component):
                                     m.d.sync += [stage.eq(i + 1), *enter(i + 1)]
                                     m.next = "ISSUE"
                                 else:
-                                    m.d.sync += k_arg.eq(0)
+                                    m.d.sync += result.k.eq(0)
                                     m.next = "ARGMAX"
-            with m.State("ARGMAX"):
-                cur = Array(logits)[k_arg]
-                m.d.sync += k_arg.eq(k_arg + 1)
-                with m.If((k_arg == 0) | (cur > best)):
-                    m.d.sync += [best.eq(cur), best_i.eq(k_arg)]
-                with m.If(k_arg == p.n_classes - 1):
-                    m.next = "HANDOFF"
-            with m.State("HANDOFF"):
-                with m.If(~out_valid | self.out_ready):
-                    m.d.sync += [out_valid.eq(1), out_class.eq(best_i), out_logits.eq(Cat(*logits))]
-                    m.next = "IDLE"
+            result.states(m)
         return m
 
     def _issue(self, m: Module, i: int, s: Stage, tag0, c: dict, write_layout: tuple[int, int], drain: Signal, release: Signal) -> None:

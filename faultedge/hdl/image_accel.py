@@ -29,14 +29,12 @@ last beat of the next image.
 from __future__ import annotations
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
-from faultedge.hdl.accel import _bits, _log2, _pack
-from faultedge.hdl.image_plan import FC_DRAIN, PASS_DRAIN, Block, ImagePlan, MapMem, Pass
-from faultedge.hdl.plan import class_bits
-from faultedge.ir import Linear, Requant
+from faultedge.hdl.accel import ResultStage, StreamAccelerator, _bits, _log2, _pack
+from faultedge.hdl.image_plan import FC_DRAIN, PASS_DRAIN, Block, MapMem, Pass
+from faultedge.ir import Requant
 
 
 def _shape(bits: int, is_signed: bool):
@@ -77,7 +75,7 @@ def _odometer(m: Module, counters: list[tuple[Signal, int]]):
 
 
 def _locate(mem: MapMem, c, yy, xx) -> tuple:
-    """(bank, row) of value (c, yy, xx) of `mem` (image_plan.MapMem.locate) with wiring only."""
+    """(bank, row) of value (c, yy, xx) of `mem` (the layout in image_plan.MapMem), with wiring only."""
     lb = _log2(mem.banks)
     pix = Cat(xx[: _log2(mem.width)], yy[: _log2(mem.height)])  # no bits at all for a 1 x 1 map
     if mem.by_channel:
@@ -85,22 +83,8 @@ def _locate(mem: MapMem, c, yy, xx) -> tuple:
     return (pix[:lb] if lb else Const(0, 1)), Cat(pix[lb:], c)
 
 
-class ImageAccelerator(wiring.Component):
-    """Stream in an image (channel-major, `beat` values per beat), stream out the class and all logits."""
-
-    def __init__(self, plan: ImagePlan) -> None:
-        self.plan = plan
-        super().__init__(
-            {
-                "in_valid": In(1),
-                "in_ready": Out(1),
-                "in_data": In(plan.beat * plan.input_bits),
-                "out_valid": Out(1),
-                "out_ready": In(1),
-                "out_class": Out(class_bits(plan.n_classes)),
-                "out_logits": Out(plan.n_classes * plan.logit_bits),
-            }
-        )
+class ImageAccelerator(StreamAccelerator):
+    """The image engine: stream in an image (channel-major), stream out the class and all logits."""
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -339,15 +323,7 @@ class ImageAccelerator(wiring.Component):
                                 m.d.sync += logits[c].eq(out[c % P])
 
         # ------------------------------------------------------------ the sequence of phases
-        best = Signal(signed(p.logit_bits))
-        best_i = Signal(class_bits(p.n_classes))
-        k_arg = Signal(range(p.n_classes + 1))
-        out_logits = Signal(p.n_classes * p.logit_bits)
-        out_class = Signal(class_bits(p.n_classes))
-        out_valid = Signal()
-        m.d.comb += [self.out_logits.eq(out_logits), self.out_class.eq(out_class), self.out_valid.eq(out_valid)]
-        with m.If(out_valid & self.out_ready):
-            m.d.sync += out_valid.eq(0)
+        result = ResultStage(m, self, logits)
 
         reset_counters = [sig.eq(0) for sig in self._ctr.values()]
         with m.FSM(name="seq"):
@@ -362,18 +338,8 @@ class ImageAccelerator(wiring.Component):
                 next_gaps = [sig.eq(0) for sig in gaps[bi + 1]] if bi + 1 < nb else []
                 self._pass_states(m, 2 * bi, f"B{bi}_ASSEMBLY", "assembly", b, b.conv, bi, f"B{bi}_CONV", [*reset_counters, *next_gaps])
                 self._pass_states(m, 2 * bi + 1, f"B{bi}_CONV", "conv", b, b.conv, bi, f"B{bi + 1}_FC1" if bi + 1 < nb else "HEAD", reset_counters)
-            self._pass_states(m, 2 * nb, "HEAD", "head", None, p.head, nb, "ARGMAX", [k_arg.eq(0)])
-            with m.State("ARGMAX"):
-                cur = Array(logits)[k_arg]
-                m.d.sync += k_arg.eq(k_arg + 1)
-                with m.If((k_arg == 0) | (cur > best)):
-                    m.d.sync += [best.eq(cur), best_i.eq(k_arg)]
-                with m.If(k_arg == p.n_classes - 1):
-                    m.next = "HANDOFF"
-            with m.State("HANDOFF"):
-                with m.If(~out_valid | self.out_ready):
-                    m.d.sync += [out_valid.eq(1), out_class.eq(best_i), out_logits.eq(Cat(*logits)), full.eq(0)]
-                    m.next = "IDLE"
+            self._pass_states(m, 2 * nb, "HEAD", "head", None, p.head, nb, "ARGMAX", [result.k.eq(0)])
+            result.states(m, [full.eq(0)])
         return m
 
     # ---------------------------------------------------------------- the P-lane pass's issue side

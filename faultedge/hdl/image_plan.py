@@ -71,13 +71,6 @@ class MapMem:
     def rows(self) -> int:
         return self.channels * self.pixels // self.banks
 
-    def locate(self, c: int, y: int, x: int) -> tuple[int, int]:
-        """(bank, row) of value (c, y, x): the generator computes the same with shifts and masks."""
-        p = y * self.width + x
-        if self.by_channel:
-            return c % self.banks, (c // self.banks) * self.pixels + p
-        return p % self.banks, c * (self.pixels // self.banks) + p // self.banks
-
 
 @dataclass(frozen=True)
 class Pass:
