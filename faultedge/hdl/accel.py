@@ -24,7 +24,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from faultedge.hdl.plan import ActMemory, Plan, Stage, class_bits
+from faultedge.hdl.plan import ActMemory, Plan, Stage, StreamPlan, class_bits
 
 # Cycles from an issue to the tap before the adder tree (read, operand, multiply), and from the
 # accumulator to the write (requant 1-3, write); faultedge.hdl.cycles derives its model from these.
@@ -63,7 +63,7 @@ class StreamAccelerator(wiring.Component):
     """The ports every engine shares: `n_inputs / beat` beats of quantised inputs in (valid/ready),
     the class and all logits out (valid/ready); and the plan's figures that board tops read."""
 
-    def __init__(self, plan) -> None:
+    def __init__(self, plan: StreamPlan) -> None:
         self.plan = plan
         super().__init__(
             {

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from faultedge.errors import IRError
+from faultedge.hdl.plan import StreamPlan
 from faultedge.ir import Argmax, AvgPool2d, IRModel, KWConv2d, Linear, Requant, bits_for, dispatch
 
 CONSUMER = "the image accelerator generator (faultedge.hdl)"
@@ -138,14 +139,9 @@ class Block:
 
 
 @dataclass(frozen=True)
-class ImagePlan:
-    lanes: int
-    beat: int
-    n_inputs: int
-    input_bits: int
-    input_signed: bool
-    n_classes: int
-    logit_bits: int
+class ImagePlan(StreamPlan):
+    """The image engine's phases and memories."""
+
     input_mem: MapMem
     maps: tuple[MapMem, ...]  # written by block i, read by block i + 1 or the head
     blocks: tuple[Block, ...]

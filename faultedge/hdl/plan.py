@@ -121,7 +121,9 @@ class Stage:
 
 
 @dataclass(frozen=True)
-class Plan:
+class StreamPlan:
+    """What every engine's plan fixes about its streams (the ports and the host protocol)."""
+
     lanes: int
     beat: int
     n_inputs: int
@@ -129,6 +131,12 @@ class Plan:
     input_signed: bool
     n_classes: int
     logit_bits: int
+
+
+@dataclass(frozen=True)
+class Plan(StreamPlan):
+    """The 1-D engine's schedule."""
+
     stages: tuple[Stage, ...]
     macs: int
 
