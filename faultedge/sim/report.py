@@ -17,13 +17,21 @@ from faultedge.sim.verify import verify
 REPORT = "sim/report.json"
 
 
-def simulate_run(path: Path | str, limit: int | None = None, n_random: int = 32, n_backpressure: int = 32, clock_mhz: float = 100.0,
-                 seed: int = 0, progress: bool = True) -> dict[str, Any]:
+# random and back-pressured inputs when not given: fewer for image networks (~400 k cycles per image)
+EXTRA_INPUTS = {"mkw": 2}
+DEFAULT_EXTRA_INPUTS = 32
+
+
+def simulate_run(path: Path | str, limit: int | None = None, n_random: int | None = None, n_backpressure: int | None = None,
+                 clock_mhz: float = 100.0, seed: int = 0, progress: bool = True) -> dict[str, Any]:
     run = RunDir(path)
     if not (run / HDL_REPORT).exists() or not (run / VERILOG).exists():
         raise RunDirError(f"{run.path} has no {VERILOG}: run `faultedge hdl {run.path} --lanes P` first")
     design = read_json(run / HDL_REPORT)
     ir_name, vectors_name = design["ir"], design["golden_vectors"]
+    extra = EXTRA_INPUTS.get(design.get("network", ""), DEFAULT_EXTRA_INPUTS)
+    n_random = extra if n_random is None else n_random
+    n_backpressure = extra if n_backpressure is None else n_backpressure
     ir = IRModel.load(run.require(ir_name))
     try:
         with np.load(run.require(vectors_name)) as z:
