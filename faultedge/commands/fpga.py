@@ -16,8 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     b = actions.add_parser("build", help="build for one board", description=p.description)
-    b.add_argument("run", help="run directory with model.ir.json (`faultedge quantize RUN`)")
+    b.add_argument("run", help="run directory with the quantised IR (`faultedge quantize RUN [--network N]`)")
     b.add_argument("--board", required=True, help="board profile (faultedge fpga boards lists them)")
+    b.add_argument("--network", choices=("student", "teacher", "mkw"), default="student",
+                   help="which quantised network (default student; mkw: MKW-Net on the image engine, lanes must divide 8)")
     b.add_argument("--lanes", type=int, default=16, help="parallel MAC lanes (default 16)")
     b.add_argument("--beat", type=int, default=1, help="input values per input beat (default 1)")
     b.add_argument("--clock-mhz", type=float, help="fixed core clock: one place-and-route pass, no bitstream unless timing is met")
@@ -38,7 +40,7 @@ def run_build(args: argparse.Namespace) -> int:
         raise FaultedgeError("--lanes and --beat must be >= 1")
     opts = BuildOptions(lanes=args.lanes, beat=args.beat, clock_mhz=args.clock_mhz, target_mhz=args.target_mhz,
                         baud=args.baud, seed=args.seed)
-    report = build(RunDir(args.run), args.board, opts)
+    report = build(RunDir(args.run), args.board, opts, network=args.network)
     print_report(report)
     return 0 if report.get("timing_met") is not False else 1
 

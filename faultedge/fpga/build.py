@@ -46,14 +46,16 @@ class BuildOptions:
     pack: bool = True  # False: stop after place and route (design-space sweeps)
 
 
-def ir_of(run: RunDir) -> IRModel:
-    return IRModel.load(run.require("model.ir.json"))
+def ir_of(run: RunDir, network: str = "student", bits: int = 8) -> IRModel:
+    from faultedge.quant.verify import Artifacts
+
+    return IRModel.load(run.require(Artifacts(network, bits).ir))
 
 
-def build(run: RunDir, board_name: str, opts: BuildOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Build for one board; writes runs/NAME/fpga/BOARD/{report.json, bitstream, build/}."""
+def build(run: RunDir, board_name: str, opts: BuildOptions, log: Callable[[str], None] = print, network: str = "student") -> dict[str, Any]:
+    """Build `network`'s accelerator (mkw: the image engine) for one board; writes runs/NAME/fpga/BOARD/{report.json, bitstream, build/}."""
     board = load_fpga_board(board_name)
-    ir = ir_of(run)
+    ir = ir_of(run, network)
     out = run / "fpga" / board.name
     report = implement(ir, board, opts, out / "build", log)
     if report.get("bitstream"):
