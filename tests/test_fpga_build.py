@@ -98,3 +98,20 @@ def test_xilinx_estimate_and_vivado_project(tmp_path):
     assert "MMCME2_BASE" in top and "IBUFDS" in top and "clk_in_p" in top
     assert "create_clock" in (build / "board.xdc").read_text()
     assert "xc7k325tffg900-2" in (build / "build.tcl").read_text()
+
+
+def test_a_top_without_pll_keeps_its_logic(tmp_path):
+    """At the board's own clock there is no PLL; the power-on reset must still release, or yosys
+    (rightly) removes the whole design as constant."""
+    from faultedge.fpga.board import load_fpga_board
+    from faultedge.fpga.clocks import plan_clock
+    from faultedge.fpga.flow import synthesize
+    from faultedge.fpga.top import TOP_NAME, top_verilog
+    from faultedge.hdl import build_accelerator
+
+    board = load_fpga_board("ulx3s-85f")
+    clock = plan_clock(board.family, board.clock_mhz, board.clock_mhz)
+    assert not clock.uses_pll
+    (tmp_path / f"{TOP_NAME}.v").write_text(top_verilog(board, build_accelerator(IRModel.from_json(tiny_ir_json()), 2), clock))
+    synth = synthesize(tmp_path, board)
+    assert synth["estimate"]["lut"] > 100 and synth["estimate"]["ff"] > 50, synth["cells"]

@@ -8,7 +8,7 @@ board clock), `uart_rx`, `uart_tx`, `led[0..leds-1]`.
 from __future__ import annotations
 
 from amaranth.back import verilog
-from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, ResetSignal, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, Const, Instance, Module, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -50,7 +50,7 @@ class BoardTop(wiring.Component):
         if self.clock.uses_pll:
             core, locked = pll_instance(m, self.clock, clk_in, self.board.pll)
         else:
-            core, locked = clk_in, 1
+            core, locked = clk_in, Const(1)  # a Python 1 would make `~locked` -2: reset held forever
         m.domains.sync = ClockDomain("sync")
         m.domains.por = ClockDomain("por", reset_less=True)
         por = Signal(range(POR_CYCLES + 1))
