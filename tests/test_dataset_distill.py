@@ -12,7 +12,9 @@ import torch
 
 from faultedge.errors import DataError, RunDirError
 from faultedge.runs import RunDir
-from faultedge.train.dataset_distill import DistillConfig, FlatNet, distill, distill_network, train_experts
+from dataclasses import replace
+
+from faultedge.train.dataset_distill import DistillConfig, FlatNet, augment_images, distill, distill_network, parse_augment, train_experts
 from faultedge.train.dd_pipeline import DISTILLED, load_distilled, save_distilled
 
 TINY = DistillConfig(images_per_class=3, n_experts=2, expert_train_epochs=3, max_start_epoch=2, expert_epochs=1, syn_steps=3, batch_syn=6, iterations=4, net_width=4)
@@ -46,6 +48,31 @@ def test_matching_moves_images_and_lr_reproducibly(toy):
     assert r1.losses == r2.losses and len(r1.losses) == 4 and all(np.isfinite(r1.losses))
     assert not np.allclose(r1.images, toy[0][r1.init_indices])  # the images were optimised
     assert r1.lr != TINY.lr_init  # and so was the student's learning rate
+
+
+def test_matching_runs_with_the_batch_norm_convnet_and_without_augmentation(toy):
+    cfg = replace(TINY, net_norm="batch", augment="none", iterations=2)
+    experts = train_experts(*toy, 2, cfg, seed=0, progress=False)
+    result = distill(*toy, 2, experts, cfg, seed=0, progress=False)
+    assert all(np.isfinite(result.losses)) and not np.allclose(result.images, toy[0][result.init_indices])
+    with pytest.raises(ValueError, match="net_norm"):
+        replace(TINY, net_norm="layer")
+
+
+def test_augmentation_is_seeded_differentiable_and_shift_only_rolls_time():
+    x = torch.randn(5, 2, 32, 32, requires_grad=True)
+    a = augment_images(x, torch.Generator().manual_seed(3))
+    b = augment_images(x, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, augment_images(x, torch.Generator().manual_seed(4)))
+    a.square().sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0  # the gradient reaches the pixels
+    shifted = augment_images(x.detach(), torch.Generator().manual_seed(0), ("shift",))
+    for i in range(5):  # every sample is its own image rolled along time by one offset
+        assert any(torch.equal(shifted[i], torch.roll(x[i].detach(), k, dims=-1)) for k in range(32))
+    assert parse_augment("none") == () and parse_augment("level, cutout") == ("level", "cutout")
+    with pytest.raises(ValueError, match="unknown augmentation 'rotate'"):
+        parse_augment("shift,rotate")
 
 
 def test_flat_parameters_drive_the_network_exactly():
