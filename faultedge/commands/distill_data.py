@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-test", type=int, default=250, help="test windows per class (default 250)")
     p.add_argument("--experts", type=int, default=8, help="expert trajectories (default 8; reference 100)")
     p.add_argument("--expert-epochs", type=int, default=12, help="epochs per expert trajectory (default 12)")
-    p.add_argument("--iterations", type=int, default=400, help="distillation iterations (default 400, about 15 min on one core)")
+    p.add_argument("--iterations", type=int, default=300, help="distillation iterations (default 300, about 10 min on one core)")
     p.add_argument("--syn-steps", type=int, default=12, help="unrolled student steps per iteration (default 12)")
     p.add_argument("--augment", help="differentiable augmentation ops, comma-separated from level, shift, stretch, cutout, or none "
                    "(default: all four for robot, shift for CWRU); also used when training on the distilled or a random subset")
