@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faultedge.data.images import ROBOT, ImageDataSpec, build_image_sets
+from faultedge.data.images import ROBOT, ImageDataSpec, build_image_sets, default_augment
 from faultedge.runs import write_json
 from faultedge.train.dataset_distill import DistillConfig, distill, train_experts
 from faultedge.train.dd_pipeline import DDConfig, train_and_score
@@ -37,8 +37,10 @@ def summarise(per_seed: dict[str, list[dict]]) -> dict[str, dict]:
     for name, entries in per_seed.items():
         acc = [e["test"]["accuracy"] for e in entries]
         f1 = [e["test"]["f1_macro"] for e in entries]
+        val = [e["val_accuracy"] for e in entries]
         out[name] = {
             "accuracy": {"mean": float(np.mean(acc)), "std": float(np.std(acc)), "per_seed": acc},
+            "val_accuracy": {"mean": float(np.mean(val)), "std": float(np.std(val)), "per_seed": val},
             "f1_macro": {"mean": float(np.mean(f1)), "std": float(np.std(f1)), "per_seed": f1},
             "params": entries[0]["params"],
             "macs": entries[0]["macs"],
@@ -55,19 +57,30 @@ def main() -> None:
     ap.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds per distilled set (init, batches, random subset)")
     ap.add_argument("--ipc", type=int, default=50, help="distilled images per class")
     ap.add_argument("--iterations", type=int, default=DistillConfig.iterations)
+    ap.add_argument("--experts", type=int, default=DistillConfig.n_experts)
+    ap.add_argument("--syn-steps", type=int, default=DistillConfig.syn_steps)
+    ap.add_argument("--batch-syn", type=int, default=DistillConfig.batch_syn)
+    ap.add_argument("--net-norm", choices=("instance", "batch"), default=DistillConfig.net_norm, help="norm of the expert/student ConvNet")
+    ap.add_argument("--augment", help="DSA ops, comma-separated, or none (default: per data set, faultedge.data.images.default_augment)")
+    ap.add_argument("--conditions", nargs="+", help="subset of model_trainset names to run (default: all)")
     ap.add_argument("--windows", type=int, nargs=3, default=[300, 100, 200], metavar=("TRAIN", "VAL", "TEST"), help="real windows per class")
     ap.add_argument("--epochs", type=int, help="epochs on the small sets (default 100, seed 000)")
     ap.add_argument("--real-epochs", type=int, help="epochs on all real data (default 30, early stopping on validation)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--save-distilled", help="directory for the distilled sets (distilled_<tag>_seed<N>.npz), to re-evaluate them later")
     ap.add_argument("--out", help="JSON path (default benchmarks/results/mkw_dd_<robot|cwru>.json)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     tag = "robot" if args.data == ROBOT else "cwru"
     out = Path(args.out or f"benchmarks/results/mkw_dd_{tag}.json")
-    distill_cfg = replace(DistillConfig(), images_per_class=args.ipc, iterations=args.iterations)
+    distill_cfg = replace(
+        DistillConfig(), images_per_class=args.ipc, iterations=args.iterations, n_experts=args.experts, syn_steps=args.syn_steps,
+        batch_syn=args.batch_syn, net_norm=args.net_norm, augment=args.augment if args.augment is not None else default_augment(args.data),
+    )
+    conditions = [c for c in CONDITIONS if args.conditions is None or f"{c[0]}_{c[1]}" in args.conditions]
     n_train, n_val, n_test = args.windows
 
-    per_seed: dict[str, list[dict]] = {f"{m}_{t}": [] for m, t in CONDITIONS}
+    per_seed: dict[str, list[dict]] = {f"{m}_{t}": [] for m, t in conditions}
     timing: list[dict] = []
     for seed in args.seeds:
         data = ImageDataSpec.for_source(args.data, seed=seed, snr_db=None if args.data == ROBOT else -6.0, n_train=n_train, n_val=n_val, n_test=n_test)
@@ -79,17 +92,20 @@ def main() -> None:
         t_experts = time.perf_counter() - t0 - t_images
         result = distill(*sets.train, sets.n_classes, trajectories, cfg.distill, seed)
         timing.append({"seed": seed, "images_s": t_images, "experts_s": t_experts, "matching_s": result.seconds, "distill_total_s": t_experts + result.seconds, "loss_first_10": float(np.mean(result.losses[:10])), "loss_last_10": float(np.mean(result.losses[-10:])), "learned_lr": result.lr})
+        if args.save_distilled:
+            Path(args.save_distilled).mkdir(parents=True, exist_ok=True)
+            np.savez(Path(args.save_distilled) / f"distilled_{tag}_seed{seed}.npz", images=result.images, labels=result.labels, lr=result.lr, init_indices=result.init_indices)
         print(f"seed {seed}: images {t_images:.0f} s, experts {t_experts:.0f} s, matching {result.seconds:.0f} s, loss {timing[-1]['loss_first_10']:.3f} -> {timing[-1]['loss_last_10']:.3f}", flush=True)
-        for kind, train_on in CONDITIONS:
+        for kind, train_on in conditions:
             for train_seed in args.train_seeds if train_on != "real" else args.train_seeds[:1]:
-                _, entry = train_and_score(kind, train_on, sets, (result.images, result.labels), train_seed, cfg.distill.net_width, True, args.real_epochs if train_on == "real" else args.epochs)
+                _, entry = train_and_score(kind, train_on, sets, (result.images, result.labels), train_seed, cfg.distill, True, args.real_epochs if train_on == "real" else args.epochs)
                 per_seed[f"{kind}_{train_on}"].append({**entry, "data_seed": seed})
-                print(f"seed {seed}/{train_seed}: {kind} on {train_on}: real test accuracy {entry['test']['accuracy']:.2f} % ({entry['train_seconds']:.0f} s)", flush=True)
+                print(f"seed {seed}/{train_seed}: {kind} on {train_on}: real val {entry['val_accuracy']:.2f} %, test {entry['test']['accuracy']:.2f} % ({entry['train_seconds']:.0f} s)", flush=True)
                 write_json(out, {
                     "data": args.data,
                     "protocol": f"{'synthetic six-axis robot currents, 7 states (seed 000 Table 1)' if tag == 'robot' else 'CWRU 12 kHz drive end 0 hp, 10 classes, AWGN -6 dB'}; "
                     f"{n_train}/{n_val}/{n_test} windows per class (train/val/test), per-record time split before windowing; CWT 32x32 images, "
-                    "ZCA fitted on training images; accuracy on the real test images; mean/std over data seeds x training seeds (real: first training seed)",
+                    "ZCA fitted on training images; accuracy on the real validation and test images; mean/std over data seeds x training seeds (real: first training seed)",
                     "command": " ".join(sys.argv),
                     "config": cfg.to_dict(),
                     "seeds": args.seeds,

@@ -12,7 +12,9 @@ import torch
 
 from faultedge.errors import DataError, RunDirError
 from faultedge.runs import RunDir
-from faultedge.train.dataset_distill import DistillConfig, FlatNet, distill, distill_network, train_experts
+from dataclasses import replace
+
+from faultedge.train.dataset_distill import DistillConfig, FlatNet, augment_images, distill, distill_network, parse_augment, train_experts
 from faultedge.train.dd_pipeline import DISTILLED, load_distilled, save_distilled
 
 TINY = DistillConfig(images_per_class=3, n_experts=2, expert_train_epochs=3, max_start_epoch=2, expert_epochs=1, syn_steps=3, batch_syn=6, iterations=4, net_width=4)
@@ -46,6 +48,31 @@ def test_matching_moves_images_and_lr_reproducibly(toy):
     assert r1.losses == r2.losses and len(r1.losses) == 4 and all(np.isfinite(r1.losses))
     assert not np.allclose(r1.images, toy[0][r1.init_indices])  # the images were optimised
     assert r1.lr != TINY.lr_init  # and so was the student's learning rate
+
+
+def test_matching_runs_with_the_instance_norm_convnet_and_without_augmentation(toy):
+    cfg = replace(TINY, net_norm="instance", augment="none", iterations=2)
+    experts = train_experts(*toy, 2, cfg, seed=0, progress=False)
+    result = distill(*toy, 2, experts, cfg, seed=0, progress=False)
+    assert all(np.isfinite(result.losses)) and not np.allclose(result.images, toy[0][result.init_indices])
+    with pytest.raises(ValueError, match="net_norm"):
+        replace(TINY, net_norm="layer")
+
+
+def test_augmentation_is_seeded_differentiable_and_shift_only_rolls_time():
+    x = torch.randn(5, 2, 32, 32, requires_grad=True)
+    a = augment_images(x, torch.Generator().manual_seed(3))
+    b = augment_images(x, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, augment_images(x, torch.Generator().manual_seed(4)))
+    a.square().sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0  # the gradient reaches the pixels
+    shifted = augment_images(x.detach(), torch.Generator().manual_seed(0), ("shift",))
+    for i in range(5):  # every sample is its own image rolled along time by one offset
+        assert any(torch.equal(shifted[i], torch.roll(x[i].detach(), k, dims=-1)) for k in range(32))
+    assert parse_augment("none") == () and parse_augment("level, cutout") == ("level", "cutout")
+    with pytest.raises(ValueError, match="unknown augmentation 'rotate'"):
+        parse_augment("shift,rotate")
 
 
 def test_flat_parameters_drive_the_network_exactly():
@@ -82,22 +109,27 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "faultedge.cli", *args], capture_output=True, text=True, check=check)
 
 
-def test_cli_distills_robot_data_then_trains_mkw_on_it(tmp_path):
+def test_cli_distills_cwru_then_trains_mkw_on_it(tmp_path, cwru_dir):
+    """The real CWRU files (the robot generator is the slow part of the robot path; its images are tested elsewhere)."""
     out = tmp_path / "dd"
     missing = cli("train-mkw", str(out), check=False)
     assert missing.returncode == 2 and "faultedge distill-data --out" in missing.stderr and "Traceback" not in missing.stderr
-    cli("distill-data", "--out", str(out), "--n-train", "12", "--n-val", "4", "--n-test", "6", "--images-per-class", "2",
+    bad = cli("distill-data", "--out", str(out), "--data", str(cwru_dir), "--augment", "rotate", check=False)
+    assert bad.returncode != 0 and "unknown augmentation 'rotate'" in bad.stderr and "Traceback" not in bad.stderr
+    cli("distill-data", "--out", str(out), "--data", str(cwru_dir), "--n-train", "8", "--n-val", "4", "--n-test", "6", "--images-per-class", "2",
         "--experts", "1", "--expert-epochs", "3", "--iterations", "2", "--syn-steps", "2", "--quiet", "--threads", "1")
     for name in ("dd_config.json", "zca.npz", "experts.pt", "distilled.npz", "distilled.png", "distill_loss.png"):
         assert (out / name).is_file(), name
     assert (out / "distilled.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "dd_config.json").read_text())["distill"]["augment"] == "shift"  # CWRU's default ops
     res = cli("train-mkw", str(out), "--model", "mkw", "cnn", "--train-on", "distilled", "random", "--epochs", "1", "--quiet", "--threads", "1")
     assert "real test acc" in res.stdout
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["distill"]["images_per_class"] == 2 and metrics["distill"]["class_names"][-1] == "normal"
+    assert metrics["distill"]["images_per_class"] == 2 and metrics["distill"]["class_names"][0] == "normal"
     for name in ("mkw_distilled", "mkw_random", "cnn_distilled", "cnn_random"):
-        assert metrics[name]["test"]["n"] == 42 and metrics[name]["train_images"] == 14
+        assert metrics[name]["test"]["n"] == 60 and metrics[name]["train_images"] == 20
+        assert 0.0 <= metrics[name]["val_accuracy"] <= 100.0
         assert (out / f"confusion_{name}.png").is_file()
-    assert metrics["mkw_distilled"]["params"] == 39_799
+    assert metrics["mkw_distilled"]["params"] == 39_376
     state = torch.load(out / "mkw_distilled.pt", weights_only=True)
     assert any(k.endswith("warehouses.1.cells") for k in state)

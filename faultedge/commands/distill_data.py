@@ -24,17 +24,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-train", type=int, default=500, help="real training windows per class (default 500)")
     p.add_argument("--n-val", type=int, default=250, help="validation windows per class (default 250)")
     p.add_argument("--n-test", type=int, default=250, help="test windows per class (default 250)")
-    p.add_argument("--experts", type=int, default=4, help="expert trajectories (default 4; reference 100)")
+    p.add_argument("--experts", type=int, default=8, help="expert trajectories (default 8; reference 100)")
     p.add_argument("--expert-epochs", type=int, default=12, help="epochs per expert trajectory (default 12)")
-    p.add_argument("--iterations", type=int, default=200, help="distillation iterations (default 200)")
-    p.add_argument("--syn-steps", type=int, default=20, help="unrolled student steps per iteration (default 20)")
+    p.add_argument("--iterations", type=int, default=300, help="distillation iterations (default 300, about 10 min on one core)")
+    p.add_argument("--syn-steps", type=int, default=12, help="unrolled student steps per iteration (default 12)")
+    p.add_argument("--augment", help="differentiable augmentation ops, comma-separated from level, shift, stretch, cutout, or none "
+                   "(default: all four for robot, shift for CWRU); also used when training on the distilled or a random subset")
     p.add_argument("--threads", type=int, help="torch threads (1 is fastest on a busy machine)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
 def config_from_args(args: argparse.Namespace):
-    from faultedge.data.images import ROBOT, ImageDataSpec
+    from faultedge.data.images import ROBOT, ImageDataSpec, default_augment
     from faultedge.train.dataset_distill import DistillConfig
     from faultedge.train.dd_pipeline import DDConfig
 
@@ -48,6 +50,7 @@ def config_from_args(args: argparse.Namespace):
             max_start_epoch=min(DistillConfig.max_start_epoch, args.expert_epochs - DistillConfig.expert_epochs),
             iterations=args.iterations,
             syn_steps=args.syn_steps,
+            augment=args.augment if args.augment is not None else default_augment(args.data),
         )
     except ValueError as exc:
         raise SystemExit(f"faultedge distill-data: error: {exc}") from None

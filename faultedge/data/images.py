@@ -34,6 +34,13 @@ def default_cwt(source: str) -> CWTSpec:
     return CWTSpec(fs_hz=CWRU_FS_HZ, window=2048, f_min_hz=50.0, f_max_hz=5500.0)
 
 
+def default_augment(source: str) -> str:
+    """DSA ops for distillation and small-set training, chosen on the validation split (MKW-Net on a
+    random 50-per-class subset): drive currents gain from every op; CWRU bearing images only from
+    the time shift (a level change or a stretch hides the fault energy and impact period at -6 dB)."""
+    return "level,shift,stretch,cutout" if source == ROBOT else "shift"
+
+
 def default_split(source: str, n_train: int = 500, n_val: int = 250, n_test: int = 250) -> SplitSpec:
     """Robot records are 200 s long: a stride of 1/8 s leaves room for 750 + 250 windows per class."""
     stride = 128 if source == ROBOT else SplitSpec.stride

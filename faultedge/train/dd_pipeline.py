@@ -8,6 +8,7 @@ set, and scores it on the real test images (rebuilt from the saved config and wh
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,12 +24,13 @@ from faultedge.models.mkw import MKWNet, plain_cnn_for_budget
 from faultedge.models.summary import count_macs, count_params
 from faultedge.plots import plot_confusion, plot_curve, plot_image_grid
 from faultedge.runs import RunDir, atomic_path, read_json, save_state_dict, write_json
-from faultedge.train.dataset_distill import DistillConfig, distill, distill_network, train_experts
-from faultedge.train.image_train import Arrays, ImageTrainConfig, evaluate, train_image_model
+from faultedge.train.dataset_distill import DistillConfig, augment_images, distill, distill_network, parse_augment, train_experts
+from faultedge.train.image_train import Arrays, Augment, ImageTrainConfig, evaluate, train_image_model
 from faultedge.train.pipeline import versions
 
 DD_CONFIG, ZCA, EXPERTS, DISTILLED = "dd_config.json", "zca.npz", "experts.pt", "distilled.npz"
-# Small training sets: seed 000's schedule. The real set is 10-14x larger: fewer epochs, early stopping on validation.
+# Small training sets (distilled and random alike): seed 000's schedule, with the run's DSA augmentation.
+# The real set is 10-14x larger: fewer epochs, early stopping on validation, no augmentation.
 SMALL_SET_TRAINING = ImageTrainConfig()
 REAL_SET_TRAINING = ImageTrainConfig(epochs=30, anneal_epochs=6, patience=10)
 
@@ -52,7 +54,7 @@ class DDConfig:
             raise RunDirError(f"{DD_CONFIG}: missing or malformed field ({exc})") from None
 
 
-def build_model(kind: str, image_shape: tuple[int, int, int], n_classes: int, convnet_width: int = 16) -> nn.Module:
+def build_model(kind: str, image_shape: tuple[int, int, int], n_classes: int, distill_cfg: DistillConfig = DistillConfig()) -> nn.Module:
     """mkw: MKW-Net; cnn: a static CNN with MKW-Net's parameter budget; convnet: the distillation ConvNet."""
     c, size, _ = image_shape
     if kind == "mkw":
@@ -60,7 +62,7 @@ def build_model(kind: str, image_shape: tuple[int, int, int], n_classes: int, co
     if kind == "cnn":
         return plain_cnn_for_budget(c, n_classes, count_params(MKWNet(c, n_classes, image_size=size)), size)
     if kind == "convnet":
-        return distill_network(c, n_classes, convnet_width, size)
+        return distill_network(c, n_classes, distill_cfg.net_width, size, distill_cfg.net_norm)
     raise ValueError(f"unknown model {kind!r}; choose mkw, cnn or convnet")
 
 
@@ -72,30 +74,37 @@ def random_subset(train: Arrays, per_class: int, seed: int) -> Arrays:
     return x[idx], y[idx]
 
 
-def train_and_score(kind: str, train_on: str, sets: ImageSets, distilled: Arrays | None, seed: int, convnet_width: int = 16, progress: bool = True, epochs: int | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """Train `kind` on the chosen set and score it on the real test images."""
+def small_set_augment(distill_cfg: DistillConfig) -> Augment | None:
+    """The distillation's DSA ops, used when training on any small set (distilled or random alike)."""
+    ops = parse_augment(distill_cfg.augment)
+    return functools.partial(augment_images, ops=ops) if ops else None
+
+
+def train_and_score(kind: str, train_on: str, sets: ImageSets, distilled: Arrays | None, seed: int, distill_cfg: DistillConfig = DistillConfig(), progress: bool = True, epochs: int | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Train `kind` on the chosen set and score it on the real validation and test images."""
     if train_on not in ("distilled", "random", "real"):
         raise ValueError(f"unknown training set {train_on!r}; choose distilled, random or real")
     if train_on == "real":
-        train, val, cfg = sets.train, sets.val, REAL_SET_TRAINING
+        train, val, cfg, augment = sets.train, sets.val, REAL_SET_TRAINING, None
     elif distilled is None:
         raise ValueError("the distilled set is needed for its size, even for a random subset")
     else:
         per_class = int(np.bincount(distilled[1]).max())
         train = distilled if train_on == "distilled" else random_subset(sets.train, per_class, seed)
-        val, cfg = None, SMALL_SET_TRAINING  # select on the training set itself: nothing real is seen
+        val, cfg, augment = None, SMALL_SET_TRAINING, small_set_augment(distill_cfg)  # select on the training set itself
     if epochs is not None:
         cfg = replace(cfg, epochs=epochs, patience=min(cfg.patience, epochs), anneal_epochs=min(cfg.anneal_epochs, max(epochs // 5, 1)))
     torch.manual_seed(seed)
-    model = build_model(kind, sets.image_shape, sets.n_classes, convnet_width)
+    model = build_model(kind, sets.image_shape, sets.n_classes, distill_cfg)
     t0 = time.perf_counter()
-    result = train_image_model(model, train, val, cfg, seed, f"{kind} on {train_on}", progress)
+    result = train_image_model(model, train, val, cfg, seed, f"{kind} on {train_on}", progress, augment)
     example = torch.zeros(1, *sets.image_shape)
     entry = {
         "model": kind,
         "train_on": train_on,
         "train_images": int(len(train[1])),
         "test": evaluate(model, sets.test, sets.n_classes),
+        "val_accuracy": evaluate(model, sets.val, sets.n_classes)["accuracy"],
         "params": count_params(model),
         "macs": count_macs(model, example),
         "epochs_run": result.epochs_run,
@@ -185,7 +194,7 @@ def train_runs(run: RunDir, combinations: list[tuple[str, str]], seed: int = 0, 
     distilled, _ = load_distilled(run, sets)
     entries = []
     for kind, train_on in combinations:
-        model, entry = train_and_score(kind, train_on, sets, distilled, seed, cfg.distill.net_width, progress, epochs)
+        model, entry = train_and_score(kind, train_on, sets, distilled, seed, cfg.distill, progress, epochs)
         name = f"{kind}_{train_on}"
         run.save_model(f"{name}.pt", model)
         run.update_metrics(name, entry)

@@ -7,7 +7,7 @@ every batch, and being a buffer it is saved with the weights of the epoch the lo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -35,16 +35,22 @@ class ImageTrainConfig:
         return FitConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, patience=self.patience)
 
 
-def train_image_model(model: nn.Module, train: Arrays, val: Arrays | None, cfg: ImageTrainConfig, seed: int, desc: str = "train", progress: bool = True) -> FitResult:
-    """Adam on `train`; keeps the epoch best on `val`, or on `train` itself when no validation
-    data may be used (a model trained on a distilled set sees nothing else)."""
+# augment(batch, generator) -> batch: a fresh random perturbation of every training batch
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def train_image_model(model: nn.Module, train: Arrays, val: Arrays | None, cfg: ImageTrainConfig, seed: int, desc: str = "train", progress: bool = True, augment: Augment | None = None) -> FitResult:
+    """Adam on `train` (each batch through `augment` if given, seeded by `seed`); keeps the epoch
+    best on `val`, or on `train` itself when no validation data may be used (a model trained
+    on a distilled set sees nothing else)."""
     x, y = as_tensors(*train)
     val_t = as_tensors(*(val if val is not None else train))
+    gen = torch.Generator().manual_seed(seed + 0xA06)
 
     def loss(m: nn.Module, xb: torch.Tensor, yb: torch.Tensor, epoch: int) -> torch.Tensor:
         if isinstance(m, MKWNet):
             m.set_temperature(temperature_at(epoch, cfg.anneal_epochs))
-        return F.cross_entropy(m(xb), yb)
+        return F.cross_entropy(m(augment(xb, gen) if augment is not None else xb), yb)
 
     return fit(model, lambda epoch: (x, y), val_t, loss, cfg.fit_config(), seed, desc, progress)
 
