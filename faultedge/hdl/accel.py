@@ -59,6 +59,37 @@ def _rotate(values: list, amount: Signal) -> list:
     return cur
 
 
+class ShiftRound:
+    """A shift chosen per stage at run time, rounded half to even like `golden.round_shift` (a
+    negative shift is an exact left shift), and an optional clamp: the requantisation unit's
+    settings (`select`, inside a stage's Case) and its arithmetic (`shift`, `clamp`)."""
+
+    def __init__(self, max_right: int, max_left: int, clamp_width: int = 0) -> None:
+        self.right = Signal(range(max_right + 1))
+        self.left = Signal(range(max_left + 1))
+        self.mask = Signal(max(max_right, 1))
+        self.half = Signal(max(max_right, 1) + 1)
+        self.lo, self.hi = Signal(signed(max(clamp_width, 1))), Signal(signed(max(clamp_width, 1)))
+        self.max_left = max_left
+
+    def select(self, m: Module, shift: int, clamp: tuple[int, int] | None = None) -> None:
+        if clamp is not None:
+            m.d.comb += [self.lo.eq(clamp[0]), self.hi.eq(clamp[1])]
+        if shift > 0:
+            m.d.comb += [self.right.eq(shift), self.mask.eq((1 << shift) - 1), self.half.eq(1 << (shift - 1))]
+        else:  # exact (left) shift: no rounding (remainder 0 is never above 1)
+            m.d.comb += [self.left.eq(-shift), self.half.eq(1)]
+
+    def shift(self, value) -> tuple:
+        """(value shifted, the round-up bit): their sum is the rounded quotient."""
+        shifted = value >> self.right
+        rem = value.as_unsigned() & self.mask
+        return (shifted << self.left if self.max_left else shifted), (rem > self.half) | ((rem == self.half) & shifted[0])
+
+    def clamp(self, value):
+        return Mux(value < self.lo, self.lo, Mux(value > self.hi, self.hi, value))
+
+
 class StreamAccelerator(wiring.Component):
     """The ports every engine shares: `n_inputs / beat` beats of quantised inputs in (valid/ready),
     the class and all logits out (valid/ready); and the plan's figures that board tops read."""
@@ -281,24 +312,14 @@ class Accelerator(StreamAccelerator):
                     m.d.sync += [fin.eq(tag), fin.valid.eq(tag.valid & tag.last)]
 
         # ---------------------------------------------------------------- requantisation
-        s_right = Signal(range(max_right + 1))
-        s_left = Signal(range(max_left + 1))
-        mask = Signal(max(max_right, 1))
-        half = Signal(max(max_right, 1) + 1)
-        lo = Signal(signed(qw + 1))
-        hi = Signal(signed(qw + 1))
+        rq = ShiftRound(max_right, max_left, qw + 1)
         with m.Switch(stage):
             for i, s in enumerate(stages):
                 with m.Case(i):
                     if s.requant is None:  # the logits pass through unchanged
-                        m.d.comb += [half.eq(1), lo.eq(-(1 << (accw - 1))), hi.eq((1 << (accw - 1)) - 1)]
+                        rq.select(m, 0, (-(1 << (accw - 1)), (1 << (accw - 1)) - 1))
                     else:
-                        sh = s.requant.shift
-                        m.d.comb += [lo.eq(s.requant.clamp[0]), hi.eq(s.requant.clamp[1])]
-                        if sh > 0:
-                            m.d.comb += [s_right.eq(sh), mask.eq((1 << sh) - 1), half.eq(1 << (sh - 1))]
-                        else:  # exact left shift: no rounding (remainder 0 is never above 1)
-                            m.d.comb += [s_left.eq(-sh), half.eq(1)]
+                        rq.select(m, s.requant.shift, s.requant.clamp)
         q1 = [Signal(signed(qw), name=f"rq_q{k}") for k in range(pcm)]
         up1 = [Signal(name=f"rq_up{k}") for k in range(pcm)]
         q2 = [Signal(signed(qw + 1), name=f"rq_r{k}") for k in range(pcm)]
@@ -306,14 +327,8 @@ class Accelerator(StreamAccelerator):
         t1, t2, t3 = (Signal(tag_layout, name=f"rq_tag{k}") for k in (1, 2, 3))
         m.d.sync += [t1.eq(fin), t2.eq(t1), t3.eq(t2)]
         for k in range(pcm):
-            shifted = acc[k] >> s_right
-            rem = acc[k].as_unsigned() & mask
-            m.d.sync += [
-                q1[k].eq(shifted << s_left if max_left else shifted),
-                up1[k].eq((rem > half) | ((rem == half) & shifted[0])),
-                q2[k].eq(q1[k] + up1[k]),
-                q3[k].eq(Mux(q2[k] < lo, lo, Mux(q2[k] > hi, hi, q2[k]))),
-            ]
+            shifted, round_up = rq.shift(acc[k])
+            m.d.sync += [q1[k].eq(shifted), up1[k].eq(round_up), q2[k].eq(q1[k] + up1[k]), q3[k].eq(rq.clamp(q2[k]))]
 
         # ---------------------------------------------------------------- max-pool and write-back
         pool_reg = [Signal(signed(qw + 1), name=f"pool{k}") for k in range(pcm)]

@@ -32,7 +32,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
-from faultedge.hdl.accel import ResultStage, StreamAccelerator, _bits, _log2, _pack
+from faultedge.hdl.accel import ResultStage, ShiftRound, StreamAccelerator, _bits, _log2, _pack
 from faultedge.hdl.image_plan import FC_DRAIN, PASS_DRAIN, Block, MapMem, Pass
 from faultedge.ir import Requant
 
@@ -256,47 +256,29 @@ class ImageAccelerator(StreamAccelerator):
         for l in range(P):
             m.d.sync += v[l].eq(acc[l] * gain[l])
         max_right = max([max(ps.requant.shift, 0) for ps in p.passes if ps.requant] + [max(b.layer.kernel_requant.shift, 0) for b in blocks] + [1])
-        s_right, s_left = Signal(range(max_right + 1)), Signal(range(max_left + 1))
-        mask, half = Signal(max_right), Signal(max_right + 1)
-        lo, hi = Signal(signed(qw)), Signal(signed(qw))
-        pshift = Signal(range(max(ps.pool_shift for ps in p.passes) + 1))
-        pmask, phalf = Signal(max(1, max(ps.pool_shift for ps in p.passes))), Signal(max(ps.pool_shift for ps in p.passes) + 1)
+        rq_unit = ShiftRound(max_right, max_left, qw)
+        pool_unit = ShiftRound(max(ps.pool_shift for ps in p.passes), 0)
         with m.Switch(pid):
             for i, (kind, b, ps) in enumerate(passes):
                 with m.Case(i):
                     rq = b.layer.kernel_requant if kind == "assembly" else ps.requant
                     if rq is None:  # the logits pass through
-                        m.d.comb += [half.eq(1), lo.eq(-(1 << (vw - 1))), hi.eq((1 << (vw - 1)) - 1)]
+                        rq_unit.select(m, 0, (-(1 << (vw - 1)), (1 << (vw - 1)) - 1))
                     else:
-                        m.d.comb += [lo.eq(rq.clamp[0]), hi.eq(rq.clamp[1])]
-                        if rq.shift > 0:
-                            m.d.comb += [s_right.eq(rq.shift), mask.eq((1 << rq.shift) - 1), half.eq(1 << (rq.shift - 1))]
-                        else:
-                            m.d.comb += [s_left.eq(-rq.shift), half.eq(1)]
-                    sh = ps.pool_shift if kind == "conv" else 0
-                    if sh:
-                        m.d.comb += [pshift.eq(sh), pmask.eq((1 << sh) - 1), phalf.eq(1 << (sh - 1))]
-                    else:
-                        m.d.comb += phalf.eq(1)
+                        rq_unit.select(m, rq.shift, rq.clamp)
+                    pool_unit.select(m, ps.pool_shift if kind == "conv" else 0)
         q1 = [Signal(signed(qw), name=f"q1_{l}") for l in range(P)]
         up = [Signal(name=f"up{l}") for l in range(P)]
         q = [Signal(signed(qw + 1), name=f"q{l}") for l in range(P)]
         s = [Signal(signed(qw + 4), name=f"psum{l}") for l in range(P)]
         out = [Signal(signed(qw + 4), name=f"out{l}") for l in range(P)]
         for l in range(P):
-            shifted = v[l] >> s_right
-            rem = v[l].as_unsigned() & mask
-            q2 = q1[l] + up[l]
-            ps_q = s[l] >> pshift
-            ps_rem = s[l].as_unsigned() & pmask
-            m.d.sync += [
-                q1[l].eq(shifted << s_left if max_left else shifted),
-                up[l].eq((rem > half) | ((rem == half) & shifted[0])),
-                q[l].eq(Mux(q2 < lo, lo, Mux(q2 > hi, hi, q2))),
-            ]
+            shifted, round_up = rq_unit.shift(v[l])
+            m.d.sync += [q1[l].eq(shifted), up[l].eq(round_up), q[l].eq(rq_unit.clamp(q1[l] + up[l]))]
             with m.If(f[2].valid):
                 m.d.sync += s[l].eq(Mux(f[2].pfirst, 0, s[l]) + q[l])
-            m.d.comb += out[l].eq(ps_q + ((ps_rem > phalf) | ((ps_rem == phalf) & ps_q[0])))
+            pooled, pool_up = pool_unit.shift(s[l])
+            m.d.comb += out[l].eq(pooled + pool_up)
 
         # write-back (t+8)
         wtag = f[3]
