@@ -24,11 +24,12 @@ import torch
 from faultedge.data.images import ROBOT, ImageDataSpec, build_image_sets, default_augment
 from faultedge.runs import write_json
 from faultedge.train.dataset_distill import DistillConfig, distill, train_experts
-from faultedge.train.dd_pipeline import DDConfig, train_and_score
+from faultedge.train.dd_pipeline import DDConfig, distilled_arrays, train_and_score
 from faultedge.train.pipeline import versions
 
 # The table of issue 5 first; then the extras (a busy machine may not get to them).
-CONDITIONS = (("mkw", "distilled"), ("mkw", "random"), ("cnn", "distilled"), ("mkw", "real"), ("cnn", "random"), ("convnet", "distilled"))
+# "start": the real images the distillation started from (herding or random), trained on as they are: what matching adds.
+CONDITIONS = (("mkw", "distilled"), ("mkw", "random"), ("cnn", "distilled"), ("mkw", "start"), ("mkw", "real"), ("cnn", "random"), ("convnet", "distilled"))
 PAPER = {"mkw_distilled_accuracy": 87.4, "params_M": 0.043, "MFLOPs": 0.56, "note": "seed 000 Table 4: its own robot data, tested on distilled test images"}
 
 
@@ -61,6 +62,9 @@ def main() -> None:
     ap.add_argument("--syn-steps", type=int, default=DistillConfig.syn_steps)
     ap.add_argument("--batch-syn", type=int, default=DistillConfig.batch_syn)
     ap.add_argument("--net-norm", choices=("instance", "batch"), default=DistillConfig.net_norm, help="norm of the expert/student ConvNet")
+    ap.add_argument("--init", choices=("random", "herding"), default=DistillConfig.init, help="the real images distillation starts from")
+    ap.add_argument("--min-start-epoch", type=int, default=DistillConfig.min_start_epoch, help="earliest expert epoch a matched segment starts at")
+    ap.add_argument("--labels", choices=("hard", "soft"), default="soft" if DistillConfig.soft_labels else "hard", help="learned soft labels (DATM) or classes")
     ap.add_argument("--augment", help="DSA ops, comma-separated, or none (default: per data set, faultedge.data.images.default_augment)")
     ap.add_argument("--conditions", nargs="+", help="subset of model_trainset names to run (default: all)")
     ap.add_argument("--windows", type=int, nargs=3, default=[300, 100, 200], metavar=("TRAIN", "VAL", "TEST"), help="real windows per class")
@@ -75,7 +79,7 @@ def main() -> None:
     out = Path(args.out or f"benchmarks/results/mkw_dd_{tag}.json")
     distill_cfg = replace(
         DistillConfig(), images_per_class=args.ipc, iterations=args.iterations, n_experts=args.experts, syn_steps=args.syn_steps,
-        batch_syn=args.batch_syn, net_norm=args.net_norm, augment=args.augment if args.augment is not None else default_augment(args.data),
+        batch_syn=args.batch_syn, net_norm=args.net_norm, init=args.init, min_start_epoch=args.min_start_epoch, soft_labels=args.labels == "soft", augment=args.augment if args.augment is not None else default_augment(args.data),
     )
     conditions = [c for c in CONDITIONS if args.conditions is None or f"{c[0]}_{c[1]}" in args.conditions]
     n_train, n_val, n_test = args.windows
@@ -94,11 +98,16 @@ def main() -> None:
         timing.append({"seed": seed, "images_s": t_images, "experts_s": t_experts, "matching_s": result.seconds, "distill_total_s": t_experts + result.seconds, "loss_first_10": float(np.mean(result.losses[:10])), "loss_last_10": float(np.mean(result.losses[-10:])), "learned_lr": result.lr})
         if args.save_distilled:
             Path(args.save_distilled).mkdir(parents=True, exist_ok=True)
-            np.savez(Path(args.save_distilled) / f"distilled_{tag}_seed{seed}.npz", images=result.images, labels=result.labels, lr=result.lr, init_indices=result.init_indices)
+            np.savez(Path(args.save_distilled) / f"distilled_{tag}_seed{seed}.npz", images=result.images, labels=result.labels, lr=result.lr, init_indices=result.init_indices, **({} if result.soft_labels is None else {"soft_labels": result.soft_labels}))
         print(f"seed {seed}: images {t_images:.0f} s, experts {t_experts:.0f} s, matching {result.seconds:.0f} s, loss {timing[-1]['loss_first_10']:.3f} -> {timing[-1]['loss_last_10']:.3f}", flush=True)
         for kind, train_on in conditions:
             for train_seed in args.train_seeds if train_on != "real" else args.train_seeds[:1]:
-                _, entry = train_and_score(kind, train_on, sets, (result.images, result.labels), train_seed, cfg.distill, True, args.real_epochs if train_on == "real" else args.epochs)
+                if train_on == "start":  # the starting images are a real subset picked by the method: train on them like a distilled set
+                    start = (sets.train[0][result.init_indices], sets.train[1][result.init_indices])
+                    _, entry = train_and_score(kind, "distilled", sets, start, train_seed, cfg.distill, True, args.epochs)
+                    entry["train_on"] = "start"
+                else:
+                    _, entry = train_and_score(kind, train_on, sets, distilled_arrays(result), train_seed, cfg.distill, True, args.real_epochs if train_on == "real" else args.epochs)
                 per_seed[f"{kind}_{train_on}"].append({**entry, "data_seed": seed})
                 print(f"seed {seed}/{train_seed}: {kind} on {train_on}: real val {entry['val_accuracy']:.2f} %, test {entry['test']['accuracy']:.2f} % ({entry['train_seconds']:.0f} s)", flush=True)
                 write_json(out, {

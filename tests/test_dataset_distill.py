@@ -14,7 +14,18 @@ from faultedge.errors import DataError, RunDirError
 from faultedge.runs import RunDir
 from dataclasses import replace
 
-from faultedge.train.dataset_distill import DistillConfig, FlatNet, augment_images, distill, distill_network, parse_augment, train_experts
+from faultedge.train.dataset_distill import (
+    DistillConfig,
+    DistillResult,
+    FlatNet,
+    augment_images,
+    distill,
+    distill_network,
+    expert_features,
+    herding_selection,
+    parse_augment,
+    train_experts,
+)
 from faultedge.train.dd_pipeline import DISTILLED, load_distilled, save_distilled
 
 TINY = DistillConfig(images_per_class=3, n_experts=2, expert_train_epochs=3, max_start_epoch=2, expert_epochs=1, syn_steps=3, batch_syn=6, iterations=4, net_width=4)
@@ -48,6 +59,49 @@ def test_matching_moves_images_and_lr_reproducibly(toy):
     assert r1.losses == r2.losses and len(r1.losses) == 4 and all(np.isfinite(r1.losses))
     assert not np.allclose(r1.images, toy[0][r1.init_indices])  # the images were optimised
     assert r1.lr != TINY.lr_init  # and so was the student's learning rate
+
+
+def test_soft_labels_start_from_the_expert_and_are_learned(toy):
+    cfg = replace(TINY, soft_labels=True, min_start_epoch=1)
+    experts = train_experts(*toy, 2, cfg, seed=0, progress=False)
+    learned = distill(*toy, 2, experts, cfg, seed=0, progress=False)
+    kept = distill(*toy, 2, experts, replace(cfg, lr_label=0.0), seed=0, progress=False)
+    expert = FlatNet(distill_network(1, 2, 4, 32, cfg.net_norm))
+    with torch.no_grad():
+        logits = expert(experts[0][cfg.max_start_epoch], torch.from_numpy(toy[0]))
+    np.testing.assert_allclose(kept.soft_labels, torch.softmax(logits[torch.from_numpy(kept.init_indices)], 1).numpy(), rtol=1e-5, atol=1e-6)
+    assert learned.soft_labels.shape == (6, 2) and np.allclose(learned.soft_labels.sum(1), 1, atol=1e-5)
+    assert not np.allclose(learned.soft_labels, kept.soft_labels)  # the matching loss moved the labels
+    right = logits.argmax(1).numpy() == toy[1]
+    for c in range(2):  # started from images the expert classifies right, as long as there are enough
+        picked = kept.init_indices[kept.labels == c]
+        assert right[picked].sum() == min(3, int(right[toy[1] == c].sum()))
+    assert distill(*toy, 2, experts, TINY, seed=0, progress=False).soft_labels is None
+
+
+def test_herding_picks_images_whose_mean_is_the_class_mean():
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(200, 5)) + np.repeat([[0.0], [3.0]], 100, axis=0)
+    y = np.repeat([0, 1], 100)
+    chosen = herding_selection(features, y, 2, 10)
+    assert len(set(chosen)) == 20 and (y[chosen] == np.repeat([0, 1], 10)).all()
+    np.testing.assert_array_equal(chosen, herding_selection(features, y, 2, 10))
+    for c in range(2):
+        mean = features[y == c].mean(0)
+        herded = np.linalg.norm(features[chosen[y[chosen] == c]].mean(0) - mean)
+        randoms = [np.linalg.norm(features[rng.choice(np.flatnonzero(y == c), 10, replace=False)].mean(0) - mean) for _ in range(50)]
+        assert herded < min(randoms)  # closer to the class mean than any of 50 random draws
+
+
+def test_herding_init_starts_from_the_experts_herded_images(toy):
+    cfg = replace(TINY, init="herding", lr_img=0.0)
+    experts = train_experts(*toy, 2, cfg, seed=0, progress=False)
+    result = distill(*toy, 2, experts, cfg, seed=0, progress=False)
+    expected = herding_selection(expert_features(FlatNet(distill_network(1, 2, 4, 32, cfg.net_norm)), experts[0][-1], toy[0]), toy[1], 2, 3)
+    np.testing.assert_array_equal(result.init_indices, expected)
+    np.testing.assert_array_equal(result.images, toy[0][expected])  # lr_img 0: the herded images themselves
+    with pytest.raises(ValueError, match="init must be"):
+        replace(TINY, init="kmeans")
 
 
 def test_matching_runs_with_the_instance_norm_convnet_and_without_augmentation(toy):
@@ -87,6 +141,8 @@ def test_bad_inputs_are_refused(toy, tmp_path):
     x, y = toy
     with pytest.raises(ValueError, match="needs at least"):
         DistillConfig(expert_train_epochs=5, max_start_epoch=8, expert_epochs=2)
+    with pytest.raises(ValueError, match="min_start_epoch < max_start_epoch"):
+        DistillConfig(min_start_epoch=8, max_start_epoch=8)
     nan = x.copy()
     nan[0, 0, 0, 0] = np.nan
     with pytest.raises(DataError, match="NaN"):
@@ -97,9 +153,18 @@ def test_bad_inputs_are_refused(toy, tmp_path):
     run.path.mkdir()
     with pytest.raises(RunDirError, match=r"has no distilled\.npz: run `faultedge distill-data --out .*run` first"):
         load_distilled(run)
-    save_distilled(run, np.zeros((4, 1, 16, 16), np.float32), np.zeros(4, np.int64), 0.01, ("a", "b"))
-    images, _ = load_distilled(run)
-    assert images[0].shape == (4, 1, 16, 16)
+    hard = DistillResult(np.zeros((4, 1, 16, 16), np.float32), np.array([0, 0, 1, 1]), None, 0.01, [], np.arange(4), 0.0)
+    save_distilled(run, hard, ("a", "b"))
+    (images, labels), _ = load_distilled(run)
+    assert images.shape == (4, 1, 16, 16) and labels.tolist() == [0, 0, 1, 1]
+    soft = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.0, 1.0]], np.float32)
+    save_distilled(run, replace(hard, soft_labels=soft), ("a", "b"))
+    (_, targets), _ = load_distilled(run)
+    np.testing.assert_array_equal(targets, soft)  # a soft-label set trains on its distributions
+    for bad in (soft[:3], soft * 2, np.full((4, 2), np.nan, np.float32), soft[:, :1]):
+        save_distilled(run, replace(hard, soft_labels=bad), ("a", "b"))
+        with pytest.raises(RunDirError, match="soft_labels must be one probability distribution"):
+            load_distilled(run)
     (run / DISTILLED).write_bytes(b"junk")
     with pytest.raises(RunDirError, match="not a distilled set"):
         load_distilled(run)
@@ -133,3 +198,21 @@ def test_cli_distills_cwru_then_trains_mkw_on_it(tmp_path, cwru_dir):
     assert metrics["mkw_distilled"]["params"] == 39_376
     state = torch.load(out / "mkw_distilled.pt", weights_only=True)
     assert any(k.endswith("warehouses.1.cells") for k in state)
+
+
+def test_one_hot_soft_labels_train_exactly_like_classes(toy):
+    """A soft-label set goes through the same training loop; one-hot distributions are the classes."""
+    from faultedge.train.image_train import ImageTrainConfig, train_image_model
+
+    x, y = toy
+    cfg = ImageTrainConfig(epochs=2, batch_size=16, anneal_epochs=1)
+    nets = []
+    for targets in (y, np.eye(2, dtype=np.float32)[y]):
+        torch.manual_seed(0)
+        net = distill_network(1, 2, 4, 32, "batch")
+        train_image_model(net, (x, targets), None, cfg, seed=0, progress=False)
+        nets.append(net)
+    for p, q in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(p, q)
+    torch.manual_seed(0)
+    assert not torch.equal(nets[0].classifier.weight, distill_network(1, 2, 4, 32, "batch").classifier.weight)  # it did train

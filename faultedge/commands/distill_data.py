@@ -28,6 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--expert-epochs", type=int, default=12, help="epochs per expert trajectory (default 12)")
     p.add_argument("--iterations", type=int, default=300, help="distillation iterations (default 300, about 10 min on one core)")
     p.add_argument("--syn-steps", type=int, default=12, help="unrolled student steps per iteration (default 12)")
+    p.add_argument("--init", choices=("random", "herding"), help="the real images the synthetic set starts from: random (MTT) or "
+                   "herding in an expert's feature space (default: the DistillConfig default)")
+    p.add_argument("--labels", choices=("soft", "hard"), help="soft: learn a label distribution per image, starting from an expert's "
+                   "predictions (DATM); hard: the class only (default: the DistillConfig default)")
+    p.add_argument("--min-start-epoch", type=int, help="earliest expert epoch a matched segment starts at (default: the DistillConfig default)")
     p.add_argument("--augment", help="differentiable augmentation ops, comma-separated from level, shift, stretch, cutout, or none "
                    "(default: all four for robot, shift for CWRU); also used when training on the distilled or a random subset")
     p.add_argument("--threads", type=int, help="torch threads (1 is fastest on a busy machine)")
@@ -42,15 +47,19 @@ def config_from_args(args: argparse.Namespace):
 
     snr = args.snr if args.snr is not None or args.data == ROBOT else -6.0
     data = ImageDataSpec.for_source(args.data, seed=args.seed, snr_db=snr, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test)
+    max_start = min(DistillConfig.max_start_epoch, args.expert_epochs - DistillConfig.expert_epochs)
     try:
         distill = DistillConfig(
             images_per_class=args.images_per_class,
             n_experts=args.experts,
             expert_train_epochs=args.expert_epochs,
-            max_start_epoch=min(DistillConfig.max_start_epoch, args.expert_epochs - DistillConfig.expert_epochs),
+            max_start_epoch=max_start,
             iterations=args.iterations,
             syn_steps=args.syn_steps,
             augment=args.augment if args.augment is not None else default_augment(args.data),
+            init=args.init or DistillConfig.init,
+            soft_labels=DistillConfig.soft_labels if args.labels is None else args.labels == "soft",
+            min_start_epoch=min(DistillConfig.min_start_epoch, max(max_start - 1, 0)) if args.min_start_epoch is None else args.min_start_epoch,
         )
     except ValueError as exc:
         raise SystemExit(f"faultedge distill-data: error: {exc}") from None

@@ -18,6 +18,7 @@ defaults here are sized to finish 50 images per class in well under 30 minutes o
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict, dataclass
 
@@ -41,6 +42,7 @@ class DistillConfig:
     expert_train_epochs: int = 12  # reference 50; must exceed max_start_epoch + expert_epochs
     expert_lr: float = 0.05  # reference 0.01 (on CIFAR); our small ConvNet barely moves at 0.01 in 12 epochs
     expert_batch: int = 128
+    min_start_epoch: int = 0  # DATM: at many images per class, match later (harder) parts of the trajectories
     max_start_epoch: int = 8  # reference 25
     expert_epochs: int = 2  # M, reference 3
     syn_steps: int = 12  # N, reference 20; cost per iteration ~ syn_steps x batch_syn
@@ -53,6 +55,9 @@ class DistillConfig:
     net_width: int = 16  # ConvNet widths (w, 2w, 2w) = MKW-Net's (16, 32, 32) (reference: 128 x 3)
     net_norm: str = "batch"  # "batch": MKW-Net's static (tau = 1) form, the net the images will train; "instance": reference
     augment: str = "level,shift,stretch,cutout"  # DSA ops (see augment_images) for experts, unrolled steps and evaluation
+    init: str = "random"  # the real images the synthetic set starts from: "random" (MTT) or "herding" (in an expert's feature space)
+    soft_labels: bool = False  # DATM: learnable soft labels, initialised from an expert's logits
+    lr_label: float = 2.0  # SGD step on the soft-label logits (0: keep the expert's logits)
 
     def __post_init__(self) -> None:
         if self.expert_train_epochs < self.max_start_epoch + self.expert_epochs:
@@ -60,8 +65,12 @@ class DistillConfig:
                 f"experts train {self.expert_train_epochs} epochs, but a start before epoch {self.max_start_epoch} "
                 f"plus {self.expert_epochs} expert epochs needs at least {self.max_start_epoch + self.expert_epochs}"
             )
+        if not 0 <= self.min_start_epoch < self.max_start_epoch:
+            raise ValueError(f"the matching window needs 0 <= min_start_epoch < max_start_epoch, got {self.min_start_epoch} and {self.max_start_epoch}")
         if self.net_norm not in ("instance", "batch"):
             raise ValueError(f"net_norm must be 'instance' or 'batch', got {self.net_norm!r}")
+        if self.init not in ("random", "herding"):
+            raise ValueError(f"init must be 'random' or 'herding', got {self.init!r}")
         parse_augment(self.augment)
         if min(self.images_per_class, self.n_experts, self.syn_steps, self.batch_syn, self.iterations, self.max_start_epoch, self.expert_epochs) < 1:
             raise ValueError("counts in the distillation config must be positive")
@@ -183,7 +192,8 @@ def train_experts(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: DistillConf
 @dataclass
 class DistillResult:
     images: np.ndarray  # (n_classes * ipc, C, H, W) float32
-    labels: np.ndarray  # int64
+    labels: np.ndarray  # int64: the class each image was started from and is shown under
+    soft_labels: np.ndarray | None  # (N, n_classes) learned label distributions, or None for hard labels
     lr: float  # the learned student learning rate
     losses: list[float]  # matching loss per iteration
     init_indices: np.ndarray  # the real training images the synthetic set started from
@@ -201,41 +211,91 @@ def distill(x: np.ndarray, y: np.ndarray, n_classes: int, trajectories: list[tor
     counts = np.bincount(y, minlength=n_classes)
     if counts.min() < cfg.images_per_class:
         raise DataError(f"distillation: {cfg.images_per_class} images per class requested, but class {int(counts.argmin())} has only {int(counts.min())} real images")
-    init = np.concatenate([rng.choice(np.flatnonzero(y == c), cfg.images_per_class, replace=False) for c in range(n_classes)])
-    syn = torch.tensor(x[init], dtype=torch.float32, requires_grad=True)
-    syn_y = torch.from_numpy(np.asarray(y[init], dtype=np.int64))
-    syn_lr = torch.tensor(cfg.lr_init, requires_grad=True)
-    opt_img = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum)
-    opt_lr = torch.optim.SGD([syn_lr], lr=cfg.lr_lr, momentum=cfg.momentum)
     model = FlatNet(distill_network(x.shape[1], n_classes, cfg.net_width, x.shape[-1], cfg.net_norm))
     if model.flatten().numel() != trajectories[0].shape[1]:
         raise DataError("distillation: the expert trajectories belong to a different network (parameter count differs)")
+    expert_logits = None
+    if cfg.soft_labels:
+        with torch.no_grad():
+            expert_logits = model(trajectories[0][cfg.max_start_epoch], torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+    if cfg.init == "herding":
+        init = herding_selection(expert_features(model, trajectories[0][-1], x), y, n_classes, cfg.images_per_class)
+    else:
+        init = _initial_images(y, n_classes, cfg.images_per_class, rng, None if expert_logits is None else expert_logits.argmax(1).numpy())
+    syn = torch.tensor(x[init], dtype=torch.float32, requires_grad=True)
+    syn_y = torch.from_numpy(np.asarray(y[init], dtype=np.int64))
+    syn_lr = torch.tensor(cfg.lr_init, requires_grad=True)
+    optimisers = [torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum), torch.optim.SGD([syn_lr], lr=cfg.lr_lr, momentum=cfg.momentum)]
+    label_logits = None
+    if expert_logits is not None:
+        label_logits = expert_logits[torch.from_numpy(init)].clone().requires_grad_(cfg.lr_label > 0)
+        if cfg.lr_label > 0:
+            optimisers.append(torch.optim.SGD([label_logits], lr=cfg.lr_label, momentum=cfg.momentum))
     batch, ops = min(cfg.batch_syn, len(syn_y)), parse_augment(cfg.augment)
     losses = []
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.iterations), desc="distill", unit="it", disable=not progress, leave=False)
     for _ in bar:
         trajectory = trajectories[int(rng.integers(len(trajectories)))]
-        start = int(rng.integers(cfg.max_start_epoch))
+        start = int(rng.integers(cfg.min_start_epoch, cfg.max_start_epoch))
         theta0, target = trajectory[start], trajectory[start + cfg.expert_epochs]
         theta = theta0.clone().requires_grad_(True)
         order = torch.cat([torch.randperm(len(syn_y), generator=gen) for _ in range(-(-cfg.syn_steps * batch // len(syn_y)))])
         for step in range(cfg.syn_steps):
             idx = order[step * batch : (step + 1) * batch]
             xb = augment_images(syn[idx], gen, ops) if ops else syn[idx]
-            ce = F.cross_entropy(model(theta, xb), syn_y[idx])
+            ce = F.cross_entropy(model(theta, xb), syn_y[idx] if label_logits is None else F.softmax(label_logits[idx], 1))
             (grad,) = torch.autograd.grad(ce, theta, create_graph=True)
             theta = theta - syn_lr * grad
         loss = (theta - target).pow(2).sum() / (theta0 - target).pow(2).sum()
-        opt_img.zero_grad(set_to_none=True)
-        opt_lr.zero_grad(set_to_none=True)
+        for opt in optimisers:
+            opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt_img.step()
-        opt_lr.step()
+        for opt in optimisers:
+            opt.step()
         losses.append(float(loss.detach()))
         bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{float(syn_lr.detach()):.4f}")
     bar.close()
     images = syn.detach().numpy().astype(np.float32)
     if not np.all(np.isfinite(images)):
         raise DataError("distillation diverged (NaN/Inf images): lower --lr-img or --lr-lr")
-    return DistillResult(images, syn_y.numpy(), float(syn_lr.detach()), losses, init, time.perf_counter() - t0)
+    soft = None if label_logits is None else F.softmax(label_logits.detach(), 1).numpy().astype(np.float32)
+    return DistillResult(images, syn_y.numpy(), soft, float(syn_lr.detach()), losses, init, time.perf_counter() - t0)
+
+
+def _initial_images(y: np.ndarray, n_classes: int, per_class: int, rng: np.random.Generator, expert_pred: np.ndarray | None) -> np.ndarray:
+    """Random real images per class; with an expert's predictions, DATM's choice of images the expert
+    gets right (its soft labels then agree with the class the image is filed under), topped up at random."""
+    chosen = []
+    for c in range(n_classes):
+        members = rng.permutation(np.flatnonzero(y == c))
+        if expert_pred is not None:
+            members = np.concatenate([members[expert_pred[members] == c], members[expert_pred[members] != c]])
+        chosen.append(members[:per_class])
+    return np.concatenate(chosen)
+
+
+def expert_features(model: FlatNet, flat: torch.Tensor, x: np.ndarray) -> np.ndarray:
+    """The trained expert's penultimate features (the classifier's input) of every image."""
+    net = copy.deepcopy(model.net)
+    torch.nn.utils.vector_to_parameters(flat, net.parameters())
+    with torch.no_grad():
+        return torch.flatten(net.features(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))), 1).numpy()
+
+
+def herding_selection(features: np.ndarray, y: np.ndarray, n_classes: int, per_class: int) -> np.ndarray:
+    """Herding (Welling 2009) per class: greedily add the image that keeps the running mean of the chosen
+    features closest to the class mean, so a few images represent the whole class rather than a random corner."""
+    chosen = []
+    for c in range(n_classes):
+        members = np.flatnonzero(y == c)
+        f = features[members].astype(np.float64)
+        target, total, picked = f.mean(0), np.zeros(f.shape[1]), []
+        for k in range(1, per_class + 1):
+            gap = np.linalg.norm(target * k - (total + f), axis=1)
+            gap[picked] = np.inf
+            j = int(gap.argmin())
+            picked.append(j)
+            total += f[j]
+        chosen.append(members[picked])
+    return np.concatenate(chosen)

@@ -24,7 +24,7 @@ from faultedge.models.mkw import MKWNet, plain_cnn_for_budget
 from faultedge.models.summary import count_macs, count_params
 from faultedge.plots import plot_confusion, plot_curve, plot_image_grid
 from faultedge.runs import RunDir, atomic_path, read_json, save_state_dict, write_json
-from faultedge.train.dataset_distill import DistillConfig, augment_images, distill, distill_network, parse_augment, train_experts
+from faultedge.train.dataset_distill import DistillConfig, DistillResult, augment_images, distill, distill_network, parse_augment, train_experts
 from faultedge.train.image_train import Arrays, Augment, ImageTrainConfig, evaluate, train_image_model
 from faultedge.train.pipeline import versions
 
@@ -89,7 +89,7 @@ def train_and_score(kind: str, train_on: str, sets: ImageSets, distilled: Arrays
     elif distilled is None:
         raise ValueError("the distilled set is needed for its size, even for a random subset")
     else:
-        per_class = int(np.bincount(distilled[1]).max())
+        per_class = len(distilled[1]) // sets.n_classes  # the distilled set is class-balanced
         train = distilled if train_on == "distilled" else random_subset(sets.train, per_class, seed)
         val, cfg, augment = None, SMALL_SET_TRAINING, small_set_augment(distill_cfg)  # select on the training set itself
     if epochs is not None:
@@ -123,24 +123,37 @@ def _prepare(run: RunDir, cfg: DDConfig) -> None:
     write_json(path, {**cfg.to_dict(), "versions": versions()})
 
 
-def save_distilled(run: RunDir, images: np.ndarray, labels: np.ndarray, lr: float, class_names: tuple[str, ...]) -> None:
+def distilled_arrays(result: DistillResult) -> Arrays:
+    """What a model trains on: the images with their soft labels if distillation learned them, else the classes."""
+    return result.images, result.labels if result.soft_labels is None else result.soft_labels
+
+
+def save_distilled(run: RunDir, result: DistillResult, class_names: tuple[str, ...]) -> None:
+    soft = {} if result.soft_labels is None else {"soft_labels": result.soft_labels}
     with atomic_path(run / DISTILLED) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, images=images, labels=labels, lr=np.float64(lr), class_names=np.array(class_names))
+            np.savez(f, images=result.images, labels=result.labels, lr=np.float64(result.lr), class_names=np.array(class_names), **soft)
 
 
 def load_distilled(run: RunDir, sets: ImageSets | None = None) -> tuple[Arrays, float]:
-    """The distilled images and labels and the learned lr, checked against the run's image format."""
+    """The distilled images with their training targets (soft labels (N, K) if the set has them, else
+    classes (N,)) and the learned lr, checked against the run's image format."""
     path = run.require(DISTILLED)
     try:
         with np.load(path, allow_pickle=False) as z:
             x, y, lr = z["images"], z["labels"], float(z["lr"])
+            soft = z["soft_labels"] if "soft_labels" in z.files else None
     except (OSError, KeyError, ValueError) as exc:
         raise RunDirError(f"{path}: not a distilled set ({exc})") from None
     if x.ndim != 4 or len(x) != len(y) or not np.all(np.isfinite(x)):
         raise RunDirError(f"{path}: expected finite images (N, C, H, W) with one label each, got {x.shape} and {len(y)} labels")
     if sets is not None and tuple(x.shape[1:]) != sets.image_shape:
         raise RunDirError(f"{path}: images of shape {x.shape[1:]} do not match the run's images {sets.image_shape}")
+    if soft is not None:
+        k = soft.shape[1] if soft.ndim == 2 else -1
+        if soft.shape != (len(y), k) or (sets is not None and k != sets.n_classes) or not np.all(np.isfinite(soft)) or soft.min() < 0 or not np.allclose(soft.sum(1), 1, atol=1e-4):
+            raise RunDirError(f"{path}: soft_labels must be one probability distribution over the classes per image, got shape {soft.shape}")
+        return (x.astype(np.float32), soft.astype(np.float32)), lr
     return (x.astype(np.float32), y.astype(np.int64)), lr
 
 
@@ -155,7 +168,7 @@ def distill_run(run: RunDir, cfg: DDConfig, progress: bool = True) -> dict[str, 
     save_state_dict(run / EXPERTS, {f"expert_{i:03d}": t for i, t in enumerate(trajectories)})
     t_experts = time.perf_counter() - t0 - t_images
     result = distill(*sets.train, sets.n_classes, trajectories, cfg.distill, cfg.seed, progress)
-    save_distilled(run, result.images, result.labels, result.lr, sets.class_names)
+    save_distilled(run, result, sets.class_names)
     ipc = cfg.distill.images_per_class
     plot_image_grid(result.images, result.labels, sets.class_names, f"distilled set: {ipc} images per class (first shown)", run / "distilled.png")
     plot_image_grid(sets.train[0][result.init_indices], result.labels, sets.class_names, "the real images distillation started from", run / "distill_init.png")

@@ -43,8 +43,8 @@ def train_image_model(model: nn.Module, train: Arrays, val: Arrays | None, cfg: 
     """Adam on `train` (each batch through `augment` if given, seeded by `seed`); keeps the epoch
     best on `val`, or on `train` itself when no validation data may be used (a model trained
     on a distilled set sees nothing else)."""
-    x, y = as_tensors(*train)
-    val_t = as_tensors(*(val if val is not None else train))
+    x, y = training_tensors(*train)
+    val_t = as_tensors(*(val if val is not None else hard_labels(train)))
     gen = torch.Generator().manual_seed(seed + 0xA06)
 
     def loss(m: nn.Module, xb: torch.Tensor, yb: torch.Tensor, epoch: int) -> torch.Tensor:
@@ -53,6 +53,19 @@ def train_image_model(model: nn.Module, train: Arrays, val: Arrays | None, cfg: 
         return F.cross_entropy(m(augment(xb, gen) if augment is not None else xb), yb)
 
     return fit(model, lambda epoch: (x, y), val_t, loss, cfg.fit_config(), seed, desc, progress)
+
+
+def training_tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and targets: classes (N,) or label distributions (N, K) (a distilled set's soft labels),
+    which cross-entropy takes as they are."""
+    if y.ndim == 2:
+        return as_tensors(x, y.argmax(1))[0], torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
+    return as_tensors(x, y)
+
+
+def hard_labels(data: Arrays) -> Arrays:
+    x, y = data
+    return (x, y.argmax(1)) if y.ndim == 2 else data
 
 
 def evaluate(model: nn.Module, test: Arrays, n_classes: int) -> dict[str, Any]:
