@@ -3,9 +3,9 @@
 The phases and memories are laid out by faultedge.hdl.image_plan. Three datapaths are shared by
 every block:
 
-* the attention unit, one multiplier: FC1 and FC2 (issue t: ROM address; t+1: input select and
-  requantisation -> operands; t+2: product; t+3: accumulate; t+4: requantise and store), then
-  the normalisation with one restoring divider;
+* the attention unit, one multiplier: FC1 and FC2 (issue t; t+1: input select; t+2, t+3: input
+  requantisation (FC1) and the ROM addresses; t+4: product; t+5: accumulate; t+6, t+7:
+  requantise and store), then the normalisation with one restoring divider;
 * the P-lane MAC pass, run for every kernel assembly, convolution and the head:
 
       t     address registers -> memory addresses (operand A broadcast, operand B per lane);
@@ -39,7 +39,6 @@ from amaranth.lib.memory import Memory
 
 from faultedge.hdl.accel import ResultStage, ShiftRound, StreamAccelerator, _bits, _log2, _pack
 from faultedge.hdl.image_plan import FC_DRAIN, PASS_DRAIN, Block, MapMem, Pass
-from faultedge.ir import Requant
 
 
 def _shape(bits: int, is_signed: bool):
@@ -59,13 +58,9 @@ def _round_shift(m: Module, value, shift: int, width: int, name: str):
     return out
 
 
-def _requantize(m: Module, value, rq: Requant, width: int, name: str):
-    """clamp(round_shift(value, rq.shift), *rq.clamp), combinational (the attention unit's)."""
-    r = _round_shift(m, value, rq.shift, width, name + "_r")
-    lo, hi = rq.clamp
-    out = Signal(signed(width), name=name)
-    m.d.comb += out.eq(Mux(r < lo, lo, Mux(r > hi, hi, r)))
-    return out
+def _clamp(value, clamp: tuple[int, int]):
+    lo, hi = clamp
+    return Mux(value < lo, lo, Mux(value > hi, hi, value))
 
 
 def _odometer(m: Module, counters: list[tuple[Signal, int]], linear: list[tuple[Signal, list[int]]] = ()):
@@ -216,16 +211,19 @@ class ImageAccelerator(StreamAccelerator):
         for k, (_, wp) in enumerate(in_banks):
             m.d.comb += [wp.addr.eq(beat_no), wp.data.eq(values[k]), wp.en.eq(accept)]
         gaps = [[Signal(signed(b.gap_bits), name=f"gap{i}_{c}") for c in range(b.layer.in_shape[0])] for i, b in enumerate(blocks)]
+        # a beat's sum is registered and added one cycle later (the FCs read the sums 3 cycles after the last beat at the earliest)
         beat_sum = Signal(signed(blocks[0].gap_bits))
-        m.d.comb += beat_sum.eq(sum(values))
+        summed, sum_first, sum_c = Signal(), Signal(), Signal.like(lc)
+        m.d.sync += [summed.eq(accept), beat_sum.eq(sum(values)), sum_first.eq(lp == 0), sum_c.eq(lc)]
+        with m.If(summed):
+            with m.Switch(sum_c):
+                for c, sig in enumerate(gaps[0]):
+                    with m.Case(c):
+                        m.d.sync += sig.eq(Mux(sum_first, 0, sig) + beat_sum)
         with m.If(accept):
             m.d.sync += [beat_no.eq(beat_no + 1), lp.eq(Mux(lp == per_channel - 1, 0, lp + 1))]
             with m.If(lp == per_channel - 1):
                 m.d.sync += lc.eq(lc + 1)
-            with m.Switch(lc):
-                for c, sig in enumerate(gaps[0]):
-                    with m.Case(c):
-                        m.d.sync += sig.eq(Mux(lp == 0, 0, sig) + beat_sum)
             with m.If(beat_no == n_beats - 1):
                 m.d.sync += [beat_no.eq(0), lc.eq(0), full.eq(1)]
 
@@ -426,7 +424,7 @@ class ImageAccelerator(StreamAccelerator):
         """Memories and datapath of the attention unit; `states(...)` adds one block's FSM states.
 
         The FC datapath follows `fsel` (2 * block + fc), which the issuing state sets, so the
-        operands at t+1 and the store at t+4 still see the right layer during the drain.
+        stages behind the issue (t+1 to the store at t+7) still see the right layer during the drain.
         """
         fcs = [fc for b in blocks for fc in (b.layer.fc1, b.layer.fc2)]
         fc_w = max(fc.acc_bits for fc in fcs) + 1
@@ -444,19 +442,17 @@ class ImageAccelerator(StreamAccelerator):
         fi = Signal(range(max(fc.weight.data.shape[1] for fc in fcs) + 1))
         fa = Signal(range(max(fc.weight.data.size for fc in fcs) + 1))
         fsel = Signal(range(len(fcs)))
-        ftag = data.StructLayout({"valid": 1, "first": 1, "last": 1, "o": fo.shape(), "i": fi.shape()})
+        ftag = data.StructLayout({"valid": 1, "first": 1, "last": 1, "o": fo.shape(), "i": fi.shape(), "a": fa.shape()})
         ft = [Signal(ftag, name=f"ftag{k}") for k in range(FC_DRAIN + 1)]  # ft[k]: the item issued k cycles ago
         m.d.sync += [ft[k].eq(ft[k - 1]) for k in range(1, len(ft))]
-        f0, f1 = ft[0], ft[1]
-        facc = Signal(signed(fc_w))
+        f0 = ft[0]
         x_w = max(h_bits, max(b.gap_bits for b in blocks)) + 1
-        fw, fb, fx = Signal(signed(fc_w)), Signal(signed(fc_w)), Signal(signed(x_w))  # t+1: from the ROMs and the input select
-        ow, ob, ox = Signal(signed(fc_w), name="fc_w"), Signal(signed(fc_w), name="fc_b1"), Signal(signed(x_w), name="fc_x")
-        fprod, fbias = Signal(signed(fc_w), name="fc_prod"), Signal(signed(fc_w), name="fc_b2")
-        m.d.sync += [ow.eq(fw), ob.eq(fb), ox.eq(fx), fprod.eq(ow * ox), fbias.eq(ob)]  # t+2: operands, t+3: product
-        with m.If(ft[3].valid):
-            m.d.sync += facc.eq(Mux(ft[3].first, fbias, facc) + fprod)
-        fs = ft[FC_DRAIN]  # t+4: requantise and store
+        xsel, xr, ox = (Signal(signed(x_w), name=n) for n in ("fc_xsel", "fc_xr", "fc_x"))  # t+1: input select, t+2: rounded, t+3: clamped
+        fprod, fbias, facc = (Signal(signed(fc_w), name=n) for n in ("fc_prod", "fc_bias", "fc_acc"))  # t+4: product and bias, t+5: sum
+        fr = Signal(signed(fc_w + 1))  # t+6: the sum rounded; t+7: clamped and stored
+        with m.If(ft[5].valid):
+            m.d.sync += facc.eq(Mux(ft[5].first, fbias, facc) + fprod)
+        fs = ft[FC_DRAIN]
         roms = []
         with m.Switch(fsel):
             for k, fc in enumerate(fcs):
@@ -468,9 +464,14 @@ class ImageAccelerator(StreamAccelerator):
                 wrd, brd = wrom.read_port(), brom.read_port()
                 roms.append((wrd, brd))
                 with m.Case(k):
-                    x = _requantize(m, Array(gaps[bi])[f1.i], b.layer.gap, b.gap_bits + 1, f"gapq{bi}") if j == 0 else Array(hregs)[f1.i]
-                    m.d.comb += [fw.eq(wrd.data), fb.eq(brd.data), fx.eq(x)]
-                    r = _requantize(m, facc, fc.requant, fc_w + 1, f"att{bi}_fc{j + 1}_q")
+                    if j == 0:  # the requantised global average pool
+                        gap = b.layer.gap
+                        m.d.sync += [xsel.eq(Array(gaps[bi])[ft[1].i]), xr.eq(_round_shift(m, xsel, gap.shift, x_w, f"gapq{bi}")), ox.eq(_clamp(xr, gap.clamp))]
+                    else:
+                        m.d.sync += [xsel.eq(Array(hregs)[ft[1].i]), xr.eq(xsel), ox.eq(xr)]
+                    m.d.comb += [wrd.addr.eq(ft[3].a), brd.addr.eq(ft[3].o)]
+                    m.d.sync += [fprod.eq(wrd.data * ox), fbias.eq(brd.data), fr.eq(_round_shift(m, facc, fc.requant.shift, fc_w + 1, f"att{bi}_fc{j + 1}_r"))]
+                    r = _clamp(fr, fc.requant.clamp)
                     with m.If(fs.valid & fs.last):
                         if j == 0:
                             with m.Switch(fs.o):
@@ -486,7 +487,7 @@ class ImageAccelerator(StreamAccelerator):
         den = Signal(max(b.layer.norm.eps + (b.layer.cells + 1) * (1 << (z_bits - 1)) for b in blocks).bit_length())
         sum_valid = Signal()
         max_div = max(b.div_bits for b in blocks)
-        num, quo = Signal(max_div), Signal(max_div)
+        num, quo = Signal(max_div), Signal(max_div + 1)  # quo: room for the rounding carry
         rem = Signal(len(den) + 1)
         neg = Signal()
         it = Signal(range(max_div + 1))
@@ -503,7 +504,7 @@ class ImageAccelerator(StreamAccelerator):
                 wrd, brd = roms[2 * bi + j]
                 n_out, n_in = fc.weight.data.shape
                 with m.State(names[j]):
-                    m.d.comb += [wrd.addr.eq(fa), brd.addr.eq(fo), f0.valid.eq(1), f0.first.eq(fi == 0), f0.last.eq(fi == n_in - 1), f0.o.eq(fo), f0.i.eq(fi)]
+                    m.d.comb += [f0.valid.eq(1), f0.first.eq(fi == 0), f0.last.eq(fi == n_in - 1), f0.o.eq(fo), f0.i.eq(fi), f0.a.eq(fa)]
                     m.d.sync += [fa.eq(fa + 1), fsel.eq(2 * bi + j)]
                     with m.If(_odometer(m, [(fo, n_out), (fi, n_in)])):
                         m.d.sync += [fa.eq(0), drain.eq(FC_DRAIN - 1)]
@@ -538,9 +539,10 @@ class ImageAccelerator(StreamAccelerator):
                     m.next = s_norm + "_ROUND"
             with m.State(s_norm + "_ROUND"):
                 twice = rem << 1
-                rounded = quo + ((twice > den) | ((twice == den) & quo[0]))
-                val = Mux(neg, -rounded, rounded)
-                m.d.comb += [a_wr.addr.eq(nm * n + nj), a_wr.data.eq(Mux(val < lo, lo, Mux(val > hi, hi, val))), a_wr.en.eq(1)]
+                m.d.sync += quo.eq(quo + ((twice > den) | ((twice == den) & quo[0])))
+                m.next = s_norm + "_STORE"
+            with m.State(s_norm + "_STORE"):
+                m.d.comb += [a_wr.addr.eq(nm * n + nj), a_wr.data.eq(_clamp(Mux(neg, -quo, quo), (lo, hi))), a_wr.en.eq(1)]
                 with m.If(nj != n - 1):
                     m.d.sync += nj.eq(nj + 1)
                     m.next = s_norm + "_READ"
