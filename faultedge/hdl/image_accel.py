@@ -4,8 +4,8 @@ The phases and memories are laid out by faultedge.hdl.image_plan. Three datapath
 every block:
 
 * the attention unit, one multiplier: FC1 and FC2 (issue t; t+1: input select; t+2, t+3: input
-  requantisation (FC1) and the ROM addresses; t+4: product; t+5: accumulate; t+6, t+7:
-  requantise and store), then the normalisation with one restoring divider;
+  requantisation (FC1), ROM read and ROM words registered; t+4: product; t+5: accumulate; t+6,
+  t+7: requantise and store), then the normalisation with one restoring divider;
 * the P-lane MAC pass, run for every kernel assembly, convolution and the head:
 
       t     address registers -> memory addresses (operand A broadcast, operand B per lane);
@@ -448,7 +448,9 @@ class ImageAccelerator(StreamAccelerator):
         f0 = ft[0]
         x_w = max(h_bits, max(b.gap_bits for b in blocks)) + 1
         xsel, xr, ox = (Signal(signed(x_w), name=n) for n in ("fc_xsel", "fc_xr", "fc_x"))  # t+1: input select, t+2: rounded, t+3: clamped
+        fw, fb = Signal(signed(max(fc.weight.bits for fc in fcs)), name="fc_w"), Signal(signed(fc_w), name="fc_b")  # t+3: ROM words
         fprod, fbias, facc = (Signal(signed(fc_w), name=n) for n in ("fc_prod", "fc_bias", "fc_acc"))  # t+4: product and bias, t+5: sum
+        m.d.sync += [fprod.eq(fw * ox), fbias.eq(fb)]
         fr = Signal(signed(fc_w + 1))  # t+6: the sum rounded; t+7: clamped and stored
         with m.If(ft[5].valid):
             m.d.sync += facc.eq(Mux(ft[5].first, fbias, facc) + fprod)
@@ -469,8 +471,8 @@ class ImageAccelerator(StreamAccelerator):
                         m.d.sync += [xsel.eq(Array(gaps[bi])[ft[1].i]), xr.eq(_round_shift(m, xsel, gap.shift, x_w, f"gapq{bi}")), ox.eq(_clamp(xr, gap.clamp))]
                     else:
                         m.d.sync += [xsel.eq(Array(hregs)[ft[1].i]), xr.eq(xsel), ox.eq(xr)]
-                    m.d.comb += [wrd.addr.eq(ft[3].a), brd.addr.eq(ft[3].o)]
-                    m.d.sync += [fprod.eq(wrd.data * ox), fbias.eq(brd.data), fr.eq(_round_shift(m, facc, fc.requant.shift, fc_w + 1, f"att{bi}_fc{j + 1}_r"))]
+                    m.d.comb += [wrd.addr.eq(ft[2].a), brd.addr.eq(ft[2].o)]
+                    m.d.sync += [fw.eq(wrd.data), fb.eq(brd.data), fr.eq(_round_shift(m, facc, fc.requant.shift, fc_w + 1, f"att{bi}_fc{j + 1}_r"))]
                     r = _clamp(fr, fc.requant.clamp)
                     with m.If(fs.valid & fs.last):
                         if j == 0:
@@ -491,11 +493,12 @@ class ImageAccelerator(StreamAccelerator):
         rem = Signal(len(den) + 1)
         neg = Signal()
         it = Signal(range(max_div + 1))
-        zabs = Signal(z_bits)
+        zabs, zabs_sum = Signal(z_bits), Signal(z_bits)
         m.d.comb += zabs.eq(Mux(z_rd.data < 0, -z_rd.data, z_rd.data))
-        m.d.sync += sum_valid.eq(0)
-        with m.If(sum_valid):
-            m.d.sync += den.eq(den + zabs)
+        summing = Signal()  # zabs_sum holds a read |z| to add (two cycles after its read)
+        m.d.sync += [sum_valid.eq(0), summing.eq(sum_valid), zabs_sum.eq(zabs)]
+        with m.If(summing):
+            m.d.sync += den.eq(den + zabs_sum)
 
         def states(bi: int, names: tuple[str, str, str], nxt: str, on_done: list) -> None:
             """FC1, FC2 and normalisation states of block `bi`, then `nxt` (with `on_done`)."""
@@ -518,7 +521,7 @@ class ImageAccelerator(StreamAccelerator):
 
             s_norm, n, nbits = names[2], lay.cells, blocks[bi].div_bits
             lo, hi = lay.norm.clamp
-            with m.State(s_norm):  # n + 1 reads of |z| of mixture nm; each is summed one cycle later
+            with m.State(s_norm):  # n + 1 reads of |z| of mixture nm; each is summed two cycles later (done before DIVIDE)
                 m.d.comb += z_rd.addr.eq(nm * (n + 1) + nj)
                 m.d.sync += [sum_valid.eq(1), nj.eq(Mux(nj == n, 0, nj + 1))]
                 with m.If(nj == n):
