@@ -485,6 +485,7 @@ class ImageAccelerator(StreamAccelerator):
 
         # normalisation: per mixture the sum of |z| (+ eps), then one restoring division per cell
         nm = Signal(range(max(b.layer.mixtures for b in blocks) + 1))
+        zbase, abase = Signal(range(zmem.depth + 1)), Signal(range(amem.depth + 1))  # nm * (n + 1) and nm * n, kept by adding
         nj = Signal(range(max(b.layer.cells for b in blocks) + 2))
         den = Signal(max(b.layer.norm.eps + (b.layer.cells + 1) * (1 << (z_bits - 1)) for b in blocks).bit_length())
         sum_valid = Signal()
@@ -517,19 +518,19 @@ class ImageAccelerator(StreamAccelerator):
                     with m.If(drain == 0):
                         m.next = names[j + 1]
                         if j == 1:
-                            m.d.sync += [nm.eq(0), nj.eq(0), den.eq(lay.norm.eps)]
+                            m.d.sync += [nm.eq(0), zbase.eq(0), abase.eq(0), nj.eq(0), den.eq(lay.norm.eps)]
 
             s_norm, n, nbits = names[2], lay.cells, blocks[bi].div_bits
             lo, hi = lay.norm.clamp
             with m.State(s_norm):  # n + 1 reads of |z| of mixture nm; each is summed two cycles later (done before DIVIDE)
-                m.d.comb += z_rd.addr.eq(nm * (n + 1) + nj)
+                m.d.comb += z_rd.addr.eq(zbase + nj)
                 m.d.sync += [sum_valid.eq(1), nj.eq(Mux(nj == n, 0, nj + 1))]
                 with m.If(nj == n):
                     m.next = s_norm + "_SUMMED"
             with m.State(s_norm + "_SUMMED"):
                 m.next = s_norm + "_READ"
             with m.State(s_norm + "_READ"):
-                m.d.comb += z_rd.addr.eq(nm * (n + 1) + nj)
+                m.d.comb += z_rd.addr.eq(zbase + nj)
                 m.next = s_norm + "_LOAD"
             with m.State(s_norm + "_LOAD"):
                 m.d.sync += [num.eq(zabs << -lay.norm.scale_exp), neg.eq(z_rd.data < 0), rem.eq(0), quo.eq(0), it.eq(nbits - 1)]
@@ -545,12 +546,12 @@ class ImageAccelerator(StreamAccelerator):
                 m.d.sync += quo.eq(quo + ((twice > den) | ((twice == den) & quo[0])))
                 m.next = s_norm + "_STORE"
             with m.State(s_norm + "_STORE"):
-                m.d.comb += [a_wr.addr.eq(nm * n + nj), a_wr.data.eq(_clamp(Mux(neg, -quo, quo), (lo, hi))), a_wr.en.eq(1)]
+                m.d.comb += [a_wr.addr.eq(abase + nj), a_wr.data.eq(_clamp(Mux(neg, -quo, quo), (lo, hi))), a_wr.en.eq(1)]
                 with m.If(nj != n - 1):
                     m.d.sync += nj.eq(nj + 1)
                     m.next = s_norm + "_READ"
                 with m.Elif(nm != lay.mixtures - 1):
-                    m.d.sync += [nj.eq(0), nm.eq(nm + 1), den.eq(lay.norm.eps)]
+                    m.d.sync += [nj.eq(0), nm.eq(nm + 1), zbase.eq(zbase + n + 1), abase.eq(abase + n), den.eq(lay.norm.eps)]
                     m.next = s_norm
                 with m.Else():
                     m.d.sync += on_done
