@@ -23,7 +23,7 @@ from faultedge.data.images import ImageDataSpec, build_image_sets
 from faultedge.errors import IRError
 from faultedge.hdl import generate_verilog, plan
 from faultedge.hdl.cycles import model
-from faultedge.hdl.image_plan import ImagePlan
+from faultedge.hdl.image_plan import PASS_DRAIN, ImagePlan
 from faultedge.ir import IRModel
 from faultedge.models.mkw import MKWNet
 from faultedge.quant import golden
@@ -59,8 +59,8 @@ def test_plan_counts_every_phase_and_the_cycle_model_adds_them(cwru_mkw):
     assert isinstance(p, ImagePlan) and [b.warehouse for b in p.blocks] == [0, 1, 1]
     phases = dict(p.cycle_phases())
     conv0 = p.blocks[0].conv
-    assert phases["kw0.conv"] == 8 * 8 * 8 // 4 * conv0.reduce + 8  # pixels x output groups x (C_in * 9), + drain
-    assert phases["fc"] == -(-ir.logits_layer.out_shape[0] // 4) * ir.logits_layer.weight.data.shape[1] + 8
+    assert phases["kw0.conv"] == 8 * 8 * 8 // 4 * conv0.reduce + PASS_DRAIN  # pixels x output groups x (C_in * 9), + drain
+    assert phases["fc"] == -(-ir.logits_layer.out_shape[0] // 4) * ir.logits_layer.weight.data.shape[1] + PASS_DRAIN
     cm = model(p)
     assert cm.compute == 1 + sum(phases.values()) + len(ir.classes) + 1
     assert cm.per_inference == cm.load + cm.compute and cm.load == ir.input.shape[1] * ir.input.shape[2] // 2

@@ -3,20 +3,25 @@
 The phases and memories are laid out by faultedge.hdl.image_plan. Three datapaths are shared by
 every block:
 
-* the attention unit, one multiplier: FC1 and FC2 (issue t: ROM address; t+1: accumulate;
-  t+2: requantise and store), then the normalisation with one restoring divider;
+* the attention unit, one multiplier: FC1 and FC2 (issue t; t+1: input select; t+2, t+3: input
+  requantisation (FC1), ROM read and ROM words registered; t+4: product; t+5: accumulate; t+6,
+  t+7: requantise and store), then the normalisation with one restoring divider;
 * the P-lane MAC pass, run for every kernel assembly, convolution and the head:
 
-      t     counters -> memory addresses (operand A broadcast, operand B per lane)
+      t     address registers -> memory addresses (operand A broadcast, operand B per lane);
+            the counters and the address registers step (strides, no multipliers)
       t+1   bank select, padding mask                      -> a, b
       t+2   a * b                                          -> product
       t+3   accumulate (bias on the first item)            -> acc
-      t+4   x gain (assembly) or x 1                       -> v
-      t+5   arithmetic shift, round-half-to-even decision
-      t+6   + round bit, clamp (ReLU is the lower bound)   -> q
-      t+7   average-pool running sum                       -> s
-      t+8   s >> log2(k*k) rounded half to even, write (map, kernel RAM or logits);
-            the next block's global-average-pool sums add the written values
+      t+4   x gain (assembly) or x 1, two partial products
+      t+5   their sum                                      -> v
+      t+6   arithmetic shift, round-half-to-even decision
+      t+7   + round bit
+      t+8   clamp (ReLU is the lower bound)                -> q
+      t+9   average-pool running sum                       -> s
+      t+10  s >> log2(k*k) rounded half to even            -> out
+      t+11  write (map, kernel RAM or logits); the next block's global-average-pool sums add
+            the written values
 
   Every pass drains (PASS_DRAIN cycles) before the next phase reads what it wrote, so the cycle
   count is exact and data-independent;
@@ -34,7 +39,6 @@ from amaranth.lib.memory import Memory
 
 from faultedge.hdl.accel import ResultStage, ShiftRound, StreamAccelerator, _bits, _log2, _pack
 from faultedge.hdl.image_plan import FC_DRAIN, PASS_DRAIN, Block, MapMem, Pass
-from faultedge.ir import Requant
 
 
 def _shape(bits: int, is_signed: bool):
@@ -54,23 +58,33 @@ def _round_shift(m: Module, value, shift: int, width: int, name: str):
     return out
 
 
-def _requantize(m: Module, value, rq: Requant, width: int, name: str):
-    """clamp(round_shift(value, rq.shift), *rq.clamp), combinational (the attention unit's)."""
-    r = _round_shift(m, value, rq.shift, width, name + "_r")
-    lo, hi = rq.clamp
-    out = Signal(signed(width), name=name)
-    m.d.comb += out.eq(Mux(r < lo, lo, Mux(r > hi, hi, r)))
-    return out
+def _clamp(value, clamp: tuple[int, int]):
+    lo, hi = clamp
+    return Mux(value < lo, lo, Mux(value > hi, hi, value))
 
 
-def _odometer(m: Module, counters: list[tuple[Signal, int]]):
-    """Advance nested counters (outermost first) by one; the expression is true on the last step."""
+def _odometer(m: Module, counters: list[tuple[Signal, int]], linear: list[tuple[Signal, list[int]]] = ()):
+    """Advance nested counters (outermost first) by one; the expression is true on the last step.
+
+    Each (register, coefficients) of `linear` follows sum(coefficient * counter) without a
+    multiplier: it adds the stride of the digit that steps (its coefficient minus what the
+    wrapping inner digits had added), so memory addresses come straight from registers. On the
+    last step everything returns to 0, ready for the next pass."""
     carry = Const(1)
-    for sig, n in reversed(counters):
+    steps = []  # (digit, it steps while every inner digit wraps)
+    for k in reversed(range(len(counters))):
+        sig, n = counters[k]
         at_end = sig == n - 1
         with m.If(carry):
             m.d.sync += sig.eq(Mux(at_end, 0, sig + 1))
+        steps.append((k, carry & ~at_end))
         carry = carry & at_end
+    for reg, coefs in linear:
+        stride = 0
+        for k, stepping in steps:
+            rewind = sum(coefs[j] * (counters[j][1] - 1) for j in range(k + 1, len(counters)))
+            stride = Mux(stepping, coefs[k] - rewind, stride)
+        m.d.sync += reg.eq(Mux(carry, 0, reg + stride))
     return carry
 
 
@@ -164,9 +178,17 @@ class ImageAccelerator(StreamAccelerator):
         kx = Signal(range(max(ps.kw for ps in p.passes) + 1))
         cj = Signal(range(max(b.layer.in_shape[0] for b in blocks) + 1))
         n_c = Signal(range(max(b.layer.cells for b in blocks) + 1))
-        self._ctr = dict(g=g, py=py, px=px, dy=dy, dx=dx, ci=ci, ky=ky, kx=kx, cj=cj, n=n_c)
-
+        gh = Signal(range(max(ps.groups for ps in p.passes) + 1))  # the assembly's g = gh * cell_groups + gl
+        gl = Signal(range(max(b.cell_groups for b in blocks) + 1))
+        # address registers that follow the counters (see _odometer): operand A (attention a),
+        # operand B (kernel RAM, warehouse or head ROM word), write address, padded y and x
         waddr_w = max(_bits(p.kernel_words), max(_bits(mem.rows) for mem in p.maps), 1)
+        ra = Signal(range(max(b.layer.mixtures * b.layer.cells for b in blocks) + 1))
+        rb = Signal(range(max(p.kernel_words, p.head.weights.shape[1], *(w.shape[1] for w in p.warehouses)) + 1))
+        rw = Signal(waddr_w)
+        ry, rx = (Signal(range(max(ps.out_h + ps.kh for ps in p.passes) + 1), name=n) for n in ("ry", "rx"))
+        self._ctr = dict(g=g, py=py, px=px, dy=dy, dx=dx, ci=ci, ky=ky, kx=kx, cj=cj, n=n_c, gh=gh, gl=gl, ra=ra, rb=rb, rw=rw, ry=ry, rx=rx)
+
         tag_layout = data.StructLayout({"valid": 1, "first": 1, "last": 1, "pfirst": 1, "plast": 1, "inb": 1,
                                         "bank": max(1, _log2(max(mem.banks for mem in src_mems))), "waddr": waddr_w, "g": g.shape()})
         tag0 = Signal(tag_layout)
@@ -189,16 +211,19 @@ class ImageAccelerator(StreamAccelerator):
         for k, (_, wp) in enumerate(in_banks):
             m.d.comb += [wp.addr.eq(beat_no), wp.data.eq(values[k]), wp.en.eq(accept)]
         gaps = [[Signal(signed(b.gap_bits), name=f"gap{i}_{c}") for c in range(b.layer.in_shape[0])] for i, b in enumerate(blocks)]
+        # a beat's sum is registered and added one cycle later (the FCs read the sums 3 cycles after the last beat at the earliest)
         beat_sum = Signal(signed(blocks[0].gap_bits))
-        m.d.comb += beat_sum.eq(sum(values))
+        summed, sum_first, sum_c = Signal(), Signal(), Signal.like(lc)
+        m.d.sync += [summed.eq(accept), beat_sum.eq(sum(values)), sum_first.eq(lp == 0), sum_c.eq(lc)]
+        with m.If(summed):
+            with m.Switch(sum_c):
+                for c, sig in enumerate(gaps[0]):
+                    with m.Case(c):
+                        m.d.sync += sig.eq(Mux(sum_first, 0, sig) + beat_sum)
         with m.If(accept):
             m.d.sync += [beat_no.eq(beat_no + 1), lp.eq(Mux(lp == per_channel - 1, 0, lp + 1))]
             with m.If(lp == per_channel - 1):
                 m.d.sync += lc.eq(lc + 1)
-            with m.Switch(lc):
-                for c, sig in enumerate(gaps[0]):
-                    with m.Case(c):
-                        m.d.sync += sig.eq(Mux(lp == 0, 0, sig) + beat_sum)
             with m.If(beat_no == n_beats - 1):
                 m.d.sync += [beat_no.eq(0), lc.eq(0), full.eq(1)]
 
@@ -227,34 +252,38 @@ class ImageAccelerator(StreamAccelerator):
         for l in range(P):
             m.d.sync += prod[l].eq(a_op * b_op[l])
 
-        # accumulate (t+3): bias from the pass's ROM, read with the tag one cycle earlier
+        # accumulate (t+3): bias and gain registered from the pass's ROMs, read with earlier tags
         acc = [Signal(signed(accw), name=f"acc{l}") for l in range(P)]
         bias = [Signal(signed(accw), name=f"bias{l}") for l in range(P)]
         gain = [Signal(signed(gain_bits + 1), name=f"gain{l}") for l in range(P)]
-        t2, t3 = tags[2], tags[3]
         with m.Switch(pid):
             for i, (kind, b, ps) in enumerate(passes):
                 with m.Case(i):
                     if kind == "assembly":
-                        m.d.comb += gain_rd[i].addr.eq(t3.g)
+                        m.d.comb += gain_rd[i].addr.eq(tags[2].g)
                         for l in range(P):
-                            m.d.comb += [bias[l].eq(0), gain[l].eq(gain_rd[i].data[l * gain_bits : (l + 1) * gain_bits].as_signed())]
+                            m.d.sync += [bias[l].eq(0), gain[l].eq(gain_rd[i].data[l * gain_bits : (l + 1) * gain_bits].as_signed())]
                     else:
-                        m.d.comb += bias_rd[i].addr.eq(t2.g)
+                        m.d.comb += bias_rd[i].addr.eq(t1.g)
                         for l in range(P):
-                            m.d.comb += [bias[l].eq(bias_rd[i].data[l * accw : (l + 1) * accw].as_signed()), gain[l].eq(1)]
+                            m.d.sync += [bias[l].eq(bias_rd[i].data[l * accw : (l + 1) * accw].as_signed()), gain[l].eq(1)]
+        t3 = tags[3]
         for l in range(P):
             with m.If(t3.valid):
                 m.d.sync += acc[l].eq(Mux(t3.first, bias[l], acc[l]) + prod[l])
         fin = Signal(tag_layout)
         m.d.sync += [fin.eq(t3), fin.valid.eq(t3.valid & t3.last)]
 
-        # t+4: gain; t+5, t+6: requantise; t+7: pool sum; t+8: pool shift and write
+        # t+4: x gain as two partial products (one multiplier each); t+5: their sum; t+6: shift and
+        # round decision; t+7: + round bit; t+8: clamp; t+9: pool sum; t+10: pool shift; t+11: write
+        f = [Signal(tag_layout, name=f"fin{k}") for k in range(5, 12)]  # f[k]: the finished sum's tag at t+5+k
+        m.d.sync += [f[0].eq(fin), *(f[k].eq(f[k - 1]) for k in range(1, len(f)))]
+        split = min(17, accw - 1)  # acc = hi * 2**split + lo, lo unsigned: each part fits an 18 x 18 multiplier
+        v_lo = [Signal(signed(split + gain_bits + 2), name=f"vlo{l}") for l in range(P)]
+        v_hi = [Signal(signed(accw - split + gain_bits + 1), name=f"vhi{l}") for l in range(P)]
         v = [Signal(signed(vw), name=f"v{l}") for l in range(P)]
-        f = [Signal(tag_layout, name=f"fin{k}") for k in range(1, 5)]
-        m.d.sync += [f[0].eq(fin), f[1].eq(f[0]), f[2].eq(f[1]), f[3].eq(f[2])]
         for l in range(P):
-            m.d.sync += v[l].eq(acc[l] * gain[l])
+            m.d.sync += [v_lo[l].eq(acc[l][:split] * gain[l]), v_hi[l].eq(acc[l][split:].as_signed() * gain[l]), v[l].eq((v_hi[l] << split) + v_lo[l])]
         max_right = max([max(ps.requant.shift, 0) for ps in p.passes if ps.requant] + [max(b.layer.kernel_requant.shift, 0) for b in blocks] + [1])
         rq_unit = ShiftRound(max_right, max_left, qw)
         pool_unit = ShiftRound(max(ps.pool_shift for ps in p.passes), 0)
@@ -269,19 +298,20 @@ class ImageAccelerator(StreamAccelerator):
                     pool_unit.select(m, ps.pool_shift if kind == "conv" else 0)
         q1 = [Signal(signed(qw), name=f"q1_{l}") for l in range(P)]
         up = [Signal(name=f"up{l}") for l in range(P)]
+        r = [Signal(signed(qw + 1), name=f"r{l}") for l in range(P)]
         q = [Signal(signed(qw + 1), name=f"q{l}") for l in range(P)]
         s = [Signal(signed(qw + 4), name=f"psum{l}") for l in range(P)]
         out = [Signal(signed(qw + 4), name=f"out{l}") for l in range(P)]
         for l in range(P):
             shifted, round_up = rq_unit.shift(v[l])
-            m.d.sync += [q1[l].eq(shifted), up[l].eq(round_up), q[l].eq(rq_unit.clamp(q1[l] + up[l]))]
-            with m.If(f[2].valid):
-                m.d.sync += s[l].eq(Mux(f[2].pfirst, 0, s[l]) + q[l])
+            m.d.sync += [q1[l].eq(shifted), up[l].eq(round_up), r[l].eq(q1[l] + up[l]), q[l].eq(rq_unit.clamp(r[l]))]
+            with m.If(f[4].valid):
+                m.d.sync += s[l].eq(Mux(f[4].pfirst, 0, s[l]) + q[l])
             pooled, pool_up = pool_unit.shift(s[l])
-            m.d.comb += out[l].eq(pooled + pool_up)
+            m.d.sync += out[l].eq(pooled + pool_up)
 
-        # write-back (t+8)
-        wtag = f[3]
+        # write-back (t+11)
+        wtag = f[6]
         write = Signal()
         m.d.comb += write.eq(wtag.valid & wtag.plast)
         logits = [Signal(signed(p.logit_bits), name=f"logit{c}") for c in range(p.n_classes)]
@@ -304,6 +334,18 @@ class ImageAccelerator(StreamAccelerator):
                             with m.If(write & (wtag.g == c // P)):
                                 m.d.sync += logits[c].eq(out[c % P])
 
+        # read addresses straight from the address registers (each memory has one reader; reading
+        # outside its pass is harmless)
+        m.d.comb += att["a_rd"].addr.eq(ra)
+        for rp in [*(k[0] for k in kram), *head_rom, *(rp for ports in wh_rom for rp in ports)]:
+            m.d.comb += rp.addr.eq(rb)
+        for kind, b, ps in passes:
+            if kind != "assembly":
+                si = blocks.index(b) if b else nb
+                _, row = _locate(src_mems[si], ci, (ry - ps.padding).as_unsigned(), (rx - ps.padding).as_unsigned())
+                for rp, _ in src_banks[si]:
+                    m.d.comb += rp.addr.eq(row)
+
         # ------------------------------------------------------------ the sequence of phases
         result = ResultStage(m, self, logits)
 
@@ -313,8 +355,7 @@ class ImageAccelerator(StreamAccelerator):
                 with m.If(full):
                     m.d.sync += reset_counters
                     m.next = "B0_FC1"
-            self._mems = dict(src_mems=src_mems, src_banks=src_banks, kram=kram, wh_rom=wh_rom, head_rom=head_rom, a_rd=att["a_rd"],
-                              tag0=tag0, drain=drain, pid=pid)
+            self._mems = dict(src_mems=src_mems, tag0=tag0, drain=drain, pid=pid)
             for bi, b in enumerate(blocks):
                 att["states"](bi, (f"B{bi}_FC1", f"B{bi}_FC2", f"B{bi}_NORM"), f"B{bi}_ASSEMBLY", reset_counters)
                 next_gaps = [sig.eq(0) for sig in gaps[bi + 1]] if bi + 1 < nb else []
@@ -330,7 +371,7 @@ class ImageAccelerator(StreamAccelerator):
 
         The issuing state sets `pid`, so the datapath behind it (t+1 on) follows this pass."""
         c, mem = self._ctr, self._mems
-        src, banks, tag0, drain = mem["src_mems"][src_index], mem["src_banks"][src_index], mem["tag0"], mem["drain"]
+        src, tag0, drain = mem["src_mems"][src_index], mem["tag0"], mem["drain"]
         with m.State(state):
             m.d.comb += tag0.valid.eq(1)
             m.d.sync += mem["pid"].eq(pass_id)
@@ -339,37 +380,36 @@ class ImageAccelerator(StreamAccelerator):
                 cpm = l.in_shape[0] // l.cell_in  # mixtures per block row
                 cg = b.cell_groups
                 kk = l.kernel * l.kernel
-                order = [(c["g"], ps.groups), (c["cj"], cpm), (c["ci"], l.cell_in), (c["ky"], l.kernel), (c["kx"], l.kernel), (c["n"], l.cells)]
-                mix = (c["g"] >> _log2(cg)) * cpm + c["cj"]
-                m.d.comb += mem["a_rd"].addr.eq(mix * l.cells + c["n"])
-                cell_addr = ((c["n"] * cg + (c["g"] & (cg - 1))) * l.cell_in + c["ci"]) * kk + c["ky"] * l.kernel + c["kx"]
-                for rp in mem["wh_rom"][b.warehouse]:
-                    m.d.comb += rp.addr.eq(cell_addr)
-                m.d.comb += [
-                    tag0.first.eq(c["n"] == 0), tag0.last.eq(c["n"] == l.cells - 1), tag0.pfirst.eq(1), tag0.plast.eq(1),
-                    tag0.waddr.eq((c["g"] * l.in_shape[0] + c["cj"] * l.cell_in + c["ci"]) * kk + c["ky"] * l.kernel + c["kx"]), tag0.g.eq(c["g"]),
+                order = [(c["gh"], ps.groups // cg), (c["gl"], cg), (c["cj"], cpm), (c["ci"], l.cell_in), (c["ky"], l.kernel), (c["kx"], l.kernel),
+                         (c["n"], l.cells)]
+                linear = [  # coefficients of gh, gl, cj, ci, ky, kx, n
+                    (c["g"], [cg, 1, 0, 0, 0, 0, 0]),
+                    (c["ra"], [cpm * l.cells, 0, l.cells, 0, 0, 0, 1]),  # a[mixture gh * cpm + cj, n]
+                    (c["rb"], [0, l.cell_in * kk, 0, kk, l.kernel, 1, cg * l.cell_in * kk]),  # warehouse word
+                    (c["rw"], [cg * l.in_shape[0] * kk, l.in_shape[0] * kk, l.cell_in * kk, kk, l.kernel, 1, 0]),  # kernel RAM word
                 ]
+                m.d.comb += [tag0.first.eq(c["n"] == 0), tag0.last.eq(c["n"] == l.cells - 1), tag0.pfirst.eq(1), tag0.plast.eq(1)]
             else:
                 order = [(c["g"], ps.groups), (c["py"], ps.out_h // ps.pool), (c["px"], ps.out_w // ps.pool), (c["dy"], ps.pool), (c["dx"], ps.pool),
                          (c["ci"], src.channels), (c["ky"], ps.kh), (c["kx"], ps.kw)]
-                y = c["py"] * ps.pool + c["dy"] + c["ky"]  # padded coordinates
-                x = c["px"] * ps.pool + c["dx"] + c["kx"]
-                inb = (y >= ps.padding) & (y < src.height + ps.padding) & (x >= ps.padding) & (x < src.width + ps.padding)
-                bank, row = _locate(src, c["ci"], (y - ps.padding).as_unsigned(), (x - ps.padding).as_unsigned())
-                for rp, _ in banks:
-                    m.d.comb += rp.addr.eq(row)
-                kaddr = (c["g"] * src.channels + c["ci"]) * (ps.kh * ps.kw) + c["ky"] * ps.kw + c["kx"]
-                for rp in ([k[0] for k in mem["kram"]] if kind == "conv" else mem["head_rom"]):
-                    m.d.comb += rp.addr.eq(kaddr)
                 ho, wo = ps.out_h // ps.pool, ps.out_w // ps.pool
+                linear = [  # coefficients of g, py, px, dy, dx, ci, ky, kx
+                    (c["ry"], [0, ps.pool, 0, 1, 0, 0, 1, 0]),  # padded coordinates
+                    (c["rx"], [0, 0, ps.pool, 0, 1, 0, 0, 1]),
+                    (c["rb"], [src.channels * ps.kh * ps.kw, 0, 0, 0, 0, ps.kh * ps.kw, ps.kw, 1]),  # kernel word
+                    (c["rw"], [ho * wo, wo, 1, 0, 0, 0, 0, 0]),
+                ]
+                y, x = c["ry"], c["rx"]
+                inb = (y >= ps.padding) & (y < src.height + ps.padding) & (x >= ps.padding) & (x < src.width + ps.padding)
+                bank, _ = _locate(src, c["ci"], (y - ps.padding).as_unsigned(), (x - ps.padding).as_unsigned())
                 first = (c["ci"] == 0) & (c["ky"] == 0) & (c["kx"] == 0)
                 last = (c["ci"] == src.channels - 1) & (c["ky"] == ps.kh - 1) & (c["kx"] == ps.kw - 1)
                 m.d.comb += [
                     tag0.first.eq(first), tag0.last.eq(last), tag0.inb.eq(inb), tag0.bank.eq(bank),
                     tag0.pfirst.eq((c["dy"] == 0) & (c["dx"] == 0)), tag0.plast.eq((c["dy"] == ps.pool - 1) & (c["dx"] == ps.pool - 1)),
-                    tag0.waddr.eq((c["g"] * ho + c["py"]) * wo + c["px"]), tag0.g.eq(c["g"]),
                 ]
-            done = _odometer(m, order)
+            m.d.comb += [tag0.waddr.eq(c["rw"]), tag0.g.eq(c["g"])]
+            done = _odometer(m, order, linear)
             with m.If(done):
                 m.d.sync += drain.eq(PASS_DRAIN - 1)
                 m.next = state + "_DRAIN"
@@ -384,7 +424,7 @@ class ImageAccelerator(StreamAccelerator):
         """Memories and datapath of the attention unit; `states(...)` adds one block's FSM states.
 
         The FC datapath follows `fsel` (2 * block + fc), which the issuing state sets, so the
-        operands at t+1 and the store at t+2 still see the right layer during the drain.
+        stages behind the issue (t+1 to the store at t+7) still see the right layer during the drain.
         """
         fcs = [fc for b in blocks for fc in (b.layer.fc1, b.layer.fc2)]
         fc_w = max(fc.acc_bits for fc in fcs) + 1
@@ -402,13 +442,19 @@ class ImageAccelerator(StreamAccelerator):
         fi = Signal(range(max(fc.weight.data.shape[1] for fc in fcs) + 1))
         fa = Signal(range(max(fc.weight.data.size for fc in fcs) + 1))
         fsel = Signal(range(len(fcs)))
-        ftag = data.StructLayout({"valid": 1, "first": 1, "last": 1, "o": fo.shape(), "i": fi.shape()})
-        f0, f1, f2 = Signal(ftag), Signal(ftag), Signal(ftag)
-        m.d.sync += [f1.eq(f0), f2.eq(f1)]
-        facc = Signal(signed(fc_w))
-        fw, fb, fx = Signal(signed(fc_w)), Signal(signed(fc_w)), Signal(signed(max(h_bits, max(b.gap_bits for b in blocks)) + 1))
-        with m.If(f1.valid):
-            m.d.sync += facc.eq(Mux(f1.first, fb, facc) + fw * fx)
+        ftag = data.StructLayout({"valid": 1, "first": 1, "last": 1, "o": fo.shape(), "i": fi.shape(), "a": fa.shape()})
+        ft = [Signal(ftag, name=f"ftag{k}") for k in range(FC_DRAIN + 1)]  # ft[k]: the item issued k cycles ago
+        m.d.sync += [ft[k].eq(ft[k - 1]) for k in range(1, len(ft))]
+        f0 = ft[0]
+        x_w = max(h_bits, max(b.gap_bits for b in blocks)) + 1
+        xsel, xr, ox = (Signal(signed(x_w), name=n) for n in ("fc_xsel", "fc_xr", "fc_x"))  # t+1: input select, t+2: rounded, t+3: clamped
+        fw, fb = Signal(signed(max(fc.weight.bits for fc in fcs)), name="fc_w"), Signal(signed(fc_w), name="fc_b")  # t+3: ROM words
+        fprod, fbias, facc = (Signal(signed(fc_w), name=n) for n in ("fc_prod", "fc_bias", "fc_acc"))  # t+4: product and bias, t+5: sum
+        m.d.sync += [fprod.eq(fw * ox), fbias.eq(fb)]
+        fr = Signal(signed(fc_w + 1))  # t+6: the sum rounded; t+7: clamped and stored
+        with m.If(ft[5].valid):
+            m.d.sync += facc.eq(Mux(ft[5].first, fbias, facc) + fprod)
+        fs = ft[FC_DRAIN]
         roms = []
         with m.Switch(fsel):
             for k, fc in enumerate(fcs):
@@ -420,33 +466,40 @@ class ImageAccelerator(StreamAccelerator):
                 wrd, brd = wrom.read_port(), brom.read_port()
                 roms.append((wrd, brd))
                 with m.Case(k):
-                    x = _requantize(m, Array(gaps[bi])[f1.i], b.layer.gap, b.gap_bits + 1, f"gapq{bi}") if j == 0 else Array(hregs)[f1.i]
-                    m.d.comb += [fw.eq(wrd.data), fb.eq(brd.data), fx.eq(x)]
-                    r = _requantize(m, facc, fc.requant, fc_w + 1, f"att{bi}_fc{j + 1}_q")
-                    with m.If(f2.valid & f2.last):
+                    if j == 0:  # the requantised global average pool
+                        gap = b.layer.gap
+                        m.d.sync += [xsel.eq(Array(gaps[bi])[ft[1].i]), xr.eq(_round_shift(m, xsel, gap.shift, x_w, f"gapq{bi}")), ox.eq(_clamp(xr, gap.clamp))]
+                    else:
+                        m.d.sync += [xsel.eq(Array(hregs)[ft[1].i]), xr.eq(xsel), ox.eq(xr)]
+                    m.d.comb += [wrd.addr.eq(ft[2].a), brd.addr.eq(ft[2].o)]
+                    m.d.sync += [fw.eq(wrd.data), fb.eq(brd.data), fr.eq(_round_shift(m, facc, fc.requant.shift, fc_w + 1, f"att{bi}_fc{j + 1}_r"))]
+                    r = _clamp(fr, fc.requant.clamp)
+                    with m.If(fs.valid & fs.last):
                         if j == 0:
-                            with m.Switch(f2.o):
+                            with m.Switch(fs.o):
                                 for o in range(fc.out_shape[0]):
                                     with m.Case(o):
                                         m.d.sync += hregs[o].eq(r)
                         else:
-                            m.d.comb += [z_wr.addr.eq(f2.o), z_wr.data.eq(r), z_wr.en.eq(1)]
+                            m.d.comb += [z_wr.addr.eq(fs.o), z_wr.data.eq(r), z_wr.en.eq(1)]
 
         # normalisation: per mixture the sum of |z| (+ eps), then one restoring division per cell
         nm = Signal(range(max(b.layer.mixtures for b in blocks) + 1))
+        zbase, abase = Signal(range(zmem.depth + 1)), Signal(range(amem.depth + 1))  # nm * (n + 1) and nm * n, kept by adding
         nj = Signal(range(max(b.layer.cells for b in blocks) + 2))
         den = Signal(max(b.layer.norm.eps + (b.layer.cells + 1) * (1 << (z_bits - 1)) for b in blocks).bit_length())
         sum_valid = Signal()
         max_div = max(b.div_bits for b in blocks)
-        num, quo = Signal(max_div), Signal(max_div)
+        num, quo = Signal(max_div), Signal(max_div + 1)  # quo: room for the rounding carry
         rem = Signal(len(den) + 1)
         neg = Signal()
         it = Signal(range(max_div + 1))
-        zabs = Signal(z_bits)
+        zabs, zabs_sum = Signal(z_bits), Signal(z_bits)
         m.d.comb += zabs.eq(Mux(z_rd.data < 0, -z_rd.data, z_rd.data))
-        m.d.sync += sum_valid.eq(0)
-        with m.If(sum_valid):
-            m.d.sync += den.eq(den + zabs)
+        summing = Signal()  # zabs_sum holds a read |z| to add (two cycles after its read)
+        m.d.sync += [sum_valid.eq(0), summing.eq(sum_valid), zabs_sum.eq(zabs)]
+        with m.If(summing):
+            m.d.sync += den.eq(den + zabs_sum)
 
         def states(bi: int, names: tuple[str, str, str], nxt: str, on_done: list) -> None:
             """FC1, FC2 and normalisation states of block `bi`, then `nxt` (with `on_done`)."""
@@ -455,7 +508,7 @@ class ImageAccelerator(StreamAccelerator):
                 wrd, brd = roms[2 * bi + j]
                 n_out, n_in = fc.weight.data.shape
                 with m.State(names[j]):
-                    m.d.comb += [wrd.addr.eq(fa), brd.addr.eq(fo), f0.valid.eq(1), f0.first.eq(fi == 0), f0.last.eq(fi == n_in - 1), f0.o.eq(fo), f0.i.eq(fi)]
+                    m.d.comb += [f0.valid.eq(1), f0.first.eq(fi == 0), f0.last.eq(fi == n_in - 1), f0.o.eq(fo), f0.i.eq(fi), f0.a.eq(fa)]
                     m.d.sync += [fa.eq(fa + 1), fsel.eq(2 * bi + j)]
                     with m.If(_odometer(m, [(fo, n_out), (fi, n_in)])):
                         m.d.sync += [fa.eq(0), drain.eq(FC_DRAIN - 1)]
@@ -465,19 +518,19 @@ class ImageAccelerator(StreamAccelerator):
                     with m.If(drain == 0):
                         m.next = names[j + 1]
                         if j == 1:
-                            m.d.sync += [nm.eq(0), nj.eq(0), den.eq(lay.norm.eps)]
+                            m.d.sync += [nm.eq(0), zbase.eq(0), abase.eq(0), nj.eq(0), den.eq(lay.norm.eps)]
 
             s_norm, n, nbits = names[2], lay.cells, blocks[bi].div_bits
             lo, hi = lay.norm.clamp
-            with m.State(s_norm):  # n + 1 reads of |z| of mixture nm; each is summed one cycle later
-                m.d.comb += z_rd.addr.eq(nm * (n + 1) + nj)
+            with m.State(s_norm):  # n + 1 reads of |z| of mixture nm; each is summed two cycles later (done before DIVIDE)
+                m.d.comb += z_rd.addr.eq(zbase + nj)
                 m.d.sync += [sum_valid.eq(1), nj.eq(Mux(nj == n, 0, nj + 1))]
                 with m.If(nj == n):
                     m.next = s_norm + "_SUMMED"
             with m.State(s_norm + "_SUMMED"):
                 m.next = s_norm + "_READ"
             with m.State(s_norm + "_READ"):
-                m.d.comb += z_rd.addr.eq(nm * (n + 1) + nj)
+                m.d.comb += z_rd.addr.eq(zbase + nj)
                 m.next = s_norm + "_LOAD"
             with m.State(s_norm + "_LOAD"):
                 m.d.sync += [num.eq(zabs << -lay.norm.scale_exp), neg.eq(z_rd.data < 0), rem.eq(0), quo.eq(0), it.eq(nbits - 1)]
@@ -490,14 +543,15 @@ class ImageAccelerator(StreamAccelerator):
                     m.next = s_norm + "_ROUND"
             with m.State(s_norm + "_ROUND"):
                 twice = rem << 1
-                rounded = quo + ((twice > den) | ((twice == den) & quo[0]))
-                val = Mux(neg, -rounded, rounded)
-                m.d.comb += [a_wr.addr.eq(nm * n + nj), a_wr.data.eq(Mux(val < lo, lo, Mux(val > hi, hi, val))), a_wr.en.eq(1)]
+                m.d.sync += quo.eq(quo + ((twice > den) | ((twice == den) & quo[0])))
+                m.next = s_norm + "_STORE"
+            with m.State(s_norm + "_STORE"):
+                m.d.comb += [a_wr.addr.eq(abase + nj), a_wr.data.eq(_clamp(Mux(neg, -quo, quo), (lo, hi))), a_wr.en.eq(1)]
                 with m.If(nj != n - 1):
                     m.d.sync += nj.eq(nj + 1)
                     m.next = s_norm + "_READ"
                 with m.Elif(nm != lay.mixtures - 1):
-                    m.d.sync += [nj.eq(0), nm.eq(nm + 1), den.eq(lay.norm.eps)]
+                    m.d.sync += [nj.eq(0), nm.eq(nm + 1), zbase.eq(zbase + n + 1), abase.eq(abase + n), den.eq(lay.norm.eps)]
                     m.next = s_norm
                 with m.Else():
                     m.d.sync += on_done

@@ -40,8 +40,8 @@ CONSUMER = "the image accelerator generator (faultedge.hdl)"
 SUPPORTED = {"kwconv2d": None, "avgpool2d": None, "linear": None, "argmax": None}
 
 # Pipeline depths fixed by faultedge.hdl.image_accel (the cycle model reads them from here).
-PASS_DRAIN = 8  # issue -> write of the last item of a P-lane pass
-FC_DRAIN = 2  # issue -> write of the last output of an attention FC
+PASS_DRAIN = 11  # issue -> write of the last item of a P-lane pass
+FC_DRAIN = 7  # issue -> write of the last output of an attention FC
 
 
 def _is_pow2(n: int) -> bool:
@@ -128,9 +128,9 @@ class Block:
 
     @property
     def norm_cycles(self) -> int:
-        """Per mixture: n + 1 reads of |z| plus one to finish the sum, then per cell: read, load, iterate, round."""
+        """Per mixture: n + 1 reads of |z| plus one to finish the sum, then per cell: read, load, iterate, round, store."""
         n = self.layer.cells
-        return self.layer.mixtures * ((n + 1) + 1 + n * (self.div_bits + 3))
+        return self.layer.mixtures * ((n + 1) + 1 + n * (self.div_bits + 4))
 
     @property
     def assembly_issue(self) -> int:
