@@ -6,7 +6,9 @@ a student at theta*_t, take `syn_steps` SGD steps on mini-batches of the synthet
 with a learnable learning rate, and score the end point against the expert `expert_epochs`
 later: ||theta_N - theta*_{t+M}||^2 / ||theta*_t - theta*_{t+M}||^2. The gradient of that
 loss flows through the unrolled steps into the images (SGD, lr_img, momentum 0.5) and into
-the learning rate (SGD, lr_lr, momentum 0.5). The synthetic set starts from real images.
+the learning rate (SGD, lr_lr, momentum 0.5). The synthetic set starts from real images, random
+ones (MTT) or herded ones; DATM's options restrict the start epochs to a later window and learn
+soft labels that start from an expert's logits.
 Experts, unrolled steps and the later training on any small set all see the same
 differentiable augmentation (DSA, `augment_images`), so the images are not tuned to one
 fixed view of themselves. Experts and student use MKW-Net's widths and, by default, its
