@@ -64,6 +64,7 @@ def main() -> None:
     ap.add_argument("--net-norm", choices=("instance", "batch"), default=DistillConfig.net_norm, help="norm of the expert/student ConvNet")
     ap.add_argument("--init", choices=("random", "herding"), default=DistillConfig.init, help="the real images distillation starts from")
     ap.add_argument("--min-start-epoch", type=int, default=DistillConfig.min_start_epoch, help="earliest expert epoch a matched segment starts at")
+    ap.add_argument("--max-start-epoch", type=int, default=DistillConfig.max_start_epoch, help="matched segments start before this expert epoch")
     ap.add_argument("--labels", choices=("hard", "soft"), default="soft" if DistillConfig.soft_labels else "hard", help="learned soft labels (DATM) or classes")
     ap.add_argument("--augment", help="DSA ops, comma-separated, or none (default: per data set, faultedge.data.images.default_augment)")
     ap.add_argument("--conditions", nargs="+", help="subset of model_trainset names to run (default: all)")
@@ -79,7 +80,7 @@ def main() -> None:
     out = Path(args.out or f"benchmarks/results/mkw_dd_{tag}.json")
     distill_cfg = replace(
         DistillConfig(), images_per_class=args.ipc, iterations=args.iterations, n_experts=args.experts, syn_steps=args.syn_steps,
-        batch_syn=args.batch_syn, net_norm=args.net_norm, init=args.init, min_start_epoch=args.min_start_epoch, soft_labels=args.labels == "soft", augment=args.augment if args.augment is not None else default_augment(args.data),
+        batch_syn=args.batch_syn, net_norm=args.net_norm, init=args.init, min_start_epoch=args.min_start_epoch, max_start_epoch=args.max_start_epoch, soft_labels=args.labels == "soft", augment=args.augment if args.augment is not None else default_augment(args.data),
     )
     conditions = [c for c in CONDITIONS if args.conditions is None or f"{c[0]}_{c[1]}" in args.conditions]
     n_train, n_val, n_test = args.windows
