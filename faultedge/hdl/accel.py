@@ -87,7 +87,12 @@ class ShiftRound:
         return (shifted << self.left if self.max_left else shifted), (rem > self.half) | ((rem == self.half) & shifted[0])
 
     def clamp(self, value):
-        return Mux(value < self.lo, self.lo, Mux(value > self.hi, self.hi, value))
+        return clamp(value, self.lo, self.hi)
+
+
+def clamp(value, lo, hi):
+    """min(max(value, lo), hi) for signals or constant bounds."""
+    return Mux(value < lo, lo, Mux(value > hi, hi, value))
 
 
 class StreamAccelerator(wiring.Component):

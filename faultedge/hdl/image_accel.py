@@ -37,7 +37,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
-from faultedge.hdl.accel import ResultStage, ShiftRound, StreamAccelerator, _bits, _log2, _pack
+from faultedge.hdl.accel import ResultStage, ShiftRound, StreamAccelerator, _bits, _log2, _pack, clamp
 from faultedge.hdl.image_plan import FC_DRAIN, PASS_DRAIN, Block, MapMem, Pass
 
 
@@ -56,11 +56,6 @@ def _round_shift(m: Module, value, shift: int, width: int, name: str):
     half = 1 << (shift - 1)
     m.d.comb += out.eq(q + ((rem > half) | ((rem == half) & q[0])))
     return out
-
-
-def _clamp(value, clamp: tuple[int, int]):
-    lo, hi = clamp
-    return Mux(value < lo, lo, Mux(value > hi, hi, value))
 
 
 def _odometer(m: Module, counters: list[tuple[Signal, int]], linear: list[tuple[Signal, list[int]]] = ()):
@@ -468,12 +463,12 @@ class ImageAccelerator(StreamAccelerator):
                 with m.Case(k):
                     if j == 0:  # the requantised global average pool
                         gap = b.layer.gap
-                        m.d.sync += [xsel.eq(Array(gaps[bi])[ft[1].i]), xr.eq(_round_shift(m, xsel, gap.shift, x_w, f"gapq{bi}")), ox.eq(_clamp(xr, gap.clamp))]
+                        m.d.sync += [xsel.eq(Array(gaps[bi])[ft[1].i]), xr.eq(_round_shift(m, xsel, gap.shift, x_w, f"gapq{bi}")), ox.eq(clamp(xr, *gap.clamp))]
                     else:
                         m.d.sync += [xsel.eq(Array(hregs)[ft[1].i]), xr.eq(xsel), ox.eq(xr)]
                     m.d.comb += [wrd.addr.eq(ft[2].a), brd.addr.eq(ft[2].o)]
                     m.d.sync += [fw.eq(wrd.data), fb.eq(brd.data), fr.eq(_round_shift(m, facc, fc.requant.shift, fc_w + 1, f"att{bi}_fc{j + 1}_r"))]
-                    r = _clamp(fr, fc.requant.clamp)
+                    r = clamp(fr, *fc.requant.clamp)
                     with m.If(fs.valid & fs.last):
                         if j == 0:
                             with m.Switch(fs.o):
@@ -546,7 +541,7 @@ class ImageAccelerator(StreamAccelerator):
                 m.d.sync += quo.eq(quo + ((twice > den) | ((twice == den) & quo[0])))
                 m.next = s_norm + "_STORE"
             with m.State(s_norm + "_STORE"):
-                m.d.comb += [a_wr.addr.eq(abase + nj), a_wr.data.eq(_clamp(Mux(neg, -quo, quo), (lo, hi))), a_wr.en.eq(1)]
+                m.d.comb += [a_wr.addr.eq(abase + nj), a_wr.data.eq(clamp(Mux(neg, -quo, quo), lo, hi)), a_wr.en.eq(1)]
                 with m.If(nj != n - 1):
                     m.d.sync += nj.eq(nj + 1)
                     m.next = s_norm + "_READ"
