@@ -60,7 +60,8 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=DistillConfig.iterations)
     ap.add_argument("--experts", type=int, default=DistillConfig.n_experts)
     ap.add_argument("--syn-steps", type=int, default=DistillConfig.syn_steps)
-    ap.add_argument("--batch-syn", type=int, default=DistillConfig.batch_syn)
+    ap.add_argument("--batch-syn", type=lambda v: None if v == "all" else int(v), default=DistillConfig.batch_syn, help="synthetic images per unrolled step, or all")
+    ap.add_argument("--expert-train-epochs", type=int, default=DistillConfig.expert_train_epochs, help="epochs per expert trajectory")
     ap.add_argument("--net-norm", choices=("instance", "batch"), default=DistillConfig.net_norm, help="norm of the expert/student ConvNet")
     ap.add_argument("--init", choices=("random", "herding"), default=DistillConfig.init, help="the real images distillation starts from")
     ap.add_argument("--min-start-epoch", type=int, default=DistillConfig.min_start_epoch, help="earliest expert epoch a matched segment starts at")
@@ -79,7 +80,7 @@ def main() -> None:
     tag = "robot" if args.data == ROBOT else "cwru"
     out = Path(args.out or f"benchmarks/results/mkw_dd_{tag}.json")
     distill_cfg = replace(
-        DistillConfig(), images_per_class=args.ipc, iterations=args.iterations, n_experts=args.experts, syn_steps=args.syn_steps,
+        DistillConfig(), images_per_class=args.ipc, iterations=args.iterations, n_experts=args.experts, expert_train_epochs=args.expert_train_epochs, syn_steps=args.syn_steps,
         batch_syn=args.batch_syn, net_norm=args.net_norm, init=args.init, min_start_epoch=args.min_start_epoch, max_start_epoch=args.max_start_epoch, soft_labels=args.labels == "soft", augment=args.augment if args.augment is not None else default_augment(args.data),
     )
     conditions = [c for c in CONDITIONS if args.conditions is None or f"{c[0]}_{c[1]}" in args.conditions]

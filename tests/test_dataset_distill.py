@@ -28,7 +28,7 @@ from faultedge.train.dataset_distill import (
 )
 from faultedge.train.dd_pipeline import DISTILLED, load_distilled, save_distilled
 
-TINY = DistillConfig(images_per_class=3, n_experts=2, expert_train_epochs=3, max_start_epoch=2, expert_epochs=1, syn_steps=3, batch_syn=6, iterations=4, net_width=4)
+TINY = DistillConfig(images_per_class=3, n_experts=2, expert_train_epochs=3, min_start_epoch=0, max_start_epoch=2, expert_epochs=1, syn_steps=3, iterations=4, net_width=4)  # every step on all 6 images
 
 
 @pytest.fixture(scope="module")

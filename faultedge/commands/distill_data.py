@@ -24,10 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-train", type=int, default=500, help="real training windows per class (default 500)")
     p.add_argument("--n-val", type=int, default=250, help="validation windows per class (default 250)")
     p.add_argument("--n-test", type=int, default=250, help="test windows per class (default 250)")
-    p.add_argument("--experts", type=int, default=8, help="expert trajectories (default 8; reference 100)")
-    p.add_argument("--expert-epochs", type=int, default=12, help="epochs per expert trajectory (default 12)")
-    p.add_argument("--iterations", type=int, default=300, help="distillation iterations (default 300, about 10 min on one core)")
-    p.add_argument("--syn-steps", type=int, default=12, help="unrolled student steps per iteration (default 12)")
+    # defaults (None) come from DistillConfig, imported lazily with torch
+    p.add_argument("--experts", type=int, help="expert trajectories (default: the DistillConfig default; reference 100)")
+    p.add_argument("--expert-epochs", type=int, help="epochs per expert trajectory (default: the DistillConfig default)")
+    p.add_argument("--iterations", type=int, help="distillation iterations (default: the DistillConfig default)")
+    p.add_argument("--syn-steps", type=int, help="unrolled student steps per iteration (default: the DistillConfig default)")
     p.add_argument("--init", choices=("random", "herding"), help="the real images the synthetic set starts from: random (MTT) or "
                    "herding in an expert's feature space (default: the DistillConfig default)")
     p.add_argument("--labels", choices=("soft", "hard"), help="soft: learn a label distribution per image, starting from an expert's "
@@ -47,19 +48,24 @@ def config_from_args(args: argparse.Namespace):
 
     snr = args.snr if args.snr is not None or args.data == ROBOT else -6.0
     data = ImageDataSpec.for_source(args.data, seed=args.seed, snr_db=snr, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test)
-    max_start = min(DistillConfig.max_start_epoch, args.expert_epochs - DistillConfig.expert_epochs)
+
+    def given(value, default):
+        return default if value is None else value
+
+    expert_train_epochs = given(args.expert_epochs, DistillConfig.expert_train_epochs)
+    max_start = min(DistillConfig.max_start_epoch, expert_train_epochs - DistillConfig.expert_epochs)  # shorter experts: an earlier window
     try:
         distill = DistillConfig(
             images_per_class=args.images_per_class,
-            n_experts=args.experts,
-            expert_train_epochs=args.expert_epochs,
+            n_experts=given(args.experts, DistillConfig.n_experts),
+            expert_train_epochs=expert_train_epochs,
             max_start_epoch=max_start,
-            iterations=args.iterations,
-            syn_steps=args.syn_steps,
+            iterations=given(args.iterations, DistillConfig.iterations),
+            syn_steps=given(args.syn_steps, DistillConfig.syn_steps),
             augment=args.augment if args.augment is not None else default_augment(args.data),
-            init=args.init or DistillConfig.init,
+            init=given(args.init, DistillConfig.init),
             soft_labels=DistillConfig.soft_labels if args.labels is None else args.labels == "soft",
-            min_start_epoch=min(DistillConfig.min_start_epoch, max(max_start - 1, 0)) if args.min_start_epoch is None else args.min_start_epoch,
+            min_start_epoch=given(args.min_start_epoch, min(DistillConfig.min_start_epoch, max_start // 2)),
         )
     except ValueError as exc:
         raise SystemExit(f"faultedge distill-data: error: {exc}") from None

@@ -18,7 +18,7 @@ def demo_config(seed: int):
     from faultedge.train.dd_pipeline import DDConfig
 
     data = ImageDataSpec.for_source(ROBOT, seed=seed, n_train=100, n_val=30, n_test=100)
-    distill = DistillConfig(images_per_class=10, n_experts=2, expert_train_epochs=8, max_start_epoch=5, iterations=60, batch_syn=35)
+    distill = DistillConfig(images_per_class=10, n_experts=2, expert_train_epochs=8, min_start_epoch=2, max_start_epoch=5, iterations=60)
     return DDConfig(data=data, distill=distill, seed=seed)
 
 
