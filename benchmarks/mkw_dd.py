@@ -13,6 +13,7 @@ parameters, MACs and times as JSON (rewritten after every step, so a partial run
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import replace
@@ -23,7 +24,7 @@ import torch
 
 from faultedge.data.images import ROBOT, ImageDataSpec, build_image_sets, default_augment
 from faultedge.runs import write_json
-from faultedge.train.dataset_distill import DistillConfig, distill, train_experts
+from faultedge.train.dataset_distill import DistillConfig, DistillResult, distill, train_experts
 from faultedge.train.dd_pipeline import DDConfig, distilled_arrays, train_and_score
 from faultedge.train.pipeline import versions
 
@@ -51,6 +52,20 @@ def summarise(per_seed: dict[str, list[dict]]) -> dict[str, dict]:
     return out
 
 
+def load_saved(path: Path, cfg: DDConfig) -> tuple[DistillResult, dict]:
+    """A set written by --save-distilled, with its distillation timing; refused unless it was distilled with `cfg`."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            saved_cfg, timing = json.loads(str(z["config"])), json.loads(str(z["timing"]))
+            soft = z["soft_labels"] if "soft_labels" in z.files else None
+            result = DistillResult(z["images"], z["labels"], soft, float(z["lr"]), [], z["init_indices"], timing["matching_s"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise SystemExit(f"{path}: not a set written by --save-distilled ({exc})") from None
+    if saved_cfg != json.loads(json.dumps(cfg.to_dict())):
+        raise SystemExit(f"{path} was distilled with other options; pass the options of the run that saved it")
+    return result, timing
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=ROBOT, help="'robot' or a CWRU data directory")
@@ -73,7 +88,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, help="epochs on the small sets (default 100, seed 000)")
     ap.add_argument("--real-epochs", type=int, help="epochs on all real data (default 30, early stopping on validation)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--save-distilled", help="directory for the distilled sets (distilled_<tag>_seed<N>.npz), to re-evaluate them later")
+    reuse = ap.add_mutually_exclusive_group()
+    reuse.add_argument("--save-distilled", help="directory for the distilled sets (distilled_<tag>_seed<N>.npz), to re-evaluate them later")
+    reuse.add_argument("--reuse-distilled", help="a --save-distilled directory: score its sets again (e.g. with more --train-seeds) instead of distilling; the other options must be those it was distilled with")
     ap.add_argument("--out", help="JSON path (default benchmarks/results/mkw_dd_<robot|cwru>.json)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -94,14 +111,20 @@ def main() -> None:
         t0 = time.perf_counter()
         sets = build_image_sets(cfg.data, progress=True)
         t_images = time.perf_counter() - t0
-        trajectories = train_experts(*sets.train, sets.n_classes, cfg.distill, seed)
-        t_experts = time.perf_counter() - t0 - t_images
-        result = distill(*sets.train, sets.n_classes, trajectories, cfg.distill, seed)
-        timing.append({"seed": seed, "images_s": t_images, "experts_s": t_experts, "matching_s": result.seconds, "distill_total_s": t_experts + result.seconds, "loss_first_10": float(np.mean(result.losses[:10])), "loss_last_10": float(np.mean(result.losses[-10:])), "learned_lr": result.lr})
+        saved = Path(args.save_distilled or args.reuse_distilled or ".") / f"distilled_{tag}_seed{seed}.npz"
+        if args.reuse_distilled:
+            result, timing_entry = load_saved(saved, cfg)
+            timing.append({**timing_entry, "images_s": t_images, "reused": str(saved)})
+        else:
+            trajectories = train_experts(*sets.train, sets.n_classes, cfg.distill, seed)
+            t_experts = time.perf_counter() - t0 - t_images
+            result = distill(*sets.train, sets.n_classes, trajectories, cfg.distill, seed)
+            timing.append({"seed": seed, "images_s": t_images, "experts_s": t_experts, "matching_s": result.seconds, "distill_total_s": t_experts + result.seconds, "loss_first_10": float(np.mean(result.losses[:10])), "loss_last_10": float(np.mean(result.losses[-10:])), "learned_lr": result.lr})
         if args.save_distilled:
-            Path(args.save_distilled).mkdir(parents=True, exist_ok=True)
-            np.savez(Path(args.save_distilled) / f"distilled_{tag}_seed{seed}.npz", images=result.images, labels=result.labels, lr=result.lr, init_indices=result.init_indices, **({} if result.soft_labels is None else {"soft_labels": result.soft_labels}))
-        print(f"seed {seed}: images {t_images:.0f} s, experts {t_experts:.0f} s, matching {result.seconds:.0f} s, loss {timing[-1]['loss_first_10']:.3f} -> {timing[-1]['loss_last_10']:.3f}", flush=True)
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            soft = {} if result.soft_labels is None else {"soft_labels": result.soft_labels}
+            np.savez(saved, images=result.images, labels=result.labels, lr=result.lr, init_indices=result.init_indices, config=json.dumps(cfg.to_dict()), timing=json.dumps(timing[-1]), **soft)
+        print(f"seed {seed}: images {t_images:.0f} s, experts {timing[-1]['experts_s']:.0f} s, matching {timing[-1]['matching_s']:.0f} s, loss {timing[-1]['loss_first_10']:.3f} -> {timing[-1]['loss_last_10']:.3f}", flush=True)
         for kind, train_on in conditions:
             for train_seed in args.train_seeds if train_on != "real" else args.train_seeds[:1]:
                 if train_on == "start":  # the starting images are a real subset picked by the method: train on them like a distilled set
