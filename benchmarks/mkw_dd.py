@@ -8,6 +8,8 @@ parameters, MACs and times as JSON (rewritten after every step, so a partial run
 
     python benchmarks/mkw_dd.py --data robot --seeds 0 --train-seeds 0 1 2
     python benchmarks/mkw_dd.py --data ../shared/data/cwru --seeds 0 --train-seeds 0 1 2
+    python benchmarks/mkw_dd.py --data robot --save-distilled DIR ...   # later, more seeds on the same sets:
+    python benchmarks/mkw_dd.py --data robot --reuse-distilled DIR --train-seeds 0 1 2 3 4 ...
 """
 
 from __future__ import annotations
