@@ -113,7 +113,8 @@ def main() -> None:
         t0 = time.perf_counter()
         sets = build_image_sets(cfg.data, progress=True)
         t_images = time.perf_counter() - t0
-        saved = Path(args.save_distilled or args.reuse_distilled or ".") / f"distilled_{tag}_seed{seed}.npz"
+        store = args.save_distilled or args.reuse_distilled
+        saved = Path(store) / f"distilled_{tag}_seed{seed}.npz" if store else None
         if args.reuse_distilled:
             result, timing_entry = load_saved(saved, cfg)
             timing.append({**timing_entry, "images_s": t_images, "reused": str(saved)})
