@@ -24,15 +24,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faultedge.data.images import ROBOT, ImageDataSpec, build_image_sets, default_augment
-from faultedge.runs import write_json
+from faultedge.data.images import ROBOT, ImageDataSpec, ImageSets, build_image_sets, default_augment
+from faultedge.errors import RunDirError
+from faultedge.runs import RunDir, read_json, write_json
 from faultedge.train.dataset_distill import DistillConfig, DistillResult, distill, train_experts
-from faultedge.train.dd_pipeline import DDConfig, distilled_arrays, train_and_score
+from faultedge.train.dd_pipeline import DDConfig, distilled_arrays, load_distilled, save_distilled, train_and_score
 from faultedge.train.pipeline import versions
 
 # The table of issue 5 first; then the extras (a busy machine may not get to them).
 # "start": the real images the distillation started from (herding or random), trained on as they are: what matching adds.
 CONDITIONS = (("mkw", "distilled"), ("mkw", "random"), ("cnn", "distilled"), ("mkw", "start"), ("mkw", "real"), ("cnn", "random"), ("convnet", "distilled"))
+SAVED_META = "saved_set.json"  # next to a saved distilled.npz: the options, timing and starting images of that distillation
 PAPER = {"mkw_distilled_accuracy": 87.4, "params_M": 0.043, "MFLOPs": 0.56, "note": "seed 000 Table 4: its own robot data, tested on distilled test images"}
 
 
@@ -54,18 +56,19 @@ def summarise(per_seed: dict[str, list[dict]]) -> dict[str, dict]:
     return out
 
 
-def load_saved(path: Path, cfg: DDConfig) -> tuple[DistillResult, dict]:
-    """A set written by --save-distilled, with its distillation timing; refused unless it was distilled with `cfg`."""
+def load_saved(run: RunDir, cfg: DDConfig, sets: ImageSets) -> tuple[DistillResult, dict]:
+    """A set saved by --save-distilled (checked by `load_distilled`), with its timing; refused unless distilled with `cfg`."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            saved_cfg, timing = json.loads(str(z["config"])), json.loads(str(z["timing"]))
-            soft = z["soft_labels"] if "soft_labels" in z.files else None
-            result = DistillResult(z["images"], z["labels"], soft, float(z["lr"]), [], z["init_indices"], timing["matching_s"])
-    except (OSError, KeyError, ValueError) as exc:
-        raise SystemExit(f"{path}: not a set written by --save-distilled ({exc})") from None
-    if saved_cfg != json.loads(json.dumps(cfg.to_dict())):
-        raise SystemExit(f"{path} was distilled with other options; pass the options of the run that saved it")
-    return result, timing
+        meta = read_json(run.require(SAVED_META))
+        (images, targets), lr = load_distilled(run, sets)
+    except (RunDirError, KeyError) as exc:
+        raise SystemExit(f"{run.path}: not a set saved by --save-distilled ({exc})") from None
+    if meta["config"] != json.loads(json.dumps(cfg.to_dict())):
+        raise SystemExit(f"{run.path} was distilled with other options; pass the options of the run that saved it")
+    soft = targets if targets.ndim == 2 else None
+    labels = targets.argmax(1) if soft is not None else targets
+    timing = meta["timing"]
+    return DistillResult(images, labels, soft, lr, [], np.asarray(meta["init_indices"]), timing["matching_s"]), timing
 
 
 def main() -> None:
@@ -91,7 +94,7 @@ def main() -> None:
     ap.add_argument("--real-epochs", type=int, help="epochs on all real data (default 30, early stopping on validation)")
     ap.add_argument("--threads", type=int, default=1)
     reuse = ap.add_mutually_exclusive_group()
-    reuse.add_argument("--save-distilled", help="directory for the distilled sets (distilled_<tag>_seed<N>.npz), to re-evaluate them later")
+    reuse.add_argument("--save-distilled", help="directory for the distilled sets (<tag>_seed<N>/distilled.npz), to re-evaluate them later")
     reuse.add_argument("--reuse-distilled", help="a --save-distilled directory: score its sets again (e.g. with more --train-seeds) instead of distilling; the other options must be those it was distilled with")
     ap.add_argument("--out", help="JSON path (default benchmarks/results/mkw_dd_<robot|cwru>.json)")
     args = ap.parse_args()
@@ -114,19 +117,19 @@ def main() -> None:
         sets = build_image_sets(cfg.data, progress=True)
         t_images = time.perf_counter() - t0
         store = args.save_distilled or args.reuse_distilled
-        saved = Path(store) / f"distilled_{tag}_seed{seed}.npz" if store else None
+        saved = RunDir(Path(store) / f"{tag}_seed{seed}") if store else None
         if args.reuse_distilled:
-            result, timing_entry = load_saved(saved, cfg)
-            timing.append({**timing_entry, "images_s": t_images, "reused": str(saved)})
+            result, timing_entry = load_saved(saved, cfg, sets)
+            timing.append({**timing_entry, "images_s": t_images, "reused": str(saved.path)})
         else:
             trajectories = train_experts(*sets.train, sets.n_classes, cfg.distill, seed)
             t_experts = time.perf_counter() - t0 - t_images
             result = distill(*sets.train, sets.n_classes, trajectories, cfg.distill, seed)
             timing.append({"seed": seed, "images_s": t_images, "experts_s": t_experts, "matching_s": result.seconds, "distill_total_s": t_experts + result.seconds, "loss_first_10": float(np.mean(result.losses[:10])), "loss_last_10": float(np.mean(result.losses[-10:])), "learned_lr": result.lr})
         if args.save_distilled:
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            soft = {} if result.soft_labels is None else {"soft_labels": result.soft_labels}
-            np.savez(saved, images=result.images, labels=result.labels, lr=result.lr, init_indices=result.init_indices, config=json.dumps(cfg.to_dict()), timing=json.dumps(timing[-1]), **soft)
+            saved.path.mkdir(parents=True, exist_ok=True)
+            save_distilled(saved, result, sets.class_names)
+            write_json(saved / SAVED_META, {"config": cfg.to_dict(), "timing": timing[-1], "init_indices": result.init_indices.tolist()})
         print(f"seed {seed}: images {t_images:.0f} s, experts {timing[-1]['experts_s']:.0f} s, matching {timing[-1]['matching_s']:.0f} s, loss {timing[-1]['loss_first_10']:.3f} -> {timing[-1]['loss_last_10']:.3f}", flush=True)
         for kind, train_on in conditions:
             for train_seed in args.train_seeds if train_on != "real" else args.train_seeds[:1]:
