@@ -23,7 +23,9 @@ from faultedge.train.dataset_distill import (
     distill_network,
     expert_features,
     herding_selection,
+    matching_network,
     parse_augment,
+    set_expert_epoch,
     train_experts,
 )
 from faultedge.train.dd_pipeline import DISTILLED, load_distilled, save_distilled
@@ -111,6 +113,26 @@ def test_matching_runs_with_the_instance_norm_convnet_and_without_augmentation(t
     assert all(np.isfinite(result.losses)) and not np.allclose(result.images, toy[0][result.init_indices])
     with pytest.raises(ValueError, match="net_norm"):
         replace(TINY, net_norm="layer")
+
+
+def test_mkw_experts_anneal_tau_per_epoch_and_matching_runs_through_dynamic_kernels(toy):
+    from faultedge.models.kernel_warehouse import KWAttention
+    from faultedge.models.mkw import MKWNet
+    from faultedge.models.summary import count_params
+
+    cfg = replace(TINY, net="mkw", expert_anneal_epochs=2)
+    experts = train_experts(*toy, 2, cfg, seed=0, progress=False)
+    slow = train_experts(*toy, 2, replace(cfg, expert_anneal_epochs=100), seed=0, progress=False)
+    assert experts[0].shape == (4, count_params(MKWNet(1, 2, (4, 8, 8))))
+    torch.testing.assert_close(experts[0][:2], slow[0][:2], rtol=0, atol=0)  # epoch 0 runs at tau = 1 either way
+    assert not torch.equal(experts[0][2], slow[0][2])  # epoch 1: tau 0.5 against 0.99
+    net = matching_network(cfg, 1, 2)
+    set_expert_epoch(net, 1, cfg)
+    assert {float(m.temperature) for m in net.modules() if isinstance(m, KWAttention)} == {0.5}
+    result = distill(*toy, 2, experts, replace(cfg, min_start_epoch=1), seed=0, progress=False)
+    assert all(np.isfinite(result.losses)) and not np.allclose(result.images, toy[0][result.init_indices])
+    with pytest.raises(ValueError, match="net must be"):
+        replace(TINY, net="resnet")
 
 
 def test_augmentation_is_seeded_differentiable_and_shift_only_rolls_time():

@@ -11,7 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "distill-data",
         help="distil wavelet images (robot or CWRU) into a few synthetic images per class by trajectory matching",
-        description="Turn windows into 32x32 CWT images (ZCA-whitened with training statistics), train expert ConvNets "
+        description="Turn windows into 32x32 CWT images (ZCA-whitened with training statistics), train expert networks "
         "on them, and optimise a small synthetic set whose training trajectory matches the experts' (MTT, seed 000). "
         "Writes dd_config.json, zca.npz, experts.pt, distilled.npz, distilled.png and distill_loss.png into the run "
         "directory; then `faultedge train-mkw RUN` trains MKW-Net on it.",
@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--expert-epochs", type=int, help="epochs per expert trajectory (default: the DistillConfig default)")
     p.add_argument("--iterations", type=int, help="distillation iterations (default: the DistillConfig default)")
     p.add_argument("--syn-steps", type=int, help="unrolled student steps per iteration (default: the DistillConfig default)")
+    p.add_argument("--net", choices=("convnet", "mkw"), help="the experts' and student's network: a static ConvNet with MKW-Net's "
+                   "widths, or MKW-Net itself with its temperature schedule (default: the DistillConfig default)")
     p.add_argument("--init", choices=("random", "herding"), help="the real images the synthetic set starts from: random (MTT) or "
                    "herding in an expert's feature space (default: the DistillConfig default)")
     p.add_argument("--labels", choices=("soft", "hard"), help="soft: learn a label distribution per image, starting from an expert's "
@@ -63,6 +65,7 @@ def config_from_args(args: argparse.Namespace):
             iterations=given(args.iterations, DistillConfig.iterations),
             syn_steps=given(args.syn_steps, DistillConfig.syn_steps),
             augment=args.augment if args.augment is not None else default_augment(args.data),
+            net=given(args.net, DistillConfig.net),
             init=given(args.init, DistillConfig.init),
             soft_labels=DistillConfig.soft_labels if args.labels is None else args.labels == "soft",
             min_start_epoch=given(args.min_start_epoch, min(DistillConfig.min_start_epoch, max_start // 2)),

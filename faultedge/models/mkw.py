@@ -49,10 +49,14 @@ class MKWNet(nn.Module):
         self.pool = nn.AvgPool2d(2)
         self.classifier = nn.Linear(channels[-1] * (image_size // 2 ** len(channels)) ** 2, n_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The flattened feature maps the classifier reads."""
         for conv, norm, stage in zip(self.convs, self.norms, self.stages):
             x = self.pool(torch.relu(norm(conv(x, self.warehouses[stage].cells))))
-        return self.classifier(torch.flatten(x, 1))
+        return torch.flatten(x, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embed(x))
 
     def set_temperature(self, tau: float) -> None:
         for m in self.modules():
@@ -83,8 +87,12 @@ class PlainCNN(nn.Module):
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(c_in * (image_size // 2 ** len(channels)) ** 2, n_classes)
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The flattened feature maps the classifier reads."""
+        return torch.flatten(self.features(x), 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.features(x), 1))
+        return self.classifier(self.embed(x))
 
 
 def plain_cnn_for_budget(in_channels: int, n_classes: int, budget: int, image_size: int = 32) -> PlainCNN:

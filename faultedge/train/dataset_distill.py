@@ -12,8 +12,10 @@ ones (MTT) or herded ones; DATM's options restrict the start epochs to a later w
 soft labels that start from an expert's logits.
 Experts, unrolled steps and the later training on any small set all see the same
 differentiable augmentation (DSA, `augment_images`), so the images are not tuned to one
-fixed view of themselves. Experts and student use MKW-Net's widths and, by default, its
-batch norm: the static (tau = 1) form of the network the images are meant to train.
+fixed view of themselves. Experts and student are either a ConvNet with MKW-Net's widths and
+batch norm (MKW-Net's static, tau = 1, form; `net="convnet"`) or MKW-Net itself (`net="mkw"`):
+its experts anneal tau as MKW-Net's training does, and the student runs at the temperature of
+the expert epoch it starts from, so the images are shaped by the dynamic kernels they will train.
 
 The reference distils with 100 experts x 50 epochs and thousands of iterations on a GPU; the
 defaults here are sized to finish 50 images per class in well under 30 minutes on 2 CPU cores.
@@ -33,7 +35,7 @@ from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from faultedge.errors import DataError
-from faultedge.models.mkw import PlainCNN
+from faultedge.models.mkw import MKWNet, PlainCNN, temperature_at
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,10 @@ class DistillConfig:
     lr_lr: float = 1e-5
     lr_init: float = 0.05  # MTT starts the student at the experts' lr (at 0.1 the student overshoots: loss > 1)
     momentum: float = 0.5
-    net_width: int = 16  # ConvNet widths (w, 2w, 2w) = MKW-Net's (16, 32, 32) (reference: 128 x 3)
-    net_norm: str = "batch"  # "batch": MKW-Net's static (tau = 1) form, the net the images will train; "instance": reference
+    net: str = "convnet"  # "convnet": the static network below; "mkw": MKW-Net, tau annealed over expert_anneal_epochs
+    net_width: int = 16  # widths (w, 2w, 2w) = MKW-Net's (16, 32, 32) (reference: 128 x 3)
+    net_norm: str = "batch"  # convnet only. "batch": MKW-Net's static (tau = 1) form; "instance": the reference
+    expert_anneal_epochs: int = 10  # mkw only: tau falls 1 -> 0 over these expert epochs (KernelWarehouse schedule)
     augment: str = "level,shift,stretch,cutout"  # DSA ops (see augment_images) for experts, unrolled steps and evaluation
     init: str = "random"  # the real images the synthetic set starts from: "random" (MTT) or "herding" (in an expert's feature space)
     soft_labels: bool = False  # DATM: learnable soft labels, initialised from an expert's logits
@@ -73,6 +77,8 @@ class DistillConfig:
             )
         if not 0 <= self.min_start_epoch < self.max_start_epoch:
             raise ValueError(f"the matching window needs 0 <= min_start_epoch < max_start_epoch, got {self.min_start_epoch} and {self.max_start_epoch}")
+        if self.net not in ("convnet", "mkw"):
+            raise ValueError(f"net must be 'convnet' or 'mkw', got {self.net!r}")
         if self.net_norm not in ("instance", "batch"):
             raise ValueError(f"net_norm must be 'instance' or 'batch', got {self.net_norm!r}")
         if self.init not in ("random", "herding"):
@@ -89,6 +95,19 @@ def distill_network(in_channels: int, n_classes: int, width: int, image_size: in
     """The ConvNet that experts and students share: 3 x [conv3x3, norm, ReLU, avgpool2] with MKW-Net's
     widths (w, 2w, 2w), so the distilled images are shaped by the layer sizes they will train."""
     return PlainCNN(in_channels, n_classes, (width, 2 * width, 2 * width), norm=norm, image_size=image_size)
+
+
+def matching_network(cfg: DistillConfig, in_channels: int, n_classes: int, image_size: int = 32) -> nn.Module:
+    """The network `cfg.net` names, shared by experts and student."""
+    if cfg.net == "mkw":
+        return MKWNet(in_channels, n_classes, (cfg.net_width, 2 * cfg.net_width, 2 * cfg.net_width), image_size=image_size)
+    return distill_network(in_channels, n_classes, cfg.net_width, image_size, cfg.net_norm)
+
+
+def set_expert_epoch(net: nn.Module, epoch: int, cfg: DistillConfig) -> None:
+    """MKW-Net's temperature at this epoch of an expert's training (a no-op for the static ConvNet)."""
+    if isinstance(net, MKWNet):
+        net.set_temperature(temperature_at(epoch, cfg.expert_anneal_epochs))
 
 
 AUGMENTATIONS = ("level", "shift", "stretch", "cutout")
@@ -175,11 +194,12 @@ def train_experts(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: DistillConf
     for e in range(cfg.n_experts):
         torch.manual_seed(seed * 1009 + e)
         gen = torch.Generator().manual_seed(seed * 1009 + e)
-        net = distill_network(x.shape[1], n_classes, cfg.net_width, x.shape[-1], cfg.net_norm)
+        net = matching_network(cfg, x.shape[1], n_classes, x.shape[-1])
         flat = FlatNet(net)
         opt = torch.optim.SGD(net.parameters(), lr=cfg.expert_lr)
         snapshots = [flat.flatten()]
-        for _ in range(cfg.expert_train_epochs):
+        for epoch in range(cfg.expert_train_epochs):
+            set_expert_epoch(net, epoch, cfg)
             order = torch.randperm(len(yt), generator=gen)
             for i in range(0, len(order), cfg.expert_batch):
                 idx = order[i : i + cfg.expert_batch]
@@ -217,14 +237,16 @@ def distill(x: np.ndarray, y: np.ndarray, n_classes: int, trajectories: list[tor
     counts = np.bincount(y, minlength=n_classes)
     if counts.min() < cfg.images_per_class:
         raise DataError(f"distillation: {cfg.images_per_class} images per class requested, but class {int(counts.argmin())} has only {int(counts.min())} real images")
-    model = FlatNet(distill_network(x.shape[1], n_classes, cfg.net_width, x.shape[-1], cfg.net_norm))
+    model = FlatNet(matching_network(cfg, x.shape[1], n_classes, x.shape[-1]))
     if model.flatten().numel() != trajectories[0].shape[1]:
         raise DataError("distillation: the expert trajectories belong to a different network (parameter count differs)")
     expert_logits = None
     if cfg.soft_labels:
+        set_expert_epoch(model.net, cfg.max_start_epoch, cfg)
         with torch.no_grad():
             expert_logits = model(trajectories[0][cfg.max_start_epoch], torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
     if cfg.init == "herding":
+        set_expert_epoch(model.net, cfg.expert_train_epochs, cfg)
         init = herding_selection(expert_features(model, trajectories[0][-1], x), y, n_classes, cfg.images_per_class)
     else:
         init = _initial_images(y, n_classes, cfg.images_per_class, rng, None if expert_logits is None else expert_logits.argmax(1).numpy())
@@ -245,6 +267,7 @@ def distill(x: np.ndarray, y: np.ndarray, n_classes: int, trajectories: list[tor
         trajectory = trajectories[int(rng.integers(len(trajectories)))]
         start = int(rng.integers(cfg.min_start_epoch, cfg.max_start_epoch))
         theta0, target = trajectory[start], trajectory[start + cfg.expert_epochs]
+        set_expert_epoch(model.net, start, cfg)
         theta = theta0.clone().requires_grad_(True)
         order = torch.cat([torch.randperm(len(syn_y), generator=gen) for _ in range(-(-cfg.syn_steps * batch // len(syn_y)))])
         for step in range(cfg.syn_steps):
@@ -286,7 +309,7 @@ def expert_features(model: FlatNet, flat: torch.Tensor, x: np.ndarray) -> np.nda
     net = copy.deepcopy(model.net)
     torch.nn.utils.vector_to_parameters(flat, net.parameters())
     with torch.no_grad():
-        return torch.flatten(net.features(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))), 1).numpy()
+        return net.embed(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
 
 
 def herding_selection(features: np.ndarray, y: np.ndarray, n_classes: int, per_class: int) -> np.ndarray:

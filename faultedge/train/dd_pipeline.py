@@ -24,7 +24,7 @@ from faultedge.models.mkw import MKWNet, plain_cnn_for_budget
 from faultedge.models.summary import count_macs, count_params
 from faultedge.plots import plot_confusion, plot_curve, plot_image_grid
 from faultedge.runs import RunDir, atomic_path, read_json, save_state_dict, write_json
-from faultedge.train.dataset_distill import DistillConfig, DistillResult, augment_images, distill, distill_network, parse_augment, train_experts
+from faultedge.train.dataset_distill import DistillConfig, DistillResult, augment_images, distill, matching_network, parse_augment, train_experts
 from faultedge.train.image_train import Arrays, Augment, ImageTrainConfig, evaluate, train_image_model
 from faultedge.train.pipeline import versions
 
@@ -55,14 +55,14 @@ class DDConfig:
 
 
 def build_model(kind: str, image_shape: tuple[int, int, int], n_classes: int, distill_cfg: DistillConfig = DistillConfig()) -> nn.Module:
-    """mkw: MKW-Net; cnn: a static CNN with MKW-Net's parameter budget; convnet: the distillation ConvNet."""
+    """mkw: MKW-Net; cnn: a static CNN with MKW-Net's parameter budget; convnet: the network the experts were (`DistillConfig.net`)."""
     c, size, _ = image_shape
     if kind == "mkw":
         return MKWNet(c, n_classes, image_size=size)
     if kind == "cnn":
         return plain_cnn_for_budget(c, n_classes, count_params(MKWNet(c, n_classes, image_size=size)), size)
     if kind == "convnet":
-        return distill_network(c, n_classes, distill_cfg.net_width, size, distill_cfg.net_norm)
+        return matching_network(distill_cfg, c, n_classes, size)
     raise ValueError(f"unknown model {kind!r}; choose mkw, cnn or convnet")
 
 
@@ -80,8 +80,11 @@ def small_set_augment(distill_cfg: DistillConfig) -> Augment | None:
     return functools.partial(augment_images, ops=ops) if ops else None
 
 
-def train_and_score(kind: str, train_on: str, sets: ImageSets, distilled: Arrays | None, seed: int, distill_cfg: DistillConfig = DistillConfig(), progress: bool = True, epochs: int | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """Train `kind` on the chosen set and score it on the real validation and test images."""
+def train_and_score(kind: str, train_on: str, sets: ImageSets, distilled: Arrays | None, seed: int, distill_cfg: DistillConfig = DistillConfig(), progress: bool = True, epochs: int | None = None, anneal_epochs: int | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Train `kind` on the chosen set and score it on the real validation and test images.
+
+    `epochs` shortens the schedule (tau then reaches 0 after a fifth of it, at most KernelWarehouse's
+    20 epochs); `anneal_epochs` sets that point itself (MKW-Net only)."""
     if train_on not in ("distilled", "random", "real"):
         raise ValueError(f"unknown training set {train_on!r}; choose distilled, random or real")
     if train_on == "real":
@@ -94,6 +97,8 @@ def train_and_score(kind: str, train_on: str, sets: ImageSets, distilled: Arrays
         val, cfg, augment = None, SMALL_SET_TRAINING, small_set_augment(distill_cfg)  # select on the training set itself
     if epochs is not None:
         cfg = replace(cfg, epochs=epochs, patience=min(cfg.patience, epochs), anneal_epochs=min(cfg.anneal_epochs, max(epochs // 5, 1)))
+    if anneal_epochs is not None:
+        cfg = replace(cfg, anneal_epochs=anneal_epochs)
     torch.manual_seed(seed)
     model = build_model(kind, sets.image_shape, sets.n_classes, distill_cfg)
     t0 = time.perf_counter()
