@@ -82,6 +82,7 @@ def main() -> None:
     ap.add_argument("--syn-steps", type=int, default=DistillConfig.syn_steps)
     ap.add_argument("--batch-syn", type=lambda v: None if v == "all" else int(v), default=DistillConfig.batch_syn, help="synthetic images per unrolled step, or all")
     ap.add_argument("--expert-train-epochs", type=int, default=DistillConfig.expert_train_epochs, help="epochs per expert trajectory")
+    ap.add_argument("--net", choices=("convnet", "mkw"), default=DistillConfig.net, help="experts and student: the static ConvNet or MKW-Net itself")
     ap.add_argument("--net-norm", choices=("instance", "batch"), default=DistillConfig.net_norm, help="norm of the expert/student ConvNet")
     ap.add_argument("--init", choices=("random", "herding"), default=DistillConfig.init, help="the real images distillation starts from")
     ap.add_argument("--min-start-epoch", type=int, default=DistillConfig.min_start_epoch, help="earliest expert epoch a matched segment starts at")
@@ -91,6 +92,7 @@ def main() -> None:
     ap.add_argument("--conditions", nargs="+", help="subset of model_trainset names to run (default: all)")
     ap.add_argument("--windows", type=int, nargs=3, default=[300, 100, 200], metavar=("TRAIN", "VAL", "TEST"), help="real windows per class")
     ap.add_argument("--epochs", type=int, help="epochs on the small sets (default 100, seed 000)")
+    ap.add_argument("--anneal-epochs", type=int, help="on the small sets, MKW-Net's tau reaches 0 after this many epochs (default: a fifth of --epochs, at most 20)")
     ap.add_argument("--real-epochs", type=int, help="epochs on all real data (default 30, early stopping on validation)")
     ap.add_argument("--threads", type=int, default=1)
     reuse = ap.add_mutually_exclusive_group()
@@ -103,7 +105,7 @@ def main() -> None:
     out = Path(args.out or f"benchmarks/results/mkw_dd_{tag}.json")
     distill_cfg = replace(
         DistillConfig(), images_per_class=args.ipc, iterations=args.iterations, n_experts=args.experts, expert_train_epochs=args.expert_train_epochs, syn_steps=args.syn_steps,
-        batch_syn=args.batch_syn, net_norm=args.net_norm, init=args.init, min_start_epoch=args.min_start_epoch, max_start_epoch=args.max_start_epoch, soft_labels=args.labels == "soft", augment=args.augment if args.augment is not None else default_augment(args.data),
+        batch_syn=args.batch_syn, net=args.net, net_norm=args.net_norm, init=args.init, min_start_epoch=args.min_start_epoch, max_start_epoch=args.max_start_epoch, soft_labels=args.labels == "soft", augment=args.augment if args.augment is not None else default_augment(args.data),
     )
     conditions = [c for c in CONDITIONS if args.conditions is None or f"{c[0]}_{c[1]}" in args.conditions]
     n_train, n_val, n_test = args.windows
@@ -135,10 +137,11 @@ def main() -> None:
             for train_seed in args.train_seeds if train_on != "real" else args.train_seeds[:1]:
                 if train_on == "start":  # the starting images are a real subset picked by the method: train on them like a distilled set
                     start = (sets.train[0][result.init_indices], sets.train[1][result.init_indices])
-                    _, entry = train_and_score(kind, "distilled", sets, start, train_seed, cfg.distill, True, args.epochs)
+                    _, entry = train_and_score(kind, "distilled", sets, start, train_seed, cfg.distill, True, args.epochs, args.anneal_epochs)
                     entry["train_on"] = "start"
                 else:
-                    _, entry = train_and_score(kind, train_on, sets, distilled_arrays(result), train_seed, cfg.distill, True, args.real_epochs if train_on == "real" else args.epochs)
+                    small = train_on != "real"
+                    _, entry = train_and_score(kind, train_on, sets, distilled_arrays(result), train_seed, cfg.distill, True, args.epochs if small else args.real_epochs, args.anneal_epochs if small else None)
                 per_seed[f"{kind}_{train_on}"].append({**entry, "data_seed": seed})
                 print(f"seed {seed}/{train_seed}: {kind} on {train_on}: real val {entry['val_accuracy']:.2f} %, test {entry['test']['accuracy']:.2f} % ({entry['train_seconds']:.0f} s)", flush=True)
                 write_json(out, {
@@ -151,6 +154,7 @@ def main() -> None:
                     "seeds": args.seeds,
                     "train_seeds": args.train_seeds,
                     "small_set_epochs": args.epochs or 100,
+                    "small_set_anneal_epochs": args.anneal_epochs,
                     "real_set_epochs": args.real_epochs or 30,
                     "conditions": summarise({k: v for k, v in per_seed.items() if v}),
                     "distillation": timing,
