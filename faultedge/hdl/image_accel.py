@@ -491,6 +491,8 @@ class ImageAccelerator(StreamAccelerator):
         it = Signal(range(max_div + 1))
         zabs, zabs_sum = Signal(z_bits), Signal(z_bits)
         m.d.comb += zabs.eq(Mux(z_rd.data < 0, -z_rd.data, z_rd.data))
+        zreg, zreg_abs = Signal(signed(z_bits)), Signal(z_bits)  # the dividend's z, registered straight from the block RAM
+        m.d.comb += zreg_abs.eq(Mux(zreg < 0, -zreg, zreg))
         summing = Signal()  # zabs_sum holds a read |z| to add (two cycles after its read)
         m.d.sync += [sum_valid.eq(0), summing.eq(sum_valid), zabs_sum.eq(zabs)]
         with m.If(summing):
@@ -527,8 +529,11 @@ class ImageAccelerator(StreamAccelerator):
             with m.State(s_norm + "_READ"):
                 m.d.comb += z_rd.addr.eq(zbase + nj)
                 m.next = s_norm + "_LOAD"
-            with m.State(s_norm + "_LOAD"):
-                m.d.sync += [num.eq(zabs << -lay.norm.scale_exp), neg.eq(z_rd.data < 0), rem.eq(0), quo.eq(0), it.eq(nbits - 1)]
+            with m.State(s_norm + "_LOAD"):  # the RAM's slow output goes into a register, |z| comes a cycle later
+                m.d.sync += zreg.eq(z_rd.data)
+                m.next = s_norm + "_ABS"
+            with m.State(s_norm + "_ABS"):
+                m.d.sync += [num.eq(zreg_abs << -lay.norm.scale_exp), neg.eq(zreg < 0), rem.eq(0), quo.eq(0), it.eq(nbits - 1)]
                 m.next = s_norm + "_DIVIDE"
             with m.State(s_norm + "_DIVIDE"):  # one quotient bit per cycle, most significant first
                 trial = Cat(num[nbits - 1], rem)

@@ -128,9 +128,9 @@ class Block:
 
     @property
     def norm_cycles(self) -> int:
-        """Per mixture: n + 1 reads of |z| plus one to finish the sum, then per cell: read, load, iterate, round, store."""
+        """Per mixture: n + 1 reads of |z| plus one to finish the sum, then per cell: read, load, |z|, iterate, round, store."""
         n = self.layer.cells
-        return self.layer.mixtures * ((n + 1) + 1 + n * (self.div_bits + 4))
+        return self.layer.mixtures * ((n + 1) + 1 + n * (self.div_bits + 5))
 
     @property
     def assembly_issue(self) -> int:
