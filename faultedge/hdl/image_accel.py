@@ -10,17 +10,18 @@ every block:
 
       t     address registers -> memory addresses (operand A broadcast, operand B per lane);
             the counters and the address registers step (strides, no multipliers)
-      t+1   bank select, padding mask                      -> a, b
-      t+2   a * b                                          -> product
-      t+3   accumulate (bias on the first item)            -> acc
-      t+4   x gain (assembly) or x 1, two partial products
-      t+5   their sum                                      -> v
-      t+6   arithmetic shift, round-half-to-even decision
-      t+7   + round bit
-      t+8   clamp (ReLU is the lower bound)                -> q
-      t+9   average-pool running sum                       -> s
-      t+10  s >> log2(k*k) rounded half to even            -> out
-      t+11  write (map, kernel RAM or logits); the next block's global-average-pool sums add
+      t+1   every memory word registered as read (no logic behind a block RAM's output)
+      t+2   bank select, padding mask                      -> a, b
+      t+3   a * b                                          -> product
+      t+4   accumulate (bias on the first item)            -> acc
+      t+5   x gain (assembly) or x 1, two partial products
+      t+6   their sum                                      -> v
+      t+7   arithmetic shift, round-half-to-even decision
+      t+8   + round bit
+      t+9   clamp (ReLU is the lower bound)                -> q
+      t+10  average-pool running sum                       -> s
+      t+11  s >> log2(k*k) rounded half to even            -> out
+      t+12  write (map, kernel RAM or logits); the next block's global-average-pool sums add
             the written values
 
   Every pass drains (PASS_DRAIN cycles) before the next phase reads what it wrote, so the cycle
@@ -187,8 +188,8 @@ class ImageAccelerator(StreamAccelerator):
         tag_layout = data.StructLayout({"valid": 1, "first": 1, "last": 1, "pfirst": 1, "plast": 1, "inb": 1,
                                         "bank": max(1, _log2(max(mem.banks for mem in src_mems))), "waddr": waddr_w, "g": g.shape()})
         tag0 = Signal(tag_layout)
-        tags = [tag0] + [Signal(tag_layout, name=f"tag{k}") for k in range(1, 4)]
-        for k in range(1, 4):
+        tags = [tag0] + [Signal(tag_layout, name=f"tag{k}") for k in range(1, 5)]
+        for k in range(1, 5):
             m.d.sync += tags[k].eq(tags[k - 1])
         m.d.comb += tag0.valid.eq(0)  # overridden while a pass issues
 
@@ -227,27 +228,39 @@ class ImageAccelerator(StreamAccelerator):
         att = self._attention(m, blocks, gaps, drain)
 
         # ------------------------------------------------------------ P-lane MAC pass: operands
+        # t+1: every word as read, so no multiplexer sits behind a block RAM's slow output
+        def registered(port, name: str) -> Signal:
+            reg = Signal.like(port.data, name=name)
+            m.d.sync += reg.eq(port.data)
+            return reg
+
+        a_word = registered(att["a_rd"], "a_word")
+        src_words = [[registered(rp, f"src{i}_word{k}") for k, (rp, _) in enumerate(banks)] for i, banks in enumerate(src_banks)]
+        wh_words = [[registered(rp, f"wh{w}_word{l}") for l, rp in enumerate(ports)] for w, ports in enumerate(wh_rom)]
+        k_words = [registered(kram[l][0], f"k_word{l}") for l in range(P)]
+        head_words = [registered(head_rom[l], f"head_word{l}") for l in range(P)]
+        # t+2: the pass's operands
         a_op = Signal(signed(act_w))
         b_op = [Signal(signed(opw), name=f"b{l}") for l in range(P)]
-        t1 = tags[1]
+        t2 = tags[2]
         with m.Switch(pid):
             for i, (kind, b, ps) in enumerate(passes):
                 with m.Case(i):
                     if kind == "assembly":
-                        m.d.sync += a_op.eq(att["a_rd"].data)
+                        m.d.sync += a_op.eq(a_word)
                         for l in range(P):
-                            m.d.sync += b_op[l].eq(wh_rom[b.warehouse][l].data)
+                            m.d.sync += b_op[l].eq(wh_words[b.warehouse][l])
                     else:
-                        banks = src_banks[blocks.index(b) if b else nb]
-                        word = Array([rp.data for rp, _ in banks])[t1.bank] if len(banks) > 1 else banks[0][0].data
-                        m.d.sync += a_op.eq(Mux(t1.inb, word, 0))
+                        words = src_words[blocks.index(b) if b else nb]
+                        word = Array(words)[t2.bank] if len(words) > 1 else words[0]
+                        m.d.sync += a_op.eq(Mux(t2.inb, word, 0))
                         for l in range(P):
-                            m.d.sync += b_op[l].eq((kram[l][0] if kind == "conv" else head_rom[l]).data)
+                            m.d.sync += b_op[l].eq((k_words if kind == "conv" else head_words)[l])
         prod = [Signal(signed(act_w + opw), name=f"prod{l}") for l in range(P)]
         for l in range(P):
             m.d.sync += prod[l].eq(a_op * b_op[l])
 
-        # accumulate (t+3): bias and gain registered from the pass's ROMs, read with earlier tags
+        # accumulate (t+4): bias and gain registered from the pass's ROMs, read with earlier tags
         acc = [Signal(signed(accw), name=f"acc{l}") for l in range(P)]
         bias = [Signal(signed(accw), name=f"bias{l}") for l in range(P)]
         gain = [Signal(signed(gain_bits + 1), name=f"gain{l}") for l in range(P)]
@@ -255,23 +268,23 @@ class ImageAccelerator(StreamAccelerator):
             for i, (kind, b, ps) in enumerate(passes):
                 with m.Case(i):
                     if kind == "assembly":
-                        m.d.comb += gain_rd[i].addr.eq(tags[2].g)
+                        m.d.comb += gain_rd[i].addr.eq(tags[3].g)
                         for l in range(P):
                             m.d.sync += [bias[l].eq(0), gain[l].eq(gain_rd[i].data[l * gain_bits : (l + 1) * gain_bits].as_signed())]
                     else:
-                        m.d.comb += bias_rd[i].addr.eq(t1.g)
+                        m.d.comb += bias_rd[i].addr.eq(t2.g)
                         for l in range(P):
                             m.d.sync += [bias[l].eq(bias_rd[i].data[l * accw : (l + 1) * accw].as_signed()), gain[l].eq(1)]
-        t3 = tags[3]
+        t4 = tags[4]
         for l in range(P):
-            with m.If(t3.valid):
-                m.d.sync += acc[l].eq(Mux(t3.first, bias[l], acc[l]) + prod[l])
+            with m.If(t4.valid):
+                m.d.sync += acc[l].eq(Mux(t4.first, bias[l], acc[l]) + prod[l])
         fin = Signal(tag_layout)
-        m.d.sync += [fin.eq(t3), fin.valid.eq(t3.valid & t3.last)]
+        m.d.sync += [fin.eq(t4), fin.valid.eq(t4.valid & t4.last)]
 
-        # t+4: x gain as two partial products (one multiplier each); t+5: their sum; t+6: shift and
-        # round decision; t+7: + round bit; t+8: clamp; t+9: pool sum; t+10: pool shift; t+11: write
-        f = [Signal(tag_layout, name=f"fin{k}") for k in range(5, 12)]  # f[k]: the finished sum's tag at t+5+k
+        # t+5: x gain as two partial products (one multiplier each); t+6: their sum; t+7: shift and
+        # round decision; t+8: + round bit; t+9: clamp; t+10: pool sum; t+11: pool shift; t+12: write
+        f = [Signal(tag_layout, name=f"fin{k}") for k in range(6, 13)]  # f[k]: the finished sum's tag at t+6+k
         m.d.sync += [f[0].eq(fin), *(f[k].eq(f[k - 1]) for k in range(1, len(f)))]
         split = min(17, accw - 1)  # acc = hi * 2**split + lo, lo unsigned: each part fits an 18 x 18 multiplier
         v_lo = [Signal(signed(split + gain_bits + 2), name=f"vlo{l}") for l in range(P)]
@@ -305,7 +318,7 @@ class ImageAccelerator(StreamAccelerator):
             pooled, pool_up = pool_unit.shift(s[l])
             m.d.sync += out[l].eq(pooled + pool_up)
 
-        # write-back (t+11)
+        # write-back (t+12)
         wtag = f[6]
         write = Signal()
         m.d.comb += write.eq(wtag.valid & wtag.plast)
