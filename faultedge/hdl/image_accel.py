@@ -502,12 +502,12 @@ class ImageAccelerator(StreamAccelerator):
         rem = Signal(len(den) + 1)
         neg = Signal()
         it = Signal(range(max_div + 1))
-        zabs, zabs_sum = Signal(z_bits), Signal(z_bits)
-        m.d.comb += zabs.eq(Mux(z_rd.data < 0, -z_rd.data, z_rd.data))
-        zreg, zreg_abs = Signal(signed(z_bits)), Signal(z_bits)  # the dividend's z, registered straight from the block RAM
+        # every z read is registered straight from the block RAM (its output is slow) and |z| taken a
+        # cycle later, for the sum and for the dividend alike
+        zreg, zreg_abs, zabs_sum = Signal(signed(z_bits)), Signal(z_bits), Signal(z_bits)
         m.d.comb += zreg_abs.eq(Mux(zreg < 0, -zreg, zreg))
-        summing = Signal()  # zabs_sum holds a read |z| to add (two cycles after its read)
-        m.d.sync += [sum_valid.eq(0), summing.eq(sum_valid), zabs_sum.eq(zabs)]
+        loaded, summing = Signal(), Signal()  # zreg holds a read z to sum (a cycle after its read), zabs_sum its |z| (two)
+        m.d.sync += [zreg.eq(z_rd.data), sum_valid.eq(0), loaded.eq(sum_valid), summing.eq(loaded), zabs_sum.eq(zreg_abs)]
         with m.If(summing):
             m.d.sync += den.eq(den + zabs_sum)
 
@@ -532,7 +532,7 @@ class ImageAccelerator(StreamAccelerator):
 
             s_norm, n, nbits = names[2], lay.cells, blocks[bi].div_bits
             lo, hi = lay.norm.clamp
-            with m.State(s_norm):  # n + 1 reads of |z| of mixture nm; each is summed two cycles later (done before DIVIDE)
+            with m.State(s_norm):  # n + 1 reads of |z| of mixture nm; each is summed three cycles later (done before DIVIDE)
                 m.d.comb += z_rd.addr.eq(zbase + nj)
                 m.d.sync += [sum_valid.eq(1), nj.eq(Mux(nj == n, 0, nj + 1))]
                 with m.If(nj == n):
@@ -542,8 +542,7 @@ class ImageAccelerator(StreamAccelerator):
             with m.State(s_norm + "_READ"):
                 m.d.comb += z_rd.addr.eq(zbase + nj)
                 m.next = s_norm + "_LOAD"
-            with m.State(s_norm + "_LOAD"):  # the RAM's slow output goes into a register, |z| comes a cycle later
-                m.d.sync += zreg.eq(z_rd.data)
+            with m.State(s_norm + "_LOAD"):  # the word read goes into zreg, |z| comes a cycle later
                 m.next = s_norm + "_ABS"
             with m.State(s_norm + "_ABS"):
                 m.d.sync += [num.eq(zreg_abs << -lay.norm.scale_exp), neg.eq(zreg < 0), rem.eq(0), quo.eq(0), it.eq(nbits - 1)]
