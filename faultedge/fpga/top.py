@@ -54,7 +54,10 @@ class BoardTop(wiring.Component):
         m.domains.sync = ClockDomain("sync")
         m.domains.por = ClockDomain("por", reset_less=True)
         por = Signal(range(POR_CYCLES + 1))
-        m.d.comb += [ClockSignal("sync").eq(core), ClockSignal("por").eq(core), ResetSignal("sync").eq(por != POR_CYCLES)]
+        # registered, so the reset that fans out to every flip-flop leaves a flip-flop, not the counter's compare
+        reset = Signal(init=1)
+        m.d.por += reset.eq(por != POR_CYCLES)
+        m.d.comb += [ClockSignal("sync").eq(core), ClockSignal("por").eq(core), ResetSignal("sync").eq(reset)]
         with m.If(~locked):
             m.d.por += por.eq(0)
         with m.Elif(por != POR_CYCLES):
