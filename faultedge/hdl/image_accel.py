@@ -84,6 +84,13 @@ def _odometer(m: Module, counters: list[tuple[Signal, int]], linear: list[tuple[
     return carry
 
 
+def _registered(m: Module, port, name: str) -> Signal:
+    """A memory read port's data, registered as it leaves the RAM (a block RAM's output is slow)."""
+    reg = Signal.like(port.data, name=name)
+    m.d.sync += reg.eq(port.data)
+    return reg
+
+
 def _locate(mem: MapMem, c, yy, xx) -> tuple:
     """(bank, row) of value (c, yy, xx) of `mem` (the layout in image_plan.MapMem), with wiring only."""
     lb = _log2(mem.banks)
@@ -229,16 +236,11 @@ class ImageAccelerator(StreamAccelerator):
 
         # ------------------------------------------------------------ P-lane MAC pass: operands
         # t+1: every word as read, so no multiplexer sits behind a block RAM's slow output
-        def registered(port, name: str) -> Signal:
-            reg = Signal.like(port.data, name=name)
-            m.d.sync += reg.eq(port.data)
-            return reg
-
-        a_word = registered(att["a_rd"], "a_word")
-        src_words = [[registered(rp, f"src{i}_word{k}") for k, (rp, _) in enumerate(banks)] for i, banks in enumerate(src_banks)]
-        wh_words = [[registered(rp, f"wh{w}_word{l}") for l, rp in enumerate(ports)] for w, ports in enumerate(wh_rom)]
-        k_words = [registered(kram[l][0], f"k_word{l}") for l in range(P)]
-        head_words = [registered(head_rom[l], f"head_word{l}") for l in range(P)]
+        a_word = _registered(m, att["a_rd"], "a_word")
+        src_words = [[_registered(m, rp, f"src{i}_word{k}") for k, (rp, _) in enumerate(banks)] for i, banks in enumerate(src_banks)]
+        wh_words = [[_registered(m, rp, f"wh{w}_word{l}") for l, rp in enumerate(ports)] for w, ports in enumerate(wh_rom)]
+        k_words = [_registered(m, kram[l][0], f"k_word{l}") for l in range(P)]
+        head_words = [_registered(m, head_rom[l], f"head_word{l}") for l in range(P)]
         # t+2: the pass's operands
         a_op = Signal(signed(act_w))
         b_op = [Signal(signed(opw), name=f"b{l}") for l in range(P)]
@@ -504,10 +506,11 @@ class ImageAccelerator(StreamAccelerator):
         it = Signal(range(max_div + 1))
         # every z read is registered straight from the block RAM (its output is slow) and |z| taken a
         # cycle later, for the sum and for the dividend alike
-        zreg, zreg_abs, zabs_sum = Signal(signed(z_bits)), Signal(z_bits), Signal(z_bits)
+        zreg = _registered(m, z_rd, "zreg")
+        zreg_abs, zabs_sum = Signal(z_bits), Signal(z_bits)
         m.d.comb += zreg_abs.eq(Mux(zreg < 0, -zreg, zreg))
         loaded, summing = Signal(), Signal()  # zreg holds a read z to sum (a cycle after its read), zabs_sum its |z| (two)
-        m.d.sync += [zreg.eq(z_rd.data), sum_valid.eq(0), loaded.eq(sum_valid), summing.eq(loaded), zabs_sum.eq(zreg_abs)]
+        m.d.sync += [sum_valid.eq(0), loaded.eq(sum_valid), summing.eq(loaded), zabs_sum.eq(zreg_abs)]
         with m.If(summing):
             m.d.sync += den.eq(den + zabs_sum)
 
