@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast bench clean
+.PHONY: venv demo test docs bench clean
 
 venv: $(STAMP)
 
@@ -23,10 +23,14 @@ demo: venv
 	$(VENV)/bin/faultedge demo --out runs/demo
 
 test: venv
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -n 2 --durations=15 tests
 
 bench: venv
 	$(PY) benchmarks/accuracy_cwru.py --data ../shared/data/cwru --seeds 0 1 2
+
+docs: venv
+	$(VENV)/bin/mkdocs serve
 
 clean:
 	rm -rf runs build sim_build .pytest_cache
