@@ -18,7 +18,8 @@ import numpy as np
 
 from faultedge.data.dataset import DataSpec
 from faultedge.runs import RunDir, write_json
-from faultedge.train.pipeline import TrainConfig, run_stages, versions
+from faultedge.ir.provenance import versions
+from faultedge.train.pipeline import TrainConfig, run_stages
 
 PUBLISHED_F1 = {  # seed 001 Tables 5-7 and seed 002 (their protocol, with the leaks REFERENCE-NOTES lists)
     "teacher": 99.59,

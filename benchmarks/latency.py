@@ -18,7 +18,7 @@ import argparse
 import time
 from pathlib import Path
 
-from faultedge.commands.common import print_table
+from faultedge.tables import print_table
 from faultedge.edge.bench import EAGER, TABLE, BenchConfig, bench, table_rows
 from faultedge.runs import RunDir, write_json
 
@@ -33,6 +33,7 @@ def quick_run(path: Path, data: str) -> RunDir:
     from faultedge.data.dataset import DataSpec
     from faultedge.data.splits import SplitSpec
     from faultedge.quant.qat import QATConfig
+    from faultedge.families import family
     from faultedge.quant.stage import quantize
     from faultedge.train.pipeline import TrainConfig, run_stages
 
@@ -40,7 +41,7 @@ def quick_run(path: Path, data: str) -> RunDir:
     cfg = replace(cfg, teacher=replace(cfg.teacher, epochs=5), student=replace(cfg.student, epochs=10), lora=replace(cfg.lora, epochs=3))
     run = RunDir(path)
     run_stages(run, cfg, progress=False)
-    quantize(run, "student", QATConfig(epochs=1), progress=False)
+    quantize(run, family("student"), QATConfig(epochs=1), progress=False)
     return run
 
 

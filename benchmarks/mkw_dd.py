@@ -29,7 +29,7 @@ from faultedge.errors import RunDirError
 from faultedge.runs import RunDir, read_json, write_json
 from faultedge.train.dataset_distill import DistillConfig, DistillResult, distill, train_experts
 from faultedge.train.dd_pipeline import DDConfig, distilled_arrays, load_distilled, save_distilled, train_and_score
-from faultedge.train.pipeline import versions
+from faultedge.ir.provenance import versions
 
 # The table of issue 5 first; then the extras (a busy machine may not get to them).
 # "start": the real images the distillation started from (herding or random), trained on as they are: what matching adds.

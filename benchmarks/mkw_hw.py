@@ -23,13 +23,13 @@ from faultedge.data.images import ROBOT, ImageDataSpec, build_image_sets
 from faultedge.hdl import generate_verilog, plan
 from faultedge.hdl.cycles import model
 from faultedge.ir import IRModel
-from faultedge.quant import golden
+from faultedge.ir import golden
 from faultedge.quant.mkw_qat import MKWQATConfig
 from faultedge.quant.mkw_stage import quantize_model
 from faultedge.runs import read_json, write_json
 from faultedge.sim.verify import verify
 from faultedge.train.dd_pipeline import train_and_score
-from faultedge.train.pipeline import versions
+from faultedge.ir.provenance import versions
 
 
 def trained_ir(windows: list[int], epochs: int, qat_epochs: int, seed: int, out: Path) -> tuple[IRModel, np.ndarray, dict]:

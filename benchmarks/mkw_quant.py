@@ -19,12 +19,12 @@ import torch
 
 from faultedge.data.images import ROBOT, ImageDataSpec, build_image_sets
 from faultedge.metrics import classification_report
-from faultedge.quant import golden
+from faultedge.ir import golden
 from faultedge.quant.mkw_qat import MKWQATConfig
 from faultedge.quant.mkw_stage import quantize_model
 from faultedge.runs import write_json
 from faultedge.train.dd_pipeline import train_and_score
-from faultedge.train.pipeline import versions
+from faultedge.ir.provenance import versions
 
 
 def bench_source(source: str, windows: list[int], epochs: int, cfg: MKWQATConfig, seed: int) -> dict:

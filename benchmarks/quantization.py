@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from faultedge.quant.qat import QATConfig
+from faultedge.families import family
 from faultedge.quant.stage import quantize
 from faultedge.runs import RunDir, write_json
-from faultedge.train.pipeline import versions
+from faultedge.ir.provenance import versions
 
 CONFIGS = (("student", 8), ("student", 16), ("teacher", 8))
 
@@ -37,7 +38,7 @@ def main() -> None:
     results = {}
     for spec in args.configs:
         network, bits = spec.split(":")
-        entries = [quantize(RunDir(r), network, QATConfig(bits=int(bits)), progress=True) for r in runs]
+        entries = [quantize(RunDir(r), family(network), QATConfig(bits=int(bits)), progress=True) for r in runs]
         drops = [e["f1_drop_pp"] for e in entries]
         results[spec] = {
             "float_f1": [e["float_test"]["f1_macro"] for e in entries],

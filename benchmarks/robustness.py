@@ -26,7 +26,8 @@ from faultedge.data.dataset import DataSpec
 from faultedge.eval.plot import plot_f1_vs_snr
 from faultedge.eval.robustness import DEFAULT_SNRS, evaluate_run, snr_label
 from faultedge.runs import RunDir, write_json
-from faultedge.train.pipeline import TrainConfig, prepare_run, run_stages, versions
+from faultedge.ir.provenance import versions
+from faultedge.train.pipeline import TrainConfig, prepare_run, run_stages
 
 # Measured with the references' recipe on the leak-free protocol (issue 6), for the README table.
 REFERENCE_FIGURES = {
@@ -94,9 +95,10 @@ def main() -> None:
         train_s = time.perf_counter() - t0
         if args.quantize and not (run / "model.ir.json").exists():
             from faultedge.quant.qat import QATConfig
+            from faultedge.families import family
             from faultedge.quant.stage import quantize
 
-            quantize(run, "student", QATConfig(), progress=True)
+            quantize(run, family("student"), QATConfig(), progress=True)
         models = ["teacher", "student", "merged"] + (["quant"] if args.quantize else [])
         result = evaluate_run(run, models, DEFAULT_SNRS, progress=True)
         write_json(run / "robustness.json", result)

@@ -32,6 +32,8 @@ PRODUCERS: dict[str, str] = {
     "qat.pt": "faultedge quantize RUN",
     "model.ir.json": "faultedge quantize RUN",
     "golden_vectors.npz": "faultedge quantize RUN",
+    "hdl/design.json": "faultedge hdl RUN",
+    "hdl/faultedge_accel.v": "faultedge hdl RUN",
     "dd_config.json": "faultedge distill-data --out RUN",
     "zca.npz": "faultedge distill-data --out RUN",
     "distilled.npz": "faultedge distill-data --out RUN",

@@ -73,10 +73,11 @@ def edge_run(cwru_run, tmp_path_factory):
 
     from faultedge.edge.onnx_export import export
     from faultedge.quant.qat import QATConfig
+    from faultedge.families import family
     from faultedge.quant.stage import quantize
     from faultedge.runs import RunDir
 
     run = RunDir(tmp_path_factory.mktemp("edge") / "run")
     shutil.copytree(cwru_run[0].path, run.path)
-    quantize(run, "student", QATConfig(epochs=1), progress=False)
+    quantize(run, family("student"), QATConfig(epochs=1), progress=False)
     return run, export(run)

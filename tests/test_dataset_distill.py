@@ -20,7 +20,6 @@ from faultedge.train.dataset_distill import (
     FlatNet,
     augment_images,
     distill,
-    distill_network,
     expert_features,
     herding_selection,
     matching_network,
@@ -28,6 +27,7 @@ from faultedge.train.dataset_distill import (
     set_expert_epoch,
     train_experts,
 )
+from faultedge.models.image_nets import convnet
 from faultedge.train.dd_pipeline import DISTILLED, load_distilled, save_distilled
 
 TINY = DistillConfig(images_per_class=3, n_experts=2, expert_train_epochs=3, min_start_epoch=0, max_start_epoch=2, expert_epochs=1, syn_steps=3, iterations=4, net_width=4)  # every step on all 6 images
@@ -46,7 +46,7 @@ def toy():
 def test_experts_save_every_epoch_and_repeat_exactly(toy):
     a = train_experts(*toy, 2, TINY, seed=1, progress=False)
     b = train_experts(*toy, 2, TINY, seed=1, progress=False)
-    n_params = FlatNet(distill_network(1, 2, 4)).flatten().numel()
+    n_params = FlatNet(convnet(1, 2, 32, 4, "instance")).flatten().numel()
     assert len(a) == 2 and a[0].shape == (4, n_params)
     assert all(torch.equal(p, q) for p, q in zip(a, b))
     assert not torch.equal(a[0][0], a[0][-1]) and not torch.equal(a[0], a[1])
@@ -68,7 +68,7 @@ def test_soft_labels_start_from_the_expert_and_are_learned(toy):
     experts = train_experts(*toy, 2, cfg, seed=0, progress=False)
     learned = distill(*toy, 2, experts, cfg, seed=0, progress=False)
     kept = distill(*toy, 2, experts, replace(cfg, lr_label=0.0), seed=0, progress=False)
-    expert = FlatNet(distill_network(1, 2, 4, 32, cfg.net_norm))
+    expert = FlatNet(convnet(1, 2, 32, 4, cfg.net_norm))
     with torch.no_grad():
         logits = expert(experts[0][cfg.max_start_epoch], torch.from_numpy(toy[0]))
     np.testing.assert_allclose(kept.soft_labels, torch.softmax(logits[torch.from_numpy(kept.init_indices)], 1).numpy(), rtol=1e-5, atol=1e-6)
@@ -99,7 +99,7 @@ def test_herding_init_starts_from_the_experts_herded_images(toy):
     cfg = replace(TINY, init="herding", lr_img=0.0)
     experts = train_experts(*toy, 2, cfg, seed=0, progress=False)
     result = distill(*toy, 2, experts, cfg, seed=0, progress=False)
-    expected = herding_selection(expert_features(FlatNet(distill_network(1, 2, 4, 32, cfg.net_norm)), experts[0][-1], toy[0]), toy[1], 2, 3)
+    expected = herding_selection(expert_features(FlatNet(convnet(1, 2, 32, 4, cfg.net_norm)), experts[0][-1], toy[0]), toy[1], 2, 3)
     np.testing.assert_array_equal(result.init_indices, expected)
     np.testing.assert_array_equal(result.images, toy[0][expected])  # lr_img 0: the herded images themselves
     with pytest.raises(ValueError, match="init must be"):
@@ -153,7 +153,7 @@ def test_augmentation_is_seeded_differentiable_and_shift_only_rolls_time():
 
 def test_flat_parameters_drive_the_network_exactly():
     torch.manual_seed(0)
-    net = distill_network(6, 7, 4)
+    net = convnet(6, 7, 32, 4, "instance")
     flat = FlatNet(net)
     x = torch.randn(3, 6, 32, 32)
     torch.testing.assert_close(flat(flat.flatten(), x), net(x))
@@ -231,10 +231,10 @@ def test_one_hot_soft_labels_train_exactly_like_classes(toy):
     nets = []
     for targets in (y, np.eye(2, dtype=np.float32)[y]):
         torch.manual_seed(0)
-        net = distill_network(1, 2, 4, 32, "batch")
+        net = convnet(1, 2, 32, 4, "batch")
         train_image_model(net, (x, targets), None, cfg, seed=0, progress=False)
         nets.append(net)
     for p, q in zip(nets[0].parameters(), nets[1].parameters()):
         torch.testing.assert_close(p, q)
     torch.manual_seed(0)
-    assert not torch.equal(nets[0].classifier.weight, distill_network(1, 2, 4, 32, "batch").classifier.weight)  # it did train
+    assert not torch.equal(nets[0].classifier.weight, convnet(1, 2, 32, 4, "batch").classifier.weight)  # it did train

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from faultedge.commands.common import print_table
+from faultedge.tables import print_table
 from faultedge.edge.bench import EAGER, TABLE, BenchConfig, bench, table_rows
 from faultedge.runs import write_json
 

@@ -15,8 +15,8 @@ from faultedge.edge import artifacts, onnx_export, runner
 from faultedge.edge.artifacts import ALL_MODELS, OnnxModel
 from faultedge.errors import DataError
 from faultedge.ir import IRModel
-from faultedge.quant.stage import float_model, load_qat
-from faultedge.quant.verify import Artifacts
+from faultedge.families import STUDENT
+from faultedge.ir.files import Artifacts
 from faultedge.runs import read_json, write_json
 
 
@@ -34,8 +34,8 @@ def test_export_matches_pytorch_and_brevitas_on_the_whole_test_set(edge_run):
     windows, _ = onnx_export.test_windows(run)
     features = Preprocessing.from_dict(read_json(run / "preprocessing.json"))(windows)
     with torch.no_grad():
-        refs = {"fp32": float_model(run, "student")(torch.from_numpy(features)).numpy(),
-                "int8": load_qat(run, "student", 8)(torch.from_numpy(features)).numpy()}
+        refs = {"fp32": STUDENT.float_model(run)[0](torch.from_numpy(features)).numpy(),
+                "int8": STUDENT.load_qat(run, 8)(torch.from_numpy(features)).numpy()}
     for precision, ref in refs.items():
         path = run / "onnx" / OnnxModel(precision, "features").name
         model = onnx.load(path)
@@ -56,7 +56,7 @@ def test_int8_sessions_equal_brevitas_with_full_range_weights_and_inputs(edge_ru
     QDQ graph unfused, which equals Brevitas exactly. Saturation needs large neighbouring weights,
     so the conv weights are scaled to use the full 8-bit range; inputs cover the input range."""
     run, _ = edge_run
-    net = load_qat(run, "student", 8).eval()
+    net = STUDENT.load_qat(run, 8).eval()
     conv = net.macs[0]
     with torch.no_grad():
         conv.weight.mul_(120.0 / float(conv.quant_weight().int().abs().max()))

@@ -15,7 +15,7 @@ from faultedge.cli import main
 from faultedge.edge import onnx_export, runner
 from faultedge.edge.predictor import load_classifier, predict_file
 from faultedge.errors import DataError
-from faultedge.quant.stage import float_model
+from faultedge.families import STUDENT
 from faultedge.runs import read_json
 
 
@@ -29,7 +29,7 @@ def test_classes_equal_pytorch_on_real_noisy_test_windows(edge_run, classifiers)
     run, _ = edge_run
     windows, labels = onnx_export.test_windows(run)
     with torch.no_grad():
-        ref = float_model(run, "student")(torch.from_numpy(Preprocessing.from_dict(read_json(run / "preprocessing.json"))(windows))).argmax(1).numpy()
+        ref = STUDENT.float_model(run)[0](torch.from_numpy(Preprocessing.from_dict(read_json(run / "preprocessing.json"))(windows))).argmax(1).numpy()
     for graph_fft in (False, True):
         clf = classifiers[("fp32", graph_fft)]
         np.testing.assert_array_equal(clf.classify(windows), ref)

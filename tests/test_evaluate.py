@@ -105,9 +105,10 @@ def test_missing_weights_name_the_command_to_run(run_copy):
 
 def test_quantised_model_is_scored_with_the_golden_model(run_copy):
     from faultedge.quant.qat import QATConfig
+    from faultedge.families import family
     from faultedge.quant.stage import quantize
 
-    entry = quantize(run_copy, "student", QATConfig(epochs=1), progress=False)
+    entry = quantize(run_copy, family("student"), QATConfig(epochs=1), progress=False)
     result = evaluate_run(run_copy, ["quant"], [-6.0, None], [0, 1], progress=False)
     assert lookup(result, "quant", 0, -6.0) == entry["test"]["f1_macro"]
     assert 0.0 < lookup(result, "quant", 1, None, "accuracy") <= 100.0

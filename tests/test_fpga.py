@@ -213,7 +213,7 @@ def test_uart_top_classifies_windows_bit_exactly_and_recovers_from_a_broken_requ
 
     from faultedge.fpga.uart import UartHost
     from faultedge.hdl import build_accelerator
-    from faultedge.quant import golden
+    from faultedge.ir import golden
 
     ir = IRModel.from_json(tiny_ir_json())
     accel = build_accelerator(ir, lanes=2, beat=beat)

@@ -51,7 +51,8 @@ def student_shaped_ir(seed: int = 0) -> dict:
 def test_ecp5_bitstream_with_the_core_clock_at_the_achieved_fmax(tmp_path, capsys):
     """First pass at an unreachable 400 MHz target, then the PLL follows the achieved Fmax."""
     run = _run_with(tiny_ir_json(), tmp_path / "run")
-    assert main(["fpga", "build", str(run), "--board", "ulx3s-85f", "--lanes", "2", "--target-mhz", "400"]) == 0
+    assert main(["hdl", str(run), "--lanes", "2"]) == 0
+    assert main(["fpga", "build", str(run), "--board", "ulx3s-85f", "--target-mhz", "400"]) == 0
     r = json.loads((run / "fpga" / "ulx3s-85f" / "report.json").read_text())
     first, last = r["passes"][0], r["passes"][-1]
     assert not first["timing_met"] and first["fmax_mhz"] < first["core_clock_mhz"]
@@ -75,8 +76,9 @@ def test_ecp5_bitstream_with_the_core_clock_at_the_achieved_fmax(tmp_path, capsy
 @pytest.mark.slow
 def test_ice40_no_fit_verdict_comes_from_synthesis_alone(tmp_path):
     run = _run_with(student_shaped_ir(), tmp_path / "run")
+    assert main(["hdl", str(run), "--lanes", "16"]) == 0
     with pytest.raises(FitError, match=r"does not fit iCE40UP5K \(synthesis estimate\): 16 SB_MAC16 > 8 \(\+8, 200.0 % of the device\)"):
-        build(RunDir(run), "icebreaker", BuildOptions(lanes=16), log=lambda s: None)
+        build(RunDir(run), "icebreaker", BuildOptions(), log=lambda s: None)
     out = run / "fpga" / "icebreaker"
     r = json.loads((out / "report.json").read_text())
     assert r["fit"]["fits"] is False and r["fit"]["stage"] == "synthesis estimate"
@@ -88,7 +90,8 @@ def test_ice40_no_fit_verdict_comes_from_synthesis_alone(tmp_path):
 @pytest.mark.slow
 def test_xilinx_estimate_and_vivado_project(tmp_path):
     run = _run_with(tiny_ir_json(), tmp_path / "run")
-    assert main(["fpga", "build", str(run), "--board", "kc705", "--lanes", "2"]) == 0
+    assert main(["hdl", str(run), "--lanes", "2", "--board", "kc705"]) == 0
+    assert main(["fpga", "build", str(run)]) == 0  # the design point's board
     r = json.loads((run / "fpga" / "kc705" / "report.json").read_text())
     assert r["resources"]["stage"] == "yosys synth_xilinx estimate" and r["resources"]["lut"] > 0
     assert r["timing_met"] is None and r["latency_us"] is None and r["fmax_mhz"] is None and r["bitstream"] is None
@@ -103,15 +106,20 @@ def test_xilinx_estimate_and_vivado_project(tmp_path):
 def test_a_top_without_pll_keeps_its_logic(tmp_path):
     """At the board's own clock there is no PLL; the power-on reset must still release, or yosys
     (rightly) removes the whole design as constant."""
+    from faultedge.fpga.accel_instance import VerilogAccelerator
     from faultedge.fpga.board import load_fpga_board
     from faultedge.fpga.clocks import plan_clock
     from faultedge.fpga.flow import synthesize
     from faultedge.fpga.top import TOP_NAME, top_verilog
-    from faultedge.hdl import build_accelerator
+    from faultedge.hdl.artifacts import generate
+    from faultedge.hdl.design import DesignPoint
+    from faultedge.ir.files import TOPLEVEL
 
     board = load_fpga_board("ulx3s-85f")
     clock = plan_clock(board.family, board.clock_mhz, board.clock_mhz)
     assert not clock.uses_pll
-    (tmp_path / f"{TOP_NAME}.v").write_text(top_verilog(board, build_accelerator(IRModel.from_json(tiny_ir_json()), 2), clock))
+    verilog, report = generate(IRModel.from_json(tiny_ir_json()), DesignPoint(lanes=2))
+    (tmp_path / f"{TOPLEVEL}.v").write_text(verilog)
+    (tmp_path / f"{TOP_NAME}.v").write_text(top_verilog(board, VerilogAccelerator(report), clock))
     synth = synthesize(tmp_path, board)
     assert synth["estimate"]["lut"] > 100 and synth["estimate"]["ff"] > 50, synth["cells"]

@@ -8,7 +8,7 @@ import torch
 
 from faultedge.errors import IRError
 from faultedge.ir import IRModel, Requant
-from faultedge.quant import golden
+from faultedge.ir import golden
 from tests.test_ir import tiny_ir_json
 
 

@@ -16,7 +16,7 @@ from amaranth import Shape
 from faultedge.cli import main
 from faultedge.errors import IRError
 from faultedge.hdl import build_accelerator, generate_verilog, plan
-from faultedge.hdl.cycles import cycles_per_inference, lower_bound, model
+from faultedge.hdl.cycles import model
 from faultedge.ir import IRModel
 
 
@@ -39,13 +39,13 @@ def test_student_schedule_reaches_the_bound_up_to_the_pipeline_drain(student_ir)
     for lanes, beat in [(1, 1), (8, 1), (32, 1), (64, 8), (256, 8)]:
         p = plan(student_ir, lanes, beat)
         cm = model(p)
-        assert cm.bound == lower_bound(student_ir, lanes, beat) == max(-(-macs // lanes), 1024 // beat)
-        assert cm.per_inference == cycles_per_inference(student_ir, lanes, beat) == max(cm.load, cm.compute)
+        assert cm.bound == max(-(-macs // lanes), 1024 // beat)
+        assert cm.per_inference == max(cm.load, cm.compute)
         # every issued cycle keeps all lanes busy; the only overhead is a fixed drain per stage
         assert sum(s.issue_cycles for s in p.stages) == -(-macs // lanes)
         assert cm.compute - -(-macs // lanes) <= 2 * 20 + 10 + 2
         assert cm.latency_first == cm.load - 1 + cm.compute and cm.latency_last == cm.compute
-    assert cycles_per_inference(student_ir, 32) == 1140  # bound 1,104 (previous design: 1,127)
+    assert model(plan(student_ir, 32)).per_inference == 1140  # bound 1,104 (previous design: 1,127)
 
 
 def test_accelerator_ports_follow_the_contract(student_ir):
@@ -104,7 +104,10 @@ def test_hdl_command_writes_verilog_and_report(student_run, capsys):
     verilog = (student_run / "hdl" / "faultedge_accel.v").read_text()
     assert report["lanes"] == 16 and report["beat"] == 4 and report["macs"] == 35328
     assert report["cycles"] == report["cycle_model"]["per_inference"] >= report["bound"] == 2208
-    assert report["ports"]["in_data"] == 32 and report["ports"]["out_logits"] == 10 * report["logit_bits"]
+    assert report["ports"]["in_data"] == {"direction": "in", "width": 32}
+    assert report["ports"]["out_logits"] == {"direction": "out", "width": 10 * report["logit_bits"]}
+    assert json.loads((student_run / "hdl" / "design.json").read_text()) == {
+        "network": "student", "bits": 8, "engine": "mac1d", "lanes": 16, "beat": 4, "board": "ulx3s-85f"}
     assert report["memory_bits"]["weights"] == sum(s["groups"] * s["chunks"] for s in report["stages"]) * 16 * 8
     assert report["verilog_sha256"] == hashlib.sha256(verilog.encode()).hexdigest()
     assert "module faultedge_accel(" in verilog

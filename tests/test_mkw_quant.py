@@ -18,11 +18,12 @@ from test_ir import mutate
 from faultedge.data.images import ROBOT, ImageDataSpec, build_image_sets
 from faultedge.errors import IRError, RunDirError
 from faultedge.ir import AttentionNorm, AvgPool2d, IRModel, dispatch
+from faultedge.families.mkw import MKW_NET, image_quant_data
 from faultedge.models.mkw import MKWNet
-from faultedge.quant import golden
+from faultedge.ir import golden
 from faultedge.quant.mkw_export import export_mkw_ir
 from faultedge.quant.mkw_qat import AttentionDivision, MKWQATConfig, build_quant_mkw
-from faultedge.quant.mkw_stage import load_qat_mkw, quantize_mkw, quantize_model
+from faultedge.quant.stage import quantize, quantize_network
 from faultedge.quant.verify import brevitas_logits_f64
 from faultedge.runs import RunDir, write_json
 from faultedge.train.dd_pipeline import ZCA, DDConfig, build_model, train_and_score
@@ -224,7 +225,7 @@ def test_cwru_wavelet_images_golden_equals_qat_bit_for_bit(cwru_dir):
     model = build_model("mkw", sets.image_shape, sets.n_classes)
     train_image_model(model, sets.train, sets.val, ImageTrainConfig(epochs=12, batch_size=32, anneal_epochs=2, patience=12), seed=0, progress=False)
     float_acc = evaluate(model, sets.test, sets.n_classes)["accuracy"]
-    q = quantize_model(model, sets, MKWQATConfig(epochs=2, batch_size=32, calibration_images=128), progress=False)
+    q = quantize_network(MKW_NET, model, image_quant_data(sets), MKWQATConfig(epochs=2, batch_size=32, calibration_images=128), progress=False)
     assert q.check["samples"] == 160 and q.check["mismatched_logits"] == 0 and q.check["mismatched_samples"] == 0
     # independently, from the JSON text and integer inputs
     ir = IRModel.from_json(json.loads(q.ir.dumps()))
@@ -253,16 +254,16 @@ def test_cli_quantizes_a_robot_run(tmp_path):
     run.save_model("mkw_real.pt", model)
 
     with pytest.raises(RunDirError, match=r"has no mkw_distilled\.pt: run `faultedge train-mkw .* --train-on distilled` first"):
-        quantize_mkw(run, train_on="distilled")
+        quantize(run, MKW_NET, MKWQATConfig(), source="distilled")
     res = cli("quantize", str(run.path), "--network", "mkw", "--epochs", "1", "--quiet", "--threads", "1")
     assert res.returncode == 0, res.stderr
-    assert "golden == Brevitas QAT (float64) on 42 test samples: 0 mismatched logits" in res.stdout
+    assert "golden == Brevitas (float64) on 42 test samples: 0 mismatched logits" in res.stdout
     entry = json.loads((run / "metrics.json").read_text())["quant_mkw_8bit"]
-    assert entry["golden_vs_qat"]["mismatched_logits"] == 0 and entry["test"]["n"] == 42
+    assert entry["golden_vs_brevitas"]["mismatched_logits"] == 0 and entry["test"]["n"] == 42
     assert (run / "confusion_mkw_8bit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ir = IRModel.load(run / "model_mkw.ir.json")
     vectors = np.load(run / "golden_vectors_mkw.npz")
     np.testing.assert_array_equal(golden.run(ir, vectors["x_int"]).logits, vectors["logits"])
-    net = load_qat_mkw(run)
+    net = MKW_NET.load_qat(run)
     np.testing.assert_array_equal(golden.dequantized_logits(ir, vectors["logits"]), brevitas_logits_f64(net, torch.from_numpy(vectors["images"])))
     assert ir.meta["network"] == "mkw" and ir.input.shape == (6, 16, 16) and len(ir.classes) == 7

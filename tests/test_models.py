@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from faultedge.models import Student, Teacher
+from faultedge.models.student import Student
+from faultedge.models.teacher import Teacher
 from faultedge.models.lora import LoRALayer, add_lora, merge_lora
 from faultedge.models.summary import count_macs, count_params
 

@@ -12,7 +12,7 @@ import torch
 from faultedge.data.dataset import DataSpec
 from faultedge.data.splits import SplitSpec
 from faultedge.errors import RunDirError
-from faultedge.models import Student
+from faultedge.models.student import Student
 from faultedge.runs import RunDir
 from faultedge.train.loop import FitConfig
 from faultedge.train.pipeline import TrainConfig, run_stages

@@ -11,22 +11,24 @@ import pytest
 import torch
 
 from faultedge.ir import IRModel
-from faultedge.quant import golden
+from faultedge.ir import golden
 from faultedge.quant.qat import QATConfig
-from faultedge.quant.stage import load_qat, quantize
-from faultedge.quant.verify import Artifacts, brevitas_logits_f64
+from faultedge.families import family
+from faultedge.quant.stage import quantize
+from faultedge.ir.files import Artifacts
+from faultedge.quant.verify import brevitas_logits_f64
 
 
 @pytest.mark.parametrize("network, bits", [("student", 8), ("student", 16), ("teacher", 8), ("teacher", 16)])
 def test_golden_equals_brevitas_on_real_test_windows(cwru_run, network, bits):
     run, _ = cwru_run
-    entry = quantize(run, network, QATConfig(bits=bits, epochs=1), progress=False)
+    entry = quantize(run, family(network), QATConfig(bits=bits, epochs=1), progress=False)
     assert entry["golden_vs_brevitas"] == {"samples": 1000, "mismatched_logits": 0, "mismatched_samples": 0}
     art = Artifacts(network, bits)
     # Independently: reload everything from disk and compare again.
     ir = IRModel.load(run / art.ir)
     vectors = np.load(run / art.vectors)
-    net = load_qat(run, network, bits)
+    net = family(network).load_qat(run, bits)
     ref = brevitas_logits_f64(net, torch.from_numpy(vectors["features"]))
     res = golden.run(ir, vectors["x_int"])
     np.testing.assert_array_equal(golden.dequantized_logits(ir, res.logits), ref)
@@ -41,7 +43,7 @@ def test_golden_equals_brevitas_on_real_test_windows(cwru_run, network, bits):
 def test_16bit_needs_float64_reference(cwru_run):
     """At 16 bits the float32 Brevitas forward is not exact; the float64 one is (see DESIGN.md)."""
     run, _ = cwru_run
-    quantize(run, "student", QATConfig(bits=16, epochs=1), progress=False) if not (run / "qat_16bit.pt").exists() else None
+    quantize(run, family("student"), QATConfig(bits=16, epochs=1), progress=False) if not (run / "qat_16bit.pt").exists() else None
     ir = IRModel.load(run / "model_16bit.ir.json")
     assert max(l.acc_bits for l in ir.layers if hasattr(l, "acc_bits")) > 24
 

@@ -19,7 +19,8 @@ import pytest
 from faultedge.cli import main
 from faultedge.errors import ToolError
 from faultedge.hdl import generate_verilog
-from faultedge.hdl.cycles import cycles_per_inference
+from faultedge.hdl import plan
+from faultedge.hdl.cycles import model
 from faultedge.ir import IRModel
 from faultedge.sim import runner
 from faultedge.sim.verify import verify
@@ -36,12 +37,13 @@ def student(edge_run):
 def teacher_run(cwru_run, tmp_path_factory):
     """The BN-folded teacher, quantised to 8 bits in a copy of the trained run."""
     from faultedge.quant.qat import QATConfig
+    from faultedge.families import family
     from faultedge.quant.stage import quantize
     from faultedge.runs import RunDir
 
     run = RunDir(tmp_path_factory.mktemp("teacher") / "run")
     shutil.copytree(cwru_run[0].path, run.path)
-    quantize(run, "teacher", QATConfig(epochs=1), progress=False)
+    quantize(run, family("teacher"), QATConfig(epochs=1), progress=False)
     return run
 
 
@@ -50,7 +52,7 @@ def _assert_exact(report: dict, lanes: int, beat: int, ir: IRModel) -> None:
     assert report["bit_exact"]
     cyc = report["cycles"]
     assert cyc["match"], cyc
-    assert cyc["measured"]["per_inference_min"] == cyc["measured"]["per_inference_max"] == cycles_per_inference(ir, lanes, beat)
+    assert cyc["measured"]["per_inference_min"] == cyc["measured"]["per_inference_max"] == model(plan(ir, lanes, beat)).per_inference
     assert cyc["measured"]["latency_first"] == cyc["model"]["latency_first"]
     assert cyc["measured"]["latency_last"] == cyc["model"]["latency_last"]
 
@@ -99,7 +101,7 @@ def test_sim_command_writes_its_report(edge_run, tmp_path, capsys):
     for name in ("model.ir.json", "golden_vectors.npz"):
         shutil.copy(edge_run[0] / name, tmp_path / name)
     assert main(["sim", str(tmp_path)]) == 2
-    assert "has no hdl/faultedge_accel.v: run `faultedge hdl" in capsys.readouterr().err
+    assert "has no hdl/design.json: run `faultedge hdl" in capsys.readouterr().err
     assert main(["hdl", str(tmp_path), "--lanes", "32", "--beat", "16"]) == 0  # the design simulated above: a cached build
     assert main(["sim", str(tmp_path), "--limit", "4", "--random", "2", "--backpressure", "3", "--quiet", "--clock-mhz", "50"]) == 0
     report = json.loads((tmp_path / "sim" / "report.json").read_text())

@@ -24,15 +24,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from faultedge.commands.common import print_table
-    from faultedge.edge.bench import TABLE, BenchConfig, bench, table_rows
+    from faultedge.edge.bench import BenchConfig
+    from faultedge.flow.config import FlowConfig
+    from faultedge.flow.runner import run_step
     from faultedge.runs import RunDir
 
     cfg = BenchConfig(repeats=args.repeats)
     if args.threads:
         cfg = replace(cfg, all_threads=args.threads)
-    result = bench(RunDir(args.run), cfg)
-    print_table(table_rows(result), TABLE)
-    print(f"{result['cpu']}; load average {result['load_average'][0]:.1f} during the run; "
-          f"wrote {args.run}/bench/report.json")
+    run_step(RunDir(args.run), FlowConfig(bench=cfg), "bench")
     return 0

@@ -1,9 +1,8 @@
-"""Argument types and printing shared by the subcommands."""
+"""Argument types shared by the subcommands."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any, Iterable
 
 
 def snr_arg(text: str) -> float | None:
@@ -25,24 +24,3 @@ def loads_arg(text: str) -> tuple[int, ...]:
     if any(not 0 <= x <= 3 for x in loads):
         raise argparse.ArgumentTypeError(f"CWRU loads are 0..3 hp, got {text!r}")
     return loads
-
-
-def print_table(rows: Iterable[dict[str, Any]], columns: list[tuple[str, str]]) -> None:
-    """A plain aligned text table; columns are (key, header)."""
-    rows = list(rows)
-    cells = [[h for _, h in columns]] + [[_fmt(r.get(k)) for k, _ in columns] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    for n, row in enumerate(cells):
-        print("  ".join(c.rjust(w) if n and i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.2f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)

@@ -27,15 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faultedge.edge.bundle import default_out, deploy
+    from faultedge.flow.config import BundleOptions, FlowConfig
+    from faultedge.flow.runner import run_step
     from faultedge.runs import RunDir
 
-    run_dir = RunDir(args.run)
-    out = args.out or default_out(run_dir, args.board)
-    manifest = deploy(run_dir, args.board, out, replace=args.force)
-    board = manifest["board"]
-    print(f"bundle for {board['description']} in {out}: {len(manifest['files'])} files "
-          f"({', '.join(sorted(manifest['files']))})")
-    print(f"default: {board['precision']} model, {board['threads']} thread(s), providers {' > '.join(board['providers'])}")
-    print(f"on the device: see {out / 'README.md'}; then `python run.py RECORDING.npy`")
+    run_step(RunDir(args.run), FlowConfig(bundle=BundleOptions(args.board, args.out, args.force)), "bundle")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from faultedge.commands.common import snr_arg
+from faultedge.models.image_nets import CONVNET, MKW
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--expert-epochs", type=int, help="epochs per expert trajectory (default: the DistillConfig default)")
     p.add_argument("--iterations", type=int, help="distillation iterations (default: the DistillConfig default)")
     p.add_argument("--syn-steps", type=int, help="unrolled student steps per iteration (default: the DistillConfig default)")
-    p.add_argument("--net", choices=("convnet", "mkw"), help="the experts' and student's network: a static ConvNet with MKW-Net's "
+    p.add_argument("--net", choices=(CONVNET, MKW), help="the experts' and student's network: a static ConvNet with MKW-Net's "
                    "widths, or MKW-Net itself with its temperature schedule (default: the DistillConfig default)")
     p.add_argument("--init", choices=("random", "herding"), help="the real images the synthetic set starts from: random (MTT) or "
                    "herding in an expert's feature space (default: the DistillConfig default)")

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faultedge.commands.common import print_table
+    from faultedge.tables import print_table
     from faultedge.eval.plot import plot_f1_vs_snr
     from faultedge.eval.robustness import DEFAULT_SNRS, evaluate_run, snr_label
     from faultedge.runs import RunDir, write_json

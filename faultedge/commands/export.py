@@ -21,22 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faultedge.commands.common import print_table
-    from faultedge.edge.onnx_export import export
+    from faultedge.flow.config import FlowConfig
+    from faultedge.flow.runner import run_step
     from faultedge.runs import RunDir
 
-    report = export(RunDir(args.run))
-    parity = report["parity"]
-    n = parity["windows"]
-    rows = [
-        {"model": name, "diff": f"{parity[key]['max_abs_logit_diff']:.2e}", "over": parity[key]["windows_over_tol"],
-         "agree": f"{parity[key]['argmax_agree']}/{n}"}
-        for key, name in report["models"].items()
-    ]
-    print_table(rows, [("model", "model"), ("diff", "max |logit - PyTorch/Brevitas|"), ("over", "windows > 1e-4"), ("agree", "same class")])
-    fronts = ", ".join(f"{k} {v:.1e}" for k, v in parity["features_max_abs_diff"].items())
-    print(f"front ends vs the preprocessing spec (max |feature diff|): {fronts}")
-    print("the networks alone (model_*.onnx) must match exactly; with a front end, float32 FFT rounding can move an int8 "
-          "input across a quantisation step (one LSB) on a few windows")
-    print(f"wrote {len(rows)} models and export.json in {args.run}/onnx")
+    run_step(RunDir(args.run), FlowConfig(), "export")
     return 0

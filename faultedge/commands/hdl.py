@@ -1,42 +1,39 @@
-"""`faultedge hdl`: generate the accelerator's Verilog and its design report from the IR."""
+"""`faultedge hdl`: the design point -> the accelerator's Verilog, hdl/design.json and hdl/report.json."""
 
 from __future__ import annotations
 
 import argparse
 
+from faultedge.families import FAMILIES, STUDENT_NAME
+from faultedge.hdl.design import DEFAULT_BOARD
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "hdl",
-        help="generate the Amaranth accelerator and its Verilog (hdl/faultedge_accel.v, hdl/report.json)",
-        description="Turn the run's integer IR into an accelerator with one MAC engine of P parallel lanes reused by every "
-        "conv and linear layer, weights in initialised memories, requantisation, max-pool and argmax, with valid/ready "
-        "streams (MKW-Net: the image engine, whose P lanes run every kernel assembly, convolution and the head, with an "
-        "attention unit and divider beside them). Writes hdl/faultedge_accel.v (the same IR and options always give the same bytes) and hdl/report.json "
-        "(cycles from the analytic model, the lower bound, MACs, memory bits, ports).",
+        help="generate the accelerator's Verilog and its design point (hdl/faultedge_accel.v, hdl/design.json, hdl/report.json)",
+        description="Turn a quantised network's integer IR into the engine its family names: the 1-D engine (one MAC engine of "
+        "P parallel lanes reused by every conv and linear layer, weights in initialised memories, requantisation, max-pool and "
+        "argmax) or the image engine (MKW-Net: P lanes for every kernel assembly, convolution and the head, with an attention "
+        "unit and divider beside them), with valid/ready streams. Writes hdl/faultedge_accel.v (the same IR and options always "
+        "give the same bytes), hdl/design.json (the design point, which `faultedge sim` and `faultedge fpga build` use) and "
+        "hdl/report.json (cycles from the analytic model, the lower bound, MACs, memory bits, ports).",
     )
-    p.add_argument("run", help="run directory with model.ir.json (from `faultedge quantize`)")
-    p.add_argument("--lanes", type=int, default=32, help="parallel MAC lanes P, a power of two (default 32)")
-    p.add_argument("--beat", type=int, default=1, help="input values per stream beat, a power of two (default 1)")
-    p.add_argument("--network", choices=("student", "teacher", "mkw"), default="student",
-                   help="which quantised network (default student; mkw: MKW-Net on the image engine)")
-    p.add_argument("--bits", type=int, default=8, help="bit width it was quantised at (default 8)")
+    p.add_argument("run", help="run directory with the quantised IR (from `faultedge quantize`)")
+    p.add_argument("--network", choices=tuple(FAMILIES), default=STUDENT_NAME, help=f"which quantised network (default {STUDENT_NAME})")
+    p.add_argument("--bits", type=int, default=8, help="the bit width it was quantised at (default 8)")
+    p.add_argument("--lanes", type=int, help="parallel MAC lanes P, a power of two (default: the family's: "
+                   + ", ".join(f"{n} {f.lanes}" for n, f in FAMILIES.items()) + ")")
+    p.add_argument("--beat", type=int, help="input values per stream beat, a power of two (default: the family's: "
+                   + ", ".join(f"{n} {f.beat}" for n, f in FAMILIES.items()) + ")")
+    p.add_argument("--board", default=DEFAULT_BOARD, help=f"the FPGA board `faultedge fpga build` targets by default (default {DEFAULT_BOARD})")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from faultedge.commands.common import print_table
-    from faultedge.hdl.artifacts import REPORT, VERILOG, write_hdl
+    from faultedge.flow.config import FlowConfig
+    from faultedge.flow.runner import run_step
     from faultedge.runs import RunDir
 
-    report = write_hdl(RunDir(args.run), args.lanes, args.beat, args.network, args.bits)
-    if "pc" in report["stages"][0]:
-        print_table(report["stages"], [("name", "stage"), ("pc", "channel lanes"), ("pr", "reduction lanes"), ("issue_cycles", "issue cycles"), ("banks", "banks")])
-    else:  # the image engine: one row per phase
-        print_table(report["stages"], [("name", "phase"), ("cycles", "cycles")])
-    cm = report["cycle_model"]
-    print(f"{report['lanes']} lanes, beat {report['beat']}: {cm['per_inference']:,} cycles per inference (bound {cm['bound']:,}), "
-          f"latency {cm['latency_first']:,} cycles from the first input beat, {cm['latency_last']:,} from the last; "
-          f"{report['macs']:,} MACs, {report['memory_bits']['total']:,} memory bits")
-    print(f"wrote {VERILOG} and {REPORT} in {args.run}")
+    run_step(RunDir(args.run), FlowConfig(network=args.network, bits=args.bits, lanes=args.lanes, beat=args.beat, board=args.board), "hdl")
     return 0

@@ -1,23 +1,26 @@
-"""`faultedge sim`: bit-exact cocotb + Verilator verification of the generated accelerator."""
+"""`faultedge sim`: bit-exact cocotb + Verilator verification of the accelerator `faultedge hdl` generated."""
 
 from __future__ import annotations
 
 import argparse
+
+from faultedge.families import FAMILIES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sim",
         help="simulate the accelerator (Verilator + cocotb) against the golden model, bit for bit",
-        description="Stream the run's golden vectors through the Verilog written by `faultedge hdl`, then random inputs, "
-        "saturating extremes and a mix under random valid/ready back-pressure, and compare every logit and class with "
+        description="Stream the run's golden vectors through the Verilog and design point written by `faultedge hdl`, then random "
+        "inputs, saturating extremes and a mix under random valid/ready back-pressure, and compare every logit and class with "
         "the golden model. Measures cycles per inference and both latencies and checks them against the cycle model. "
-        "Writes sim/report.json; exits 1 on any mismatch.",
+        "Writes sim/report.json; exits 2 on any mismatch.",
     )
-    p.add_argument("run", help="run directory with hdl/report.json (from `faultedge hdl`) and golden vectors")
+    defaults = ", ".join(f"{n} {f.sim_inputs}" for n, f in FAMILIES.items())
+    p.add_argument("run", help="run directory with hdl/ (from `faultedge hdl`) and golden vectors")
     p.add_argument("--limit", type=int, default=None, help="simulate only the first N golden vectors (default all)")
-    p.add_argument("--random", type=int, help="random input vectors (default 32; 2 for MKW-Net, ~400 k cycles an image)")
-    p.add_argument("--backpressure", type=int, help="vectors streamed under random back-pressure (default 32; 2 for MKW-Net)")
+    p.add_argument("--random", type=int, help=f"random input vectors (default: the family's: {defaults})")
+    p.add_argument("--backpressure", type=int, help=f"vectors streamed under random back-pressure (default: the family's: {defaults})")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the latency and throughput figures (default 100)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -25,15 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faultedge.sim.report import REPORT, simulate_run
+    from faultedge.flow.config import FlowConfig, SimOptions
+    from faultedge.flow.runner import run_step
+    from faultedge.hdl.design import read_design
+    from faultedge.runs import RunDir
 
-    report = simulate_run(args.run, limit=args.limit, n_random=args.random, n_backpressure=args.backpressure,
-                          clock_mhz=args.clock_mhz, seed=args.seed, progress=not args.quiet)
-    mm, cyc, lat = report["mismatches"], report["cycles"], report["latency"]
-    print(f"{report['vectors']['total']:,} inferences ({report['vectors']['vectors']:,} golden vectors): "
-          f"{mm['samples']} mismatched samples, {mm['logits']} mismatched logits")
-    print(f"cycles per inference: measured {cyc['measured']['per_inference_min']:,}, model {cyc['model']['per_inference']:,} "
-          f"({'equal' if cyc['match'] else 'DIFFERENT'}); latency {cyc['measured']['latency_first']:,} cycles from the first "
-          f"input beat ({lat['first_beat_to_result_us']:.2f} us at {lat['clock_mhz']:g} MHz), {cyc['measured']['latency_last']:,} from the last")
-    print(f"wrote {REPORT} in {args.run}")
-    return 0 if report["bit_exact"] and cyc["match"] else 1
+    run_dir = RunDir(args.run)
+    options = SimOptions(args.limit, args.random, args.backpressure, args.clock_mhz, args.seed)
+    run_step(run_dir, FlowConfig(network=read_design(run_dir).network, sim=options, progress=not args.quiet), "sim")
+    return 0

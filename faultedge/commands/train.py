@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from faultedge.commands.common import loads_arg, print_table, snr_arg
+from faultedge.commands.common import loads_arg, snr_arg
 
 STAGE_CHOICES = ("all", "teacher", "student", "lora", "merge")
 RECIPES = ("robust", "reference")
@@ -78,44 +78,24 @@ def config_from_args(args: argparse.Namespace):
     return cfg
 
 
-def summary_rows(metrics: dict) -> list[dict]:
-    return [
-        {
-            "stage": stage,
-            "params": m["params"],
-            "trainable": m["trainable_params"],
-            "accuracy": m["test"]["accuracy"],
-            "f1": m["test"]["f1_macro"],
-            "epochs": m.get("epochs_run"),
-            "seconds": m.get("train_seconds"),
-        }
-        for stage, m in metrics.items()
-    ]
-
-
-def print_summary(metrics: dict) -> None:
-    print_table(
-        summary_rows(metrics),
-        [("stage", "stage"), ("params", "params"), ("trainable", "trainable"), ("accuracy", "test acc %"), ("f1", "macro F1 %"), ("epochs", "epochs"), ("seconds", "seconds")],
-    )
-
-
 def run(args: argparse.Namespace) -> int:
+    from faultedge.families import STUDENT_NAME
+    from faultedge.families.cnn1d import ALL_STAGES, TrainSpec
+    from faultedge.flow.config import FlowConfig
+    from faultedge.flow.runner import run_step
     from faultedge.runs import RunDir
-    from faultedge.train.pipeline import STAGES, run_stages
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     run_dir = RunDir(args.out)
-    stages = tuple(STAGES if not args.stage or "all" in args.stage else args.stage)
+    stages = tuple(ALL_STAGES if not args.stage or "all" in args.stage else args.stage)
     cfg = None
     if (run_dir / "config.json").exists():
         print(f"continuing {run_dir.path} with its saved config.json (data and hyperparameter options are ignored)")
     else:
         cfg = config_from_args(args)
-    metrics = run_stages(run_dir, cfg, stages, progress=not args.quiet)
-    print_summary({k if k != "merge" else "merged": v for k, v in metrics.items()})
+    run_step(run_dir, FlowConfig(network=STUDENT_NAME, train=TrainSpec(cfg, stages), progress=not args.quiet), "train")
     print(f"run directory: {run_dir.path}")
     return 0

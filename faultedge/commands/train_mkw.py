@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from faultedge.commands.common import print_table
+from faultedge.models.image_nets import IMAGE_NETS, MKW
+from faultedge.tables import print_table
 
-MODELS = ("mkw", "cnn", "convnet")
 TRAIN_SETS = ("distilled", "random", "real")
 
 
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "real (all real training images, early stopping on validation). Every combination given is run.",
     )
     p.add_argument("run", metavar="RUN", help="run directory written by `faultedge distill-data`")
-    p.add_argument("--model", nargs="+", choices=MODELS, default=["mkw"], help="model(s) to train (default mkw)")
+    p.add_argument("--model", nargs="+", choices=tuple(IMAGE_NETS), default=[MKW], help=f"model(s) to train (default {MKW})")
     p.add_argument("--train-on", nargs="+", choices=TRAIN_SETS, default=["distilled"], help="training set(s) (default distilled)")
     p.add_argument("--seed", type=int, default=0, help="seed for initialisation, batches and the random subset")
     p.add_argument("--epochs", type=int, help="override the epochs (default 100 on small sets, 30 on real data)")

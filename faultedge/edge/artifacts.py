@@ -1,5 +1,5 @@
 """Names and freshness of a run's ONNX models: what predict, deploy and bench need without
-importing torch or Brevitas (they export, via faultedge.edge.onnx_export, only when needed)."""
+importing torch or Brevitas (faultedge.edge.exported exports them only when needed)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from typing import Any, Iterator
 from faultedge.data.features import Preprocessing
 from faultedge.edge import runner
 from faultedge.errors import DataError, RunDirError
+from faultedge.families import STUDENT
+from faultedge.ir.files import Artifacts
 from faultedge.runs import RunDir, read_json
 
 ONNX_DIR = "onnx"
 REPORT = "export.json"
 PRECISIONS = ("fp32", "int8")
-QAT_WEIGHTS = "qat.pt"  # faultedge.quant.stage.Artifacts("student", 8).qat (a test holds them equal)
+EXPORTED = STUDENT  # the family whose networks are exported
+QAT_WEIGHTS = Artifacts(EXPORTED.name, 8).qat
 
 
 @dataclass(frozen=True)
@@ -57,20 +60,18 @@ def load_spec(run: RunDir) -> tuple[Preprocessing, runner.Spec]:
 
 def sources(run: RunDir) -> dict[str, str]:
     """sha256 of the artifacts the ONNX models are made from, to tell when they are stale."""
-    names = ["preprocessing.json", "student_merged.pt", QAT_WEIGHTS]
+    names = ["preprocessing.json", EXPORTED.weights, QAT_WEIGHTS]
     return {n: runner.sha256_file(run / n) for n in names if (run / n).exists()}
 
 
-def ensure_exported(run: RunDir) -> dict[str, Any]:
-    """The run's export report, exporting first when the models are missing or older than their sources."""
+def fresh_report(run: RunDir) -> dict[str, Any] | None:
+    """The run's export report if every model it names exists and none is older than its sources, else None."""
     path = run / ONNX_DIR / REPORT
     if path.exists():
         report = read_json(path)
         if report.get("sources") == sources(run) and all((run / ONNX_DIR / n).exists() for n in report.get("models", {}).values()):
             return report
-    from faultedge.edge.onnx_export import export
-
-    return export(run)
+    return None
 
 
 def model_path(run: RunDir, report: dict[str, Any], precision: str, front: str) -> Path:

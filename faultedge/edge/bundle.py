@@ -19,7 +19,8 @@ from typing import Any
 
 from faultedge.boards import load_board
 from faultedge.edge import runner
-from faultedge.edge.artifacts import ONNX_DIR, ensure_exported
+from faultedge.edge.artifacts import ONNX_DIR
+from faultedge.edge.exported import ensure_exported
 from faultedge.errors import FaultedgeError
 from faultedge.runs import RunDir, read_json
 

@@ -28,12 +28,11 @@ from faultedge.data.classes import CLASS_NAMES
 from faultedge.data.dataset import Dataset
 from faultedge.data.features import Preprocessing
 from faultedge.edge import runner
-from faultedge.edge.artifacts import ONNX_DIR, REPORT, OnnxModel, load_spec, sources
+from faultedge.edge.artifacts import EXPORTED, ONNX_DIR, QAT_WEIGHTS, REPORT, OnnxModel, load_spec, sources
 from faultedge.errors import FaultedgeError
-from faultedge.quant.stage import float_model, load_qat
-from faultedge.quant.verify import Artifacts
 from faultedge.runs import RunDir, atomic_path, read_json, write_json
-from faultedge.train.pipeline import TrainConfig, versions
+from faultedge.ir.provenance import versions
+from faultedge.train.pipeline import TrainConfig
 
 OPSET = 13  # networks and normalisation: ONNX Runtime >= 1.8, so JetPack 4 builds run them too
 OPSET_DFT = 17  # the first opset with DFT
@@ -137,9 +136,9 @@ def front_end(spec: runner.Spec, front: str, threads: int = 1) -> runner.Classif
 def build_models(run: RunDir) -> dict[OnnxModel, onnx.ModelProto]:
     """Every model of the run (int8 ones only when the run is quantised), checked by onnx.checker."""
     _, spec = load_spec(run)
-    networks = {"fp32": export_fp32(float_model(run, "student"), spec.bins)}
-    if (run / Artifacts("student", 8).qat).exists():
-        networks["int8"] = export_int8_qdq(load_qat(run, "student", 8), spec.bins)
+    networks = {"fp32": export_fp32(EXPORTED.float_model(run)[0], spec.bins)}
+    if (run / QAT_WEIGHTS).exists():
+        networks["int8"] = export_int8_qdq(EXPORTED.load_qat(run, 8), spec.bins)
     models = {}
     for precision, net in networks.items():
         magnitude = chain(normalise_graph(spec), net, f"faultedge_{precision}_magnitude")
@@ -166,7 +165,7 @@ def test_windows(run: RunDir) -> tuple[np.ndarray, np.ndarray]:
 
 @torch.no_grad()
 def reference_logits(run: RunDir, precision: str, features: np.ndarray) -> np.ndarray:
-    net = float_model(run, "student") if precision == "fp32" else load_qat(run, "student", 8)
+    net = EXPORTED.float_model(run)[0] if precision == "fp32" else EXPORTED.load_qat(run, 8)
     return net(torch.from_numpy(features)).numpy()
 
 
@@ -199,7 +198,7 @@ def verify(run: RunDir, models: dict[OnnxModel, onnx.ModelProto], windows: np.nd
 
 def export(run: RunDir) -> dict[str, Any]:
     """Export, verify on the whole test set, then write runs/NAME/onnx/*.onnx and onnx/export.json."""
-    run.require("student_merged.pt")
+    run.require(EXPORTED.weights)
     src = sources(run)
     models = build_models(run)
     windows, _ = test_windows(run)

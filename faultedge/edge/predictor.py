@@ -13,7 +13,8 @@ import numpy as np
 
 from faultedge.data.cwru import drive_end_signal, read_mat
 from faultedge.edge import runner
-from faultedge.edge.artifacts import ensure_exported, load_spec, model_path, user_errors
+from faultedge.edge.artifacts import load_spec, model_path, user_errors
+from faultedge.edge.exported import ensure_exported
 from faultedge.runs import RunDir
 
 

@@ -85,14 +85,15 @@ def load_classifier(run: RunDir, name: str, lora_rank: int) -> Classifier:
     path = run.require(MODEL_FILES[name])
     if name == "quant":
         from faultedge.ir import IRModel
-        from faultedge.quant import golden
+        from faultedge.ir import golden
 
         ir = IRModel.load(path)
         return lambda f: golden.predict(ir, f).classes
 
     import torch
 
-    from faultedge.models import Student, Teacher
+    from faultedge.models.student import Student
+    from faultedge.models.teacher import Teacher
     from faultedge.models.lora import add_lora
     from faultedge.train.loop import predict_logits
 

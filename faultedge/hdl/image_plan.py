@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from faultedge.errors import IRError
-from faultedge.hdl.plan import StreamPlan
-from faultedge.ir import Argmax, AvgPool2d, IRModel, KWConv2d, Linear, Requant, bits_for, dispatch
+from faultedge.hdl.stream_plan import StreamPlan, check_lanes
+from faultedge.ir import Argmax, AvgPool2d, IRModel, KWConv2d, Linear, Requant, bits_for, dispatch, is_pow2
 
 CONSUMER = "the image accelerator generator (faultedge.hdl)"
 SUPPORTED = {"kwconv2d": None, "avgpool2d": None, "linear": None, "argmax": None}
@@ -42,10 +42,6 @@ SUPPORTED = {"kwconv2d": None, "avgpool2d": None, "linear": None, "argmax": None
 # Pipeline depths fixed by faultedge.hdl.image_accel (the cycle model reads them from here).
 PASS_DRAIN = 12  # issue -> write of the last item of a P-lane pass
 FC_DRAIN = 7  # issue -> write of the last output of an attention FC
-
-
-def _is_pow2(n: int) -> bool:
-    return n >= 1 and n & (n - 1) == 0
 
 
 @dataclass(frozen=True)
@@ -140,7 +136,7 @@ class Block:
 
 @dataclass(frozen=True)
 class ImagePlan(StreamPlan):
-    """The image engine's phases and memories."""
+    """The image engine's phases and memories. The input memory is single-buffered."""
 
     input_mem: MapMem
     maps: tuple[MapMem, ...]  # written by block i, read by block i + 1 or the head
@@ -181,10 +177,6 @@ class ImagePlan(StreamPlan):
 
     def report_stages(self) -> list[dict]:
         return [{"name": name, "cycles": cycles} for name, cycles in self.cycle_phases()]
-
-
-def is_image_network(ir: IRModel) -> bool:
-    return any(isinstance(l, KWConv2d) for l in ir.layers)
 
 
 def _requant_bits(rq: Requant) -> tuple[int, bool]:
@@ -238,16 +230,15 @@ def _block(layer: KWConv2d, pool: AvgPool2d | None, src: MapMem, lanes: int) -> 
 
 def plan_image(ir: IRModel, lanes: int, beat: int = 1) -> ImagePlan:
     """Check that the image IR and the options fit the engine, and lay out the schedule and memories."""
-    if not _is_pow2(lanes):
-        raise IRError(f"lanes must be a power of two >= 1, got {lanes}")
+    check_lanes(lanes)
     for layer in ir.layers:
         dispatch(layer, SUPPORTED, CONSUMER)
     if len(ir.input.shape) != 3:
         raise IRError(f"input: {CONSUMER} expects (channels, height, width) images, got shape {list(ir.input.shape)}")
     c, h, w = ir.input.shape
-    if not (_is_pow2(h) and _is_pow2(w)):
+    if not (is_pow2(h) and is_pow2(w)):
         raise IRError(f"input: {CONSUMER} needs power-of-two image sides, got {h}x{w}")
-    if not _is_pow2(beat) or (h * w) % beat:
+    if not is_pow2(beat) or (h * w) % beat:
         raise IRError(f"beat must be a power of two dividing the {h * w} pixels of a channel, got {beat}")
     n_inputs = c * h * w
     src = MapMem(c, h, w, beat, False, ir.input.bits, ir.input.signed)

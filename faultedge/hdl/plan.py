@@ -21,19 +21,19 @@ model (faultedge.hdl.cycles) both read the plan, so they cannot disagree about t
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from faultedge.errors import IRError
-from faultedge.ir import Argmax, Conv1d, IRModel, Layer, Linear, MaxPool1d, Requant, bits_for, dispatch
-
-if TYPE_CHECKING:
-    from faultedge.hdl.image_plan import ImagePlan
+from faultedge.hdl.stream_plan import StreamPlan, check_lanes
+from faultedge.ir import Argmax, Conv1d, IRModel, Layer, Linear, MaxPool1d, Requant, bits_for, dispatch, is_pow2
 
 CONSUMER = "the hardware generator (faultedge.hdl)"
+
+# Cycles from an issue to the tap before the adder tree (read, operand, multiply), and from the
+# accumulator to the write (requant 1-3, write): the pipeline of faultedge.hdl.accel.
+PRE_TREE = 3
+POST_ACC = 4
 
 
 @dataclass(frozen=True)
@@ -121,22 +121,10 @@ class Stage:
 
 
 @dataclass(frozen=True)
-class StreamPlan:
-    """What every engine's plan fixes about its streams (the ports and the host protocol)."""
-
-    lanes: int
-    beat: int
-    n_inputs: int
-    input_bits: int
-    input_signed: bool
-    n_classes: int
-    logit_bits: int
-
-
-@dataclass(frozen=True)
 class Plan(StreamPlan):
-    """The 1-D engine's schedule."""
+    """The 1-D engine's schedule. The input memory is double-buffered."""
 
+    double_buffered = True
     stages: tuple[Stage, ...]
     macs: int
 
@@ -156,6 +144,14 @@ class Plan(StreamPlan):
     def max_pc(self) -> int:
         return max(s.pc for s in self.stages)
 
+    def cycle_phases(self) -> list[tuple[str, int]]:
+        """Per stage: its issue cycles and the pipeline drain before the next stage may read what it wrote."""
+        return [(s.name, s.issue_cycles + PRE_TREE + s.tree_levels + POST_ACC) for s in self.stages]
+
+    @property
+    def lane_macs(self) -> int:
+        return self.macs
+
     def report_stages(self) -> list[dict]:
         return [{"name": s.name, "pr": s.pr, "pc": s.pc, "groups": s.groups, "positions": s.positions, "chunks": s.chunks,
                  "issue_cycles": s.issue_cycles, "banks": s.in_mem.banks, "rotator": s.rotates, "pool": s.pool is not None} for s in self.stages]
@@ -166,10 +162,6 @@ class Plan(StreamPlan):
         bias = sum(s.groups * s.pc * self.acc_bits for s in self.stages)
         acts = sum(s.in_mem.banks * s.in_mem.rows * s.in_mem.bits * (2 if i == 0 else 1) for i, s in enumerate(self.stages))
         return {"weights": weights, "bias": bias, "activations": acts, "total": weights + bias + acts}
-
-
-def _is_pow2(n: int) -> bool:
-    return n >= 1 and n & (n - 1) == 0
 
 
 def _align(n: int, to: int) -> int:
@@ -228,18 +220,11 @@ def _memory(m: _Map, banks: int, padding: int, stage_reads_end: int) -> ActMemor
     return ActMemory(banks, rows, m.bits, m.signed, offset, m.stride)
 
 
-def plan(ir: IRModel, lanes: int, beat: int = 1) -> "Plan | ImagePlan":
-    """Check that the IR and the options fit the engine, and lay out the schedule and memories.
-
-    Image networks (kwconv2d) go to the image engine's plan (faultedge.hdl.image_plan)."""
-    from faultedge.hdl.image_plan import is_image_network, plan_image
-
-    if is_image_network(ir):
-        return plan_image(ir, lanes, beat)
-    if not _is_pow2(lanes):
-        raise IRError(f"lanes must be a power of two >= 1, got {lanes}")
+def plan_1d(ir: IRModel, lanes: int, beat: int = 1) -> Plan:
+    """Check that the IR and the options fit the 1-D engine, and lay out the schedule and memories."""
+    check_lanes(lanes)
     n_inputs = int(np.prod(ir.input.shape))
-    if not _is_pow2(beat) or n_inputs % beat:
+    if not is_pow2(beat) or n_inputs % beat:
         raise IRError(f"beat must be a power of two dividing the {n_inputs} inputs, got {beat}")
     for layer in ir.layers:
         dispatch(layer, SUPPORTED, CONSUMER)
@@ -296,7 +281,3 @@ def plan(ir: IRModel, lanes: int, beat: int = 1) -> "Plan | ImagePlan":
     if last.channels != n_classes:
         raise IRError(f"layer {last.name!r}: {last.channels} outputs for {n_classes} classes")
     return Plan(lanes, beat, n_inputs, ir.input.bits, ir.input.signed, n_classes, last.acc_bits, tuple(stages), ir.macs)
-
-
-def class_bits(n_classes: int) -> int:
-    return max(1, math.ceil(math.log2(n_classes)))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from faultedge.errors import IRError
-from faultedge.ir import Argmax, AttentionNorm, AvgPool2d, Conv1d, IRModel, KWConv2d, Linear, MaxPool1d, Requant, dispatch
+from faultedge.ir.model import Argmax, AttentionNorm, AvgPool2d, Conv1d, IRModel, KWConv2d, Linear, MaxPool1d, Requant, dispatch
 
 
 def round_shift(acc: np.ndarray, shift: int) -> np.ndarray:

@@ -3,7 +3,7 @@
 A network is a chain of layers on integer tensors. Every scale is a power of two, written as
 its exponent (`scale = 2 ** scale_exp`), so requantisation is an arithmetic shift with
 round-half-to-even (torch.round, which Brevitas uses) and saturation. The golden model
-(faultedge.quant.golden), the accelerator generator (faultedge.hdl) and the simulator all read
+(faultedge.ir.golden), the accelerator generator (faultedge.hdl) and the simulator all read
 this file and nothing else of the training stages.
 
 Tensors are channel-major: a 1-D feature map has shape (channels, length), an image map
@@ -39,27 +39,13 @@ from typing import Any, Callable, Union
 import numpy as np
 
 from faultedge.errors import IRError
+from faultedge.ir.intmath import int_range, is_pow2
 from faultedge.runs import write_text
 
 IR_FORMAT = "faultedge-ir"
 IR_VERSION = 1
 ROUNDING_MODES = ("half_even",)
 OPS = ("conv1d", "linear", "maxpool1d", "argmax", "avgpool2d", "kwconv2d")
-
-
-def int_range(bits: int, signed: bool, narrow: bool = False) -> tuple[int, int]:
-    """Representable range of a `bits`-wide integer; `narrow` drops the most negative value."""
-    if signed:
-        return -(1 << (bits - 1)) + int(narrow), (1 << (bits - 1)) - 1
-    return 0, (1 << bits) - 1
-
-
-def bits_for(lo: int, hi: int) -> int:
-    """Width of the smallest two's-complement integer holding every value in [lo, hi]."""
-    bits = 1
-    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
-        bits += 1
-    return bits
 
 
 @dataclass(frozen=True)
@@ -526,10 +512,6 @@ def _parse_layer(obj: Any, path: str, in_shape: tuple[int, ...], in_scale_exp: i
     return layer, out_scale
 
 
-def _is_pow2(v: int) -> bool:
-    return v > 0 and v & (v - 1) == 0
-
-
 def _image_shape(in_shape: tuple[int, ...], path: str, op: str) -> tuple[int, int, int]:
     if len(in_shape) != 3:
         raise IRError(f"{path}.in_shape: {op} needs (channels, height, width), got {list(in_shape)}")
@@ -539,7 +521,7 @@ def _image_shape(in_shape: tuple[int, ...], path: str, op: str) -> tuple[int, in
 def _parse_avgpool2d(obj: Any, path: str, name: str, in_shape: tuple[int, ...]) -> AvgPool2d:
     c, h, w = _image_shape(in_shape, path, "avgpool2d")
     k = _int(obj, "kernel", path, 1)
-    if not _is_pow2(k * k):
+    if not is_pow2(k * k):
         raise IRError(f"{path}.kernel: {k} x {k} is not a power of two, so the mean is not a shift")
     out_shape = _shape(obj, "out_shape", path, 3)
     expect = (c, (h - k) // k + 1, (w - k) // k + 1)
@@ -569,7 +551,7 @@ def _sub_linear(obj: Any, key: str, path: str, in_shape: tuple[int, ...], in_sca
 
 def _parse_kwconv2d(obj: Any, path: str, name: str, in_shape: tuple[int, ...], in_scale_exp: int, warehouses: tuple[IntTensor, ...]) -> KWConv2d:
     c_in, h, w = _image_shape(in_shape, path, "kwconv2d")
-    if not _is_pow2(h * w):
+    if not is_pow2(h * w):
         raise IRError(f"{path}.in_shape: the global average pool needs H*W a power of two, got {h} x {w}")
     k, pad = _int(obj, "kernel", path, 1), _int(obj, "padding", path, 0)
     out_shape = _shape(obj, "out_shape", path, 3)

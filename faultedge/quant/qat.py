@@ -17,7 +17,8 @@ import torch
 from brevitas.quant import Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Int32Bias, Uint8ActPerTensorFixedPoint
 from torch import nn
 
-from faultedge.models import Student, Teacher
+from faultedge.models.student import Student
+from faultedge.models.teacher import Teacher
 
 Post = Literal["relu", "signed", "none"]
 
@@ -118,13 +119,3 @@ class QuantNet(nn.Module):
         for mac in self.macs:
             mac.bias_quant.cache_inference_quant_bias = True
 
-
-NETWORKS = ("student", "teacher")
-
-
-def build_quant_net(network: str, float_model: nn.Module, bits: int) -> QuantNet:
-    if network == "student":
-        return QuantNet(student_plan(float_model), bits, (1, float_model.n_features))
-    if network == "teacher":
-        return QuantNet(teacher_plan(float_model), bits, (1, float_model.n_features))
-    raise ValueError(f"unknown network {network!r} (choose from {NETWORKS})")

@@ -1,11 +1,7 @@
-"""What every quantisation stage shares: artifact names, and the exact golden-vs-network check.
-
-Kept free of Brevitas imports, so that reading artifact names stays quick.
-"""
+"""The exact golden-vs-network check every quantisation stage makes before it writes an IR."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,35 +9,7 @@ import torch
 
 from faultedge.errors import IRError
 from faultedge.ir import IRModel
-from faultedge.quant import golden
-
-
-@dataclass(frozen=True)
-class Artifacts:
-    """File names of one quantised network in a run directory."""
-
-    network: str
-    bits: int
-
-    @property
-    def suffix(self) -> str:
-        return ("" if self.network == "student" else f"_{self.network}") + ("" if self.bits == 8 else f"_{self.bits}bit")
-
-    @property
-    def qat(self) -> str:
-        return f"qat{self.suffix}.pt"
-
-    @property
-    def ir(self) -> str:
-        return f"model{self.suffix}.ir.json"
-
-    @property
-    def vectors(self) -> str:
-        return f"golden_vectors{self.suffix}.npz"
-
-    @property
-    def metrics_key(self) -> str:
-        return f"quant_{self.network}_{self.bits}bit"
+from faultedge.ir import golden
 
 
 @torch.no_grad()

@@ -1,47 +1,35 @@
-"""`faultedge sim` on a run directory: the design from hdl/, the vectors from `faultedge quantize`."""
+"""`faultedge sim` on a run directory: the Verilog and design point from `faultedge hdl`, the vectors from `faultedge quantize`."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import hashlib
 from typing import Any
 
 import numpy as np
 
 from faultedge.errors import RunDirError
-from faultedge.hdl.artifacts import REPORT as HDL_REPORT
-from faultedge.hdl.artifacts import VERILOG
+from faultedge.hdl.design import read_design
 from faultedge.ir import IRModel
-from faultedge.runs import RunDir, read_json, write_json
+from faultedge.ir.files import SIM_REPORT, TOPLEVEL, VERILOG
+from faultedge.runs import RunDir, write_json
 from faultedge.sim.verify import verify
 
-REPORT = "sim/report.json"
 
-
-# random and back-pressured inputs when not given: fewer for image networks (~400 k cycles per image)
-EXTRA_INPUTS = {"mkw": 2}
-DEFAULT_EXTRA_INPUTS = 32
-
-
-def simulate_run(path: Path | str, limit: int | None = None, n_random: int | None = None, n_backpressure: int | None = None,
-                 clock_mhz: float = 100.0, seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    run = RunDir(path)
-    if not (run / HDL_REPORT).exists() or not (run / VERILOG).exists():
-        raise RunDirError(f"{run.path} has no {VERILOG}: run `faultedge hdl {run.path} --lanes P` first")
-    design = read_json(run / HDL_REPORT)
-    ir_name, vectors_name = design["ir"], design["golden_vectors"]
-    extra = EXTRA_INPUTS.get(design.get("network", ""), DEFAULT_EXTRA_INPUTS)
-    n_random = extra if n_random is None else n_random
-    n_backpressure = extra if n_backpressure is None else n_backpressure
-    ir = IRModel.load(run.require(ir_name))
+def simulate_run(run: RunDir, n_random: int, n_backpressure: int, limit: int | None = None, clock_mhz: float = 100.0, seed: int = 0,
+                 progress: bool = True) -> dict[str, Any]:
+    """Simulate the run's generated accelerator on its golden vectors (the first `limit`), random and back-pressured inputs."""
+    design = read_design(run)
+    art = design.artifacts
+    ir = IRModel.load(run.require(art.ir))
     try:
-        with np.load(run.require(vectors_name)) as z:
+        with np.load(run.require(art.vectors)) as z:
             x = z["x_int"]
     except (OSError, ValueError, KeyError) as exc:
-        raise RunDirError(f"{run / vectors_name}: not a golden-vector file ({exc}); run `faultedge quantize {run.path}` again") from None
+        raise RunDirError(f"{run / art.vectors}: not a golden-vector file ({exc}); run `faultedge quantize {run.path}` again") from None
     if limit is not None:
         x = x[: max(limit, 2)]
-    verilog = (run / VERILOG).read_text(encoding="utf-8")
-    report = verify(ir, verilog, design["lanes"], design["beat"], x, n_random, n_backpressure, seed, clock_mhz, design["toplevel"], progress)
-    report = {"ir": ir_name, "golden_vectors": vectors_name, "verilog_sha256": design["verilog_sha256"], **report}
-    write_json(run / REPORT, report)
+    verilog = run.require(VERILOG).read_text(encoding="utf-8")
+    report = verify(ir, verilog, design.lanes, design.beat, x, n_random, n_backpressure, seed, clock_mhz, TOPLEVEL, progress, design.engine)
+    report = {"design": design.to_json(), "ir": art.ir, "golden_vectors": art.vectors, "verilog_sha256": hashlib.sha256(verilog.encode()).hexdigest(), **report}
+    write_json(run / SIM_REPORT, report)
     return report

@@ -1,7 +1,7 @@
 """Bit-exact verification of the generated accelerator against the golden model, in Verilator.
 
 One simulation streams three segments and compares every logit and class with
-`faultedge.quant.golden.run`:
+`faultedge.ir.golden.run`:
 
 1. the given test vectors (real CWRU windows) back to back, inputs always valid and outputs
    always ready: the clock edges give the cycles per inference and both latencies, which must
@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from faultedge.hdl.cycles import model
-from faultedge.hdl.plan import plan
+from faultedge.hdl.engines import DEFAULT_ENGINE, plan
 from faultedge.ir import IRModel
-from faultedge.quant import golden
+from faultedge.ir.files import TOPLEVEL
+from faultedge.ir import golden
 from faultedge.sim import runner
 
 SHOW_MISMATCHES = 5
@@ -45,11 +46,11 @@ def stimuli(ir: IRModel, vectors: np.ndarray, n_random: int, n_backpressure: int
 
 
 def verify(ir: IRModel, verilog: str, lanes: int, beat: int, vectors: np.ndarray, n_random: int = 16, n_backpressure: int = 16,
-           seed: int = 0, clock_mhz: float = 100.0, toplevel: str = "faultedge_accel", progress: bool = False) -> dict[str, Any]:
-    """Simulate `verilog` (the accelerator of `ir` at `lanes`, `beat`) and compare it with golden.run."""
+           seed: int = 0, clock_mhz: float = 100.0, toplevel: str = TOPLEVEL, progress: bool = False, engine: str = DEFAULT_ENGINE) -> dict[str, Any]:
+    """Simulate `verilog` (the `engine` accelerator of `ir` at `lanes`, `beat`) and compare it with golden.run."""
     if len(vectors) < 2:
         raise ValueError("verify needs at least two vectors to measure the cycles between inferences")
-    p = plan(ir, lanes, beat)
+    p = plan(ir, lanes, beat, engine)
     cm = model(p)
     rows, segments, counts = stimuli(ir, vectors, n_random, n_backpressure, seed)
     expect = golden.run(ir, rows.reshape((len(rows), *ir.input.shape)))

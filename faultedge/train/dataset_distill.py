@@ -35,7 +35,10 @@ from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from faultedge.errors import DataError
-from faultedge.models.mkw import MKWNet, PlainCNN, temperature_at
+from faultedge.models.image_nets import CONVNET, MKW, build_image_net
+from faultedge.models.mkw import MKWNet, temperature_at
+
+MATCHING_NETS = (CONVNET, MKW)  # experts and student: the static ConvNet, or MKW-Net with its temperature schedule
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class DistillConfig:
     lr_lr: float = 1e-5
     lr_init: float = 0.05  # MTT starts the student at the experts' lr (at 0.1 the student overshoots: loss > 1)
     momentum: float = 0.5
-    net: str = "convnet"  # "convnet": the static network below; "mkw": MKW-Net, tau annealed over expert_anneal_epochs
+    net: str = CONVNET  # CONVNET: the static network; MKW: MKW-Net, tau annealed over expert_anneal_epochs
     net_width: int = 16  # widths (w, 2w, 2w) = MKW-Net's (16, 32, 32) (reference: 128 x 3)
     net_norm: str = "batch"  # convnet only. "batch": MKW-Net's static (tau = 1) form; "instance": the reference
     expert_anneal_epochs: int = 10  # mkw only: tau falls 1 -> 0 over these expert epochs (KernelWarehouse schedule)
@@ -77,8 +80,8 @@ class DistillConfig:
             )
         if not 0 <= self.min_start_epoch < self.max_start_epoch:
             raise ValueError(f"the matching window needs 0 <= min_start_epoch < max_start_epoch, got {self.min_start_epoch} and {self.max_start_epoch}")
-        if self.net not in ("convnet", "mkw"):
-            raise ValueError(f"net must be 'convnet' or 'mkw', got {self.net!r}")
+        if self.net not in MATCHING_NETS:
+            raise ValueError(f"net must be one of {', '.join(MATCHING_NETS)}, got {self.net!r}")
         if self.net_norm not in ("instance", "batch"):
             raise ValueError(f"net_norm must be 'instance' or 'batch', got {self.net_norm!r}")
         if self.init not in ("random", "herding"):
@@ -91,17 +94,10 @@ class DistillConfig:
         return asdict(self)
 
 
-def distill_network(in_channels: int, n_classes: int, width: int, image_size: int = 32, norm: str = "instance") -> PlainCNN:
-    """The ConvNet that experts and students share: 3 x [conv3x3, norm, ReLU, avgpool2] with MKW-Net's
-    widths (w, 2w, 2w), so the distilled images are shaped by the layer sizes they will train."""
-    return PlainCNN(in_channels, n_classes, (width, 2 * width, 2 * width), norm=norm, image_size=image_size)
-
-
 def matching_network(cfg: DistillConfig, in_channels: int, n_classes: int, image_size: int = 32) -> nn.Module:
-    """The network `cfg.net` names, shared by experts and student."""
-    if cfg.net == "mkw":
-        return MKWNet(in_channels, n_classes, (cfg.net_width, 2 * cfg.net_width, 2 * cfg.net_width), image_size=image_size)
-    return distill_network(in_channels, n_classes, cfg.net_width, image_size, cfg.net_norm)
+    """The network `cfg.net` names, shared by experts and student, with MKW-Net's widths (w, 2w, 2w),
+    so the distilled images are shaped by the layer sizes they will train."""
+    return build_image_net(cfg.net, (in_channels, image_size, image_size), n_classes, cfg.net_width, cfg.net_norm)
 
 
 def set_expert_epoch(net: nn.Module, epoch: int, cfg: DistillConfig) -> None:

@@ -20,13 +20,13 @@ from torch import nn
 from faultedge.data.cwt import ZCAWhitening
 from faultedge.data.images import ImageDataSpec, ImageSets, build_image_sets
 from faultedge.errors import DataError, RunDirError
-from faultedge.models.mkw import MKWNet, plain_cnn_for_budget
+from faultedge.models.image_nets import CONVNET, build_image_net
 from faultedge.models.summary import count_macs, count_params
 from faultedge.plots import plot_confusion, plot_curve, plot_image_grid
 from faultedge.runs import RunDir, atomic_path, read_json, save_state_dict, write_json
 from faultedge.train.dataset_distill import DistillConfig, DistillResult, augment_images, distill, matching_network, parse_augment, train_experts
 from faultedge.train.image_train import Arrays, Augment, ImageTrainConfig, evaluate, train_image_model
-from faultedge.train.pipeline import versions
+from faultedge.ir.provenance import versions
 
 DD_CONFIG, ZCA, EXPERTS, DISTILLED = "dd_config.json", "zca.npz", "experts.pt", "distilled.npz"
 # Small training sets (distilled and random alike): seed 000's schedule, with the run's DSA augmentation.
@@ -55,15 +55,10 @@ class DDConfig:
 
 
 def build_model(kind: str, image_shape: tuple[int, int, int], n_classes: int, distill_cfg: DistillConfig = DistillConfig()) -> nn.Module:
-    """mkw: MKW-Net; cnn: a static CNN with MKW-Net's parameter budget; convnet: the network the experts were (`DistillConfig.net`)."""
-    c, size, _ = image_shape
-    if kind == "mkw":
-        return MKWNet(c, n_classes, image_size=size)
-    if kind == "cnn":
-        return plain_cnn_for_budget(c, n_classes, count_params(MKWNet(c, n_classes, image_size=size)), size)
-    if kind == "convnet":
-        return matching_network(distill_cfg, c, n_classes, size)
-    raise ValueError(f"unknown model {kind!r}; choose mkw, cnn or convnet")
+    """A network of faultedge.models.image_nets; `convnet` is the network the experts were (`DistillConfig.net`)."""
+    if kind == CONVNET:
+        return matching_network(distill_cfg, image_shape[0], n_classes, image_shape[1])
+    return build_image_net(kind, image_shape, n_classes)
 
 
 def random_subset(train: Arrays, per_class: int, seed: int) -> Arrays:

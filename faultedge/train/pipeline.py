@@ -6,7 +6,6 @@ loads the previous stage's weights, so `--stage lora` on an existing run continu
 
 from __future__ import annotations
 
-import platform
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -16,15 +15,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import faultedge
 from faultedge.data.augment import AugmentSpec, augment
 from faultedge.data.classes import CLASS_NAMES, NUM_CLASSES
 from faultedge.data.dataset import DataSpec, Dataset
 from faultedge.data.features import Preprocessing
 from faultedge.data.noise import add_awgn
 from faultedge.errors import RunDirError
+from faultedge.ir.provenance import versions
 from faultedge.metrics import classification_report
-from faultedge.models import Student, Teacher
+from faultedge.models.student import Student
+from faultedge.models.teacher import Teacher
 from faultedge.models.lora import LoRALayer, add_lora, merge_lora
 from faultedge.models.summary import count_macs, count_params
 from faultedge.plots import plot_confusion
@@ -79,10 +79,6 @@ class TrainConfig:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RunDirError(f"config.json: missing or malformed field ({exc})") from None
-
-
-def versions() -> dict[str, str]:
-    return {"faultedge": faultedge.__version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}
 
 
 class Session:

@@ -1,0 +1,22 @@
+"""The network families by name (the `--network` values): what the flow steps and commands ask
+instead of branching on a network's name. See faultedge.families.base for what a family says."""
+
+from __future__ import annotations
+
+from faultedge.errors import FaultedgeError
+from faultedge.families.base import Family, QuantData
+from faultedge.families.cnn1d import STUDENT, TEACHER
+from faultedge.families.mkw import MKW_NET
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (STUDENT, TEACHER, MKW_NET)}
+STUDENT_NAME, MKW_NAME = STUDENT.name, MKW_NET.name
+
+
+def family(name: str) -> Family:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise FaultedgeError(f"unknown network {name!r}; the families are {', '.join(FAMILIES)}") from None
+
+
+__all__ = ["FAMILIES", "MKW_NAME", "MKW_NET", "STUDENT", "STUDENT_NAME", "TEACHER", "Family", "QuantData", "family"]
