@@ -25,10 +25,13 @@ from tqdm import tqdm
 
 from faultedge.edge.bench import BenchConfig, bench
 from faultedge.fpga.board import load_fpga_board
-from faultedge.fpga.build import BuildOptions, implement, ir_of
+from faultedge.fpga.build import BuildOptions, implement
 from faultedge.hdl import plan
+from faultedge.hdl.artifacts import generate
+from faultedge.hdl.design import DesignPoint
 from faultedge.hdl.cycles import model
 from faultedge.ir import IRModel
+from faultedge.ir.files import Artifacts
 from faultedge.runs import RunDir, write_json
 
 TARGET_US = 2.0
@@ -59,7 +62,8 @@ def cpu_rows(run: RunDir, repeats: int) -> dict[str, Any]:
 
 def sweep_point(ir: IRModel, lanes: int, beat: int, target_mhz: float, workdir: Path) -> dict[str, Any]:
     board = load_fpga_board(BOARD)
-    r = implement(ir, board, BuildOptions(lanes=lanes, beat=beat, clock_mhz=target_mhz, pack=False), workdir, log=lambda s: None)
+    verilog, hdl_report = generate(ir, DesignPoint(lanes=lanes, beat=beat, board=BOARD))
+    r = implement(verilog, hdl_report, board, BuildOptions(clock_mhz=target_mhz, pack=False), workdir, log=lambda s: None)
     c = r["cycles"]
     point = {"lanes": lanes, "beat": beat, "cycles_first_beat": c["latency_first"], "cycles_last_beat": c["latency_last"],
              "cycles_per_inference": c["per_inference"], "cycle_bound": c["bound"], "fit": r["fit"]["message"],
@@ -118,7 +122,7 @@ def main() -> None:
         from latency import quick_run
 
         run = quick_run(Path("runs/bench_hw_sweep"), args.data)
-    ir = ir_of(run)
+    ir = IRModel.load(run.require(Artifacts("student", 8).ir))
     out = Path(args.out)
     t0 = time.perf_counter()
     result: dict[str, Any] = {"board": BOARD, "ir": ir.name, "bits": ir.input.bits, "macs": ir.macs, "run": str(run.path),

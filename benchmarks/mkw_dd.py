@@ -27,13 +27,14 @@ import torch
 from faultedge.data.images import ROBOT, ImageDataSpec, ImageSets, build_image_sets, default_augment
 from faultedge.errors import RunDirError
 from faultedge.runs import RunDir, read_json, write_json
-from faultedge.train.dataset_distill import DistillConfig, DistillResult, distill, train_experts
+from faultedge.models.image_nets import BUDGET_CNN, CONVNET, MKW
+from faultedge.train.dataset_distill import MATCHING_NETS, DistillConfig, DistillResult, distill, train_experts
 from faultedge.train.dd_pipeline import DDConfig, distilled_arrays, load_distilled, save_distilled, train_and_score
 from faultedge.ir.provenance import versions
 
 # The table of issue 5 first; then the extras (a busy machine may not get to them).
 # "start": the real images the distillation started from (herding or random), trained on as they are: what matching adds.
-CONDITIONS = (("mkw", "distilled"), ("mkw", "random"), ("cnn", "distilled"), ("mkw", "start"), ("mkw", "real"), ("cnn", "random"), ("convnet", "distilled"))
+CONDITIONS = ((MKW, "distilled"), (MKW, "random"), (BUDGET_CNN, "distilled"), (MKW, "start"), (MKW, "real"), (BUDGET_CNN, "random"), (CONVNET, "distilled"))
 SAVED_META = "saved_set.json"  # next to a saved distilled.npz: the options, timing and starting images of that distillation
 PAPER = {"mkw_distilled_accuracy": 87.4, "params_M": 0.043, "MFLOPs": 0.56, "note": "seed 000 Table 4: its own robot data, tested on distilled test images"}
 
@@ -82,7 +83,7 @@ def main() -> None:
     ap.add_argument("--syn-steps", type=int, default=DistillConfig.syn_steps)
     ap.add_argument("--batch-syn", type=lambda v: None if v == "all" else int(v), default=DistillConfig.batch_syn, help="synthetic images per unrolled step, or all")
     ap.add_argument("--expert-train-epochs", type=int, default=DistillConfig.expert_train_epochs, help="epochs per expert trajectory")
-    ap.add_argument("--net", choices=("convnet", "mkw"), default=DistillConfig.net, help="experts and student: the static ConvNet or MKW-Net itself")
+    ap.add_argument("--net", choices=MATCHING_NETS, default=DistillConfig.net, help="experts and student: the static ConvNet or MKW-Net itself")
     ap.add_argument("--net-norm", choices=("instance", "batch"), default=DistillConfig.net_norm, help="norm of the expert/student ConvNet")
     ap.add_argument("--init", choices=("random", "herding"), default=DistillConfig.init, help="the real images distillation starts from")
     ap.add_argument("--min-start-epoch", type=int, default=DistillConfig.min_start_epoch, help="earliest expert epoch a matched segment starts at")

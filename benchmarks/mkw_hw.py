@@ -20,16 +20,19 @@ import numpy as np
 import torch
 
 from faultedge.data.images import ROBOT, ImageDataSpec, build_image_sets
+from faultedge.families.mkw import MKW_NET, image_quant_data
 from faultedge.hdl import generate_verilog, plan
+from faultedge.hdl.artifacts import generate
+from faultedge.hdl.design import DesignPoint
 from faultedge.hdl.cycles import model
-from faultedge.ir import IRModel
-from faultedge.ir import golden
+from faultedge.ir import IRModel, golden
 from faultedge.quant.mkw_qat import MKWQATConfig
-from faultedge.quant.mkw_stage import quantize_model
+from faultedge.models.image_nets import MKW
+from faultedge.quant.stage import quantize_network
 from faultedge.runs import read_json, write_json
 from faultedge.sim.verify import verify
-from faultedge.train.dd_pipeline import train_and_score
 from faultedge.ir.provenance import versions
+from faultedge.train.dd_pipeline import train_and_score
 
 
 def trained_ir(windows: list[int], epochs: int, qat_epochs: int, seed: int, out: Path) -> tuple[IRModel, np.ndarray, dict]:
@@ -39,15 +42,15 @@ def trained_ir(windows: list[int], epochs: int, qat_epochs: int, seed: int, out:
         return IRModel.load(ir_path), np.load(x_path), {"cached": str(ir_path)}
     spec = ImageDataSpec.for_source(ROBOT, seed=seed, n_train=windows[0], n_val=windows[1], n_test=windows[2])
     sets = build_image_sets(spec, progress=True)
-    net, entry = train_and_score("mkw", "real", sets, None, seed, progress=True, epochs=epochs)
-    q = quantize_model(net, sets, MKWQATConfig(epochs=qat_epochs), seed, progress=True)
+    net, entry = train_and_score(MKW, "real", sets, None, seed, progress=True, epochs=epochs)
+    q = quantize_network(MKW_NET, net, image_quant_data(sets, seed), MKWQATConfig(epochs=qat_epochs), progress=True)
     x = golden.quantize_input(q.ir, sets.test[0])
     res = golden.run(q.ir, x)
     out.mkdir(parents=True, exist_ok=True)
     q.ir.save(ir_path)
     np.save(x_path, x)
     acc = float((res.classes == sets.test[1]).mean() * 100)
-    return q.ir, x, {"float_accuracy": entry["test"]["accuracy"], "golden_8bit_accuracy": acc, "golden_vs_qat": q.check}
+    return q.ir, x, {"float_accuracy": entry["test"]["accuracy"], "golden_8bit_accuracy": acc, "golden_vs_brevitas": q.check}
 
 
 def main() -> None:
@@ -75,7 +78,7 @@ def main() -> None:
     result["macs"] = ir.macs
     result["cycles"] = {}
     for lanes in args.lanes:
-        p = plan(ir, lanes, args.beat)
+        p = plan(ir, lanes, args.beat, MKW_NET.engine)
         cm = model(p)
         result["cycles"][lanes] = {"per_inference": cm.per_inference, "latency_last": cm.latency_last, "bound": cm.bound,
                                    "phases": dict(p.cycle_phases()), "memory_bits": p.memory_bits(),
@@ -89,7 +92,8 @@ def main() -> None:
         from faultedge.fpga.board import load_fpga_board
         from faultedge.fpga.build import BuildOptions, implement
 
-        fp = implement(ir, load_fpga_board(args.fpga), BuildOptions(lanes=args.sim_lanes, beat=args.beat), Path(args.work) / f"fpga_{args.fpga}")
+        verilog, hdl_report = generate(ir, DesignPoint(MKW_NET.name, ir.input.bits, MKW_NET.engine, args.sim_lanes, args.beat, args.fpga))
+        fp = implement(verilog, hdl_report, load_fpga_board(args.fpga), BuildOptions(), Path(args.work) / f"fpga_{args.fpga}")
         result["fpga"] = {k: fp.get(k) for k in ("board", "fit", "resources", "fmax_mhz", "clock_mhz", "timing_met", "latency_us", "throughput_per_s", "bitstream")}
         write_json(args.out, result)
         print(f"{args.fpga}: {fp['fit']['message']}; Fmax {fp.get('fmax_mhz')} MHz; latency {fp.get('latency_us')} us")
@@ -103,8 +107,8 @@ def simulate(ir: IRModel, x: np.ndarray, args: argparse.Namespace, result: dict)
     order = list(first) + [i for i in range(len(x)) if i not in set(first)]
     pick = x[np.array(order[: args.sim_images])]
     t0 = time.perf_counter()
-    verilog = generate_verilog(ir, args.sim_lanes, args.beat)
-    rep = verify(ir, verilog, args.sim_lanes, args.beat, pick, n_random=2, n_backpressure=3, seed=args.seed, progress=True)
+    verilog = generate_verilog(ir, args.sim_lanes, args.beat, MKW_NET.engine)
+    rep = verify(ir, verilog, args.sim_lanes, args.beat, pick, n_random=2, n_backpressure=3, seed=args.seed, progress=True, engine=MKW_NET.engine)
     result["simulation"] = {k: rep[k] for k in ("lanes", "beat", "vectors", "mismatches", "bit_exact", "cycles", "build", "simulate_seconds")}
     result["simulation"]["verilog_bytes"] = len(verilog)
     result["simulation"]["wall_seconds"] = round(time.perf_counter() - t0, 1)

@@ -21,7 +21,9 @@ from faultedge.data.images import ROBOT, ImageDataSpec, build_image_sets
 from faultedge.metrics import classification_report
 from faultedge.ir import golden
 from faultedge.quant.mkw_qat import MKWQATConfig
-from faultedge.quant.mkw_stage import quantize_model
+from faultedge.families.mkw import MKW_NET, image_quant_data
+from faultedge.models.image_nets import MKW
+from faultedge.quant.stage import quantize_network
 from faultedge.runs import write_json
 from faultedge.train.dd_pipeline import train_and_score
 from faultedge.ir.provenance import versions
@@ -33,8 +35,8 @@ def bench_source(source: str, windows: list[int], epochs: int, cfg: MKWQATConfig
     t0 = time.perf_counter()
     sets = build_image_sets(spec, progress=True)
     t_images = time.perf_counter() - t0
-    model, entry = train_and_score("mkw", "real", sets, None, seed, progress=True, epochs=epochs)
-    q = quantize_model(model, sets, cfg, seed, progress=True)
+    model, entry = train_and_score(MKW, "real", sets, None, seed, progress=True, epochs=epochs)
+    q = quantize_network(MKW_NET, model, image_quant_data(sets, seed), cfg, progress=True)
     t1 = time.perf_counter()
     res = golden.predict(q.ir, sets.test[0])
     t_golden = time.perf_counter() - t1
@@ -46,7 +48,7 @@ def bench_source(source: str, windows: list[int], epochs: int, cfg: MKWQATConfig
         "test_images": int(len(sets.test[1])),
         "float": {"accuracy": entry["test"]["accuracy"], "f1_macro": entry["test"]["f1_macro"], "epochs_run": entry["epochs_run"], "train_seconds": entry["train_seconds"]},
         "golden_8bit": {"accuracy": report["accuracy"], "f1_macro": report["f1_macro"]},
-        "golden_vs_qat": q.check,
+        "golden_vs_brevitas": q.check,
         "qat": {"epochs_run": q.fit.epochs_run, "best_epoch": q.fit.best_epoch, "train_seconds": round(q.train_seconds, 1)},
         "ir_macs_per_image": q.ir.macs,
         "golden_seconds_per_image": t_golden / len(sets.test[1]),
@@ -74,7 +76,7 @@ def main() -> None:
         results[r["source"]] = r
         write_json(args.out, {"results": results, "qat_config": cfg.to_dict(), "float_epochs": args.epochs, "seed": args.seed, "versions": versions()})
         print(f"{r['source']}: float {r['float']['accuracy']:.2f} % -> 8-bit golden {r['golden_8bit']['accuracy']:.2f} %; "
-              f"{r['golden_vs_qat']['mismatched_logits']} mismatched logits of {r['test_images']} images; "
+              f"{r['golden_vs_brevitas']['mismatched_logits']} mismatched logits of {r['test_images']} images; "
               f"{1e3 * r['golden_seconds_per_image']:.1f} ms per image in the golden model")
     print(json.dumps({k: [v["float"]["accuracy"], v["golden_8bit"]["accuracy"]] for k, v in results.items()}))
     print(f"wrote {args.out}")

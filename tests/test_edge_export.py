@@ -11,7 +11,7 @@ import torch
 
 from faultedge.data.features import Preprocessing
 from faultedge.data.synthetic import synthesize_recordings
-from faultedge.edge import artifacts, onnx_export, runner
+from faultedge.edge import artifacts, exported, onnx_export, runner
 from faultedge.edge.artifacts import ALL_MODELS, OnnxModel
 from faultedge.errors import DataError
 from faultedge.ir import IRModel
@@ -110,11 +110,11 @@ def test_exported_models_are_reused_until_their_sources_change(edge_run, monkeyp
     calls = []
     monkeypatch.setattr(onnx_export, "export", lambda r: calls.append(r) or "re-exported")
     assert artifacts.QAT_WEIGHTS == Artifacts("student", 8).qat
-    assert artifacts.ensure_exported(run) == read_json(run / "onnx" / "export.json")
+    assert exported.ensure_exported(run) == read_json(run / "onnx" / "export.json")
     assert not calls
     stale = {**report, "sources": {**report["sources"], "qat.pt": "0" * 64}}
     write_json(run / "onnx" / "export.json", stale)
     try:
-        assert artifacts.ensure_exported(run) == "re-exported"
+        assert exported.ensure_exported(run) == "re-exported"
     finally:
         write_json(run / "onnx" / "export.json", report)

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from faultedge.families import FAMILIES, STUDENT_NAME
+
+BITS = (4, 6, 8, 12, 16)
+
+
+def add_network_args(p: argparse.ArgumentParser, network_help: str, bits_help: str) -> None:
+    """--network (a family of faultedge.families) and --bits: which quantised network of a run."""
+    p.add_argument("--network", choices=tuple(FAMILIES), default=STUDENT_NAME, help=f"{network_help} (default {STUDENT_NAME})")
+    p.add_argument("--bits", type=int, default=8, choices=BITS, help=f"{bits_help} (default 8)")
+
 
 def snr_arg(text: str) -> float | None:
     """An SNR in dB, or 'none' for noise-free windows."""

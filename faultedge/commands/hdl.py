@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from faultedge.families import FAMILIES, STUDENT_NAME
+from faultedge.commands.common import add_network_args
+from faultedge.families import FAMILIES
 from faultedge.hdl.design import DEFAULT_BOARD
 
 
@@ -20,8 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "hdl/report.json (cycles from the analytic model, the lower bound, MACs, memory bits, ports).",
     )
     p.add_argument("run", help="run directory with the quantised IR (from `faultedge quantize`)")
-    p.add_argument("--network", choices=tuple(FAMILIES), default=STUDENT_NAME, help=f"which quantised network (default {STUDENT_NAME})")
-    p.add_argument("--bits", type=int, default=8, help="the bit width it was quantised at (default 8)")
+    add_network_args(p, "which quantised network", "the bit width it was quantised at")
     p.add_argument("--lanes", type=int, help="parallel MAC lanes P, a power of two (default: the family's: "
                    + ", ".join(f"{n} {f.lanes}" for n, f in FAMILIES.items()) + ")")
     p.add_argument("--beat", type=int, help="input values per stream beat, a power of two (default: the family's: "

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from faultedge.families import FAMILIES, STUDENT_NAME
+from faultedge.commands.common import add_network_args
+from faultedge.families import FAMILIES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,8 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "8-bit student.",
     )
     p.add_argument("run", help="run directory made by `faultedge train` (or `faultedge distill-data` + `train-mkw` for mkw)")
-    p.add_argument("--network", choices=tuple(FAMILIES), default=STUDENT_NAME, help=f"which trained network (default {STUDENT_NAME})")
-    p.add_argument("--bits", type=int, default=8, choices=(4, 6, 8, 12, 16), help="weight/activation bit width (default 8; MKW-Net up to 8)")
+    add_network_args(p, "which trained network", "weight/activation bit width (MKW-Net up to 8)")
     p.add_argument("--epochs", type=int, help="maximum QAT epochs, early stopping on validation (default: the family's; student 12, mkw 8)")
     p.add_argument("--lr", type=float, help="QAT learning rate (default: the family's; student 2e-4, mkw 5e-4)")
     p.add_argument("--train-on", dest="source", help=f"which trained weights, where a family has several ({sources}; default the first)")

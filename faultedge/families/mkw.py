@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from faultedge.families.base import Family, QuantData
+from faultedge.models.image_nets import MKW
 
 if TYPE_CHECKING:
     from torch import nn
@@ -40,7 +41,7 @@ def image_quant_data(sets: "ImageSets", seed: int = 0, meta: dict[str, Any] | No
 
 
 class MKWFamily(Family):
-    name = "mkw"
+    name = MKW  # the family is named after its network
     title = "MKW-Net"
     engine = "image"
     lanes, beat = 8, 8  # the lanes must divide every block's cell rows (8)
@@ -50,13 +51,17 @@ class MKWFamily(Family):
     eval_batch = 512
 
     def train_spec(self, data: str | None, seed: int) -> TrainSpec:
-        from faultedge.data.images import ROBOT, ImageDataSpec
+        """`faultedge distill-data`'s defaults: CWRU at -6 dB with the time shift as its only augmentation, robot
+        currents noise-free with all four."""
+        from faultedge.data.images import ROBOT, ImageDataSpec, default_augment
+        from faultedge.train.dataset_distill import DistillConfig
         from faultedge.train.dd_pipeline import DDConfig
 
-        return TrainSpec(DDConfig(data=ImageDataSpec.for_source(data or ROBOT, seed=seed), seed=seed))
+        source = data or ROBOT
+        spec = ImageDataSpec.for_source(source, seed=seed, snr_db=None if source == ROBOT else -6.0)
+        return TrainSpec(DDConfig(data=spec, distill=DistillConfig(augment=default_augment(source)), seed=seed))
 
     def train(self, run: "RunDir", spec: TrainSpec, progress: bool = True) -> dict[str, Any]:
-        from faultedge.models.image_nets import MKW
         from faultedge.train.dd_pipeline import distill_run, train_runs
 
         distilled = distill_run(run, spec.dd, progress)
@@ -76,7 +81,7 @@ class MKWFamily(Family):
 
     def float_model(self, run: "RunDir", source: str | None = None, data: QuantData | None = None) -> "tuple[nn.Module, str]":
         from faultedge.errors import RunDirError
-        from faultedge.models.image_nets import MKW, build_image_net
+        from faultedge.models.image_nets import build_image_net
         from faultedge.train.dd_pipeline import DD_CONFIG
 
         chosen = self.source_weights(source)
@@ -113,7 +118,7 @@ class MKWFamily(Family):
     def load_qat(self, run: "RunDir", bits: int = 8) -> "nn.Module":
         from faultedge.ir import IRModel
         from faultedge.ir.files import Artifacts
-        from faultedge.models.image_nets import MKW, build_image_net
+        from faultedge.models.image_nets import build_image_net
         from faultedge.quant.mkw_qat import MKWQATConfig, QuantMKWNet
 
         art = Artifacts(self.name, bits)

@@ -37,6 +37,7 @@ class Quantized:
     check: dict[str, Any]  # golden vs the Brevitas network (float64) on the test inputs
     fit: FitResult
     train_seconds: float
+    check_seconds: float
 
 
 def quantize_network(family: Family, model: nn.Module, data: QuantData, cfg: Any, meta: dict[str, Any] | None = None,
@@ -51,8 +52,7 @@ def quantize_network(family: Family, model: nn.Module, data: QuantData, cfg: Any
     ir = family.export_ir(net, data, meta or {})
     t1 = time.perf_counter()
     check = verify_golden(ir, net, data.test[0])
-    check["seconds"] = round(time.perf_counter() - t1, 1)
-    return Quantized(net, ir, check, result, seconds)
+    return Quantized(net, ir, check, result, seconds, time.perf_counter() - t1)
 
 
 def _save_vectors(path, ir: IRModel, data: QuantData, res: golden.GoldenResult) -> None:
@@ -100,6 +100,7 @@ def quantize(run: RunDir, family: Family, cfg: Any, source: str | None = None, p
         "best_epoch": q.fit.best_epoch,
         "epochs_run": q.fit.epochs_run,
         "train_seconds": round(q.train_seconds, 2),
+        "check_seconds": round(q.check_seconds, 2),
         "artifacts": {"qat": art.qat, "ir": art.ir, "golden_vectors": art.vectors, "confusion": confusion},
     }
     run.update_metrics(art.metrics_key, entry)
