@@ -49,7 +49,7 @@ class FlowConfig:
     fpga_board: str | None = None  # None: the board of the design point hdl/ was generated for
     bundle: BundleOptions = field(default_factory=BundleOptions)
     bench: BenchConfig = field(default_factory=BenchConfig)
-    bench_rows: str = "all"  # "all", or "model only, one thread" (the demo's short table)
+    bench_compact: bool = False  # the bench summary shows the model-only, one-thread rows (the demo's short table)
     progress: bool = True
 
     @property

@@ -33,7 +33,7 @@ def _student(seed: int) -> "tuple[FlowConfig, tuple[str, ...]]":
     cfg = FlowConfig(network=STUDENT_NAME, seed=seed, train=TrainSpec(train), qat={"epochs": 3}, lanes=8, beat=8,
                      sim=SimOptions(limit=64, random=16, backpressure=16),
                      fpga=BuildOptions(target_mhz=75.0),  # the PLL follows the achieved Fmax if it is lower
-                     bench=BenchConfig(repeats=1000, rounds=2, batch_repeats=10), bench_rows="model only, one thread")
+                     bench=BenchConfig(repeats=1000, rounds=2, batch_repeats=10), bench_compact=True)
     return cfg, ("train", "quantize", "export", "hdl", "sim", "fpga", "bundle", "bench")
 
 

@@ -254,7 +254,7 @@ def bench_summary(result: Report, cfg: "FlowConfig") -> list[str]:
     from faultedge.edge.bench import TABLE, table_rows
 
     rows = table_rows(result)
-    if cfg.bench_rows == "all":
+    if not cfg.bench_compact:
         return format_table(rows, TABLE) + [f"{result['cpu']}; load average {result['load_average'][0]:.1f} during the run; wrote bench/report.json"]
     rows = [row for row in rows if row["threads"] in (1, "-") and row["scope"] == "model only"]
     return ["latency per window, features in (model only), one CPU thread; the accelerator at its post-route clock:", *format_table(rows, TABLE)]

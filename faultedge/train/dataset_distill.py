@@ -13,7 +13,7 @@ soft labels that start from an expert's logits.
 Experts, unrolled steps and the later training on any small set all see the same
 differentiable augmentation (DSA, `augment_images`), so the images are not tuned to one
 fixed view of themselves. Experts and student are either a ConvNet with MKW-Net's widths and
-batch norm (MKW-Net's static, tau = 1, form; `net="convnet"`) or MKW-Net itself (`net="mkw"`):
+batch norm (MKW-Net's static, tau = 1, form; `net=CONVNET`) or MKW-Net itself (`net=MKW`):
 its experts anneal tau as MKW-Net's training does, and the student runs at the temperature of
 the expert epoch it starts from, so the images are shaped by the dynamic kernels they will train.
 
