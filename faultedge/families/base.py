@@ -48,6 +48,7 @@ class QuantData:
     preprocessing: dict[str, Any] | None = None  # the IR's preprocessing section
     extra_vectors: dict[str, np.ndarray] = field(default_factory=dict)  # saved beside the golden vectors
     meta: dict[str, Any] = field(default_factory=dict)  # recorded in the IR's meta
+    sample_lsb: float | None = None  # raw-sample networks: the value of one sample LSB (faultedge.ir.frontend)
 
 
 class Family(ABC):

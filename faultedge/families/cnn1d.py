@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from faultedge.families.base import Family, QuantData, load_attr
+from faultedge.ir import frontend
 
 if TYPE_CHECKING:
     from torch import nn
@@ -77,8 +80,9 @@ class Cnn1dFamily(Family):
         cfg = TrainConfig.from_dict(read_json(run.require("config.json")))
         session = Session(run, cfg, progress)
         windows, _ = session.dataset.noisy("test")
+        lsb = frontend.full_scale_lsb(float(np.abs(session.train_windows(0)).max()), frontend.DEFAULT_SAMPLE_BITS)
         return QuantData(session.cached_epoch_data(), session.val, session.test, CLASS_NAMES, cfg.seed, "features",
-                         session.prep.to_dict(), {"windows": windows.astype("float32")})
+                         session.prep.to_dict(), {"windows": windows.astype("float32")}, sample_lsb=lsb)
 
     def float_model(self, run: "RunDir", source: str | None = None, data: QuantData | None = None) -> "tuple[nn.Module, str]":
         self.source_weights(source)
@@ -88,9 +92,17 @@ class Cnn1dFamily(Family):
         return self._quant_net(model, cfg.bits)
 
     def export_ir(self, net: "nn.Module", data: QuantData, meta: dict[str, Any]) -> "IRModel":
+        """The network's IR with its front end: the preprocessing in integers, from raw samples of the training data's range."""
+        from dataclasses import replace
+
+        from faultedge.data.features import Preprocessing
         from faultedge.quant.export import export_ir
 
-        return export_ir(net, data.test[0][:8], self.name, data.class_names, data.preprocessing, meta)
+        ir = export_ir(net, data.test[0][:8], self.name, data.class_names, data.preprocessing, meta)
+        prep = Preprocessing.from_dict(data.preprocessing)
+        fe = frontend.fit(prep.mean, prep.std, ir.input.scale_exp, ir.input.clamp, frontend.DEFAULT_SAMPLE_BITS, data.sample_lsb,
+                          prep.window, prep.window // 2, frontend.default_shifts(prep.window), frontend.DEFAULT_TWIDDLE_BITS)
+        return replace(ir, frontend=fe)
 
     def load_qat(self, run: "RunDir", bits: int = 8) -> "nn.Module":
         from faultedge.ir.files import Artifacts

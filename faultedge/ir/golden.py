@@ -13,18 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from faultedge.errors import IRError
+from faultedge.ir import frontend
+from faultedge.ir.intmath import round_shift
 from faultedge.ir.model import Argmax, AttentionNorm, AvgPool2d, Conv1d, IRModel, KWConv2d, Linear, MaxPool1d, Requant, dispatch
-
-
-def round_shift(acc: np.ndarray, shift: int) -> np.ndarray:
-    """acc / 2**shift rounded half to even, in integers; a negative shift is an exact left shift."""
-    acc = np.asarray(acc, dtype=np.int64)
-    if shift <= 0:
-        return acc << -shift
-    q = acc >> shift  # floor division (arithmetic shift)
-    r = acc - (q << shift)  # remainder in [0, 2**shift)
-    half = np.int64(1) << (shift - 1)
-    return q + ((r > half) | ((r == half) & ((q & 1) == 1)))
 
 
 def requantize(acc: np.ndarray, rq: Requant) -> np.ndarray:
@@ -167,6 +158,13 @@ def run(ir: IRModel, x_int: np.ndarray, trace: bool = False) -> GoldenResult:
         logits = x
     logits = logits.reshape(len(logits), -1)
     return GoldenResult(logits, np.argmax(logits, axis=1).astype(np.int64), acts)
+
+
+def predict_samples(ir: IRModel, samples: np.ndarray) -> GoldenResult:
+    """Raw integer sample windows (M, window) -> the front end (faultedge.ir.frontend) -> integer inference."""
+    if ir.frontend is None:
+        raise IRError(f"{ir.name}: this IR has no front end (its network takes features, not raw samples)")
+    return run(ir, frontend.inputs(ir.frontend, samples).reshape((-1, *ir.input.shape)))
 
 
 def predict(ir: IRModel, features: np.ndarray) -> GoldenResult:

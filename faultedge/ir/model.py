@@ -39,6 +39,7 @@ from typing import Any, Callable, Union
 import numpy as np
 
 from faultedge.errors import IRError
+from faultedge.ir.frontend import FrontEnd
 from faultedge.ir.intmath import int_range, is_pow2
 from faultedge.runs import write_text
 
@@ -248,6 +249,7 @@ class IRModel:
     preprocessing: dict[str, Any] | None = None  # faultedge.data.features.Preprocessing.to_dict()
     meta: dict[str, Any] = field(default_factory=dict)
     warehouses: tuple[IntTensor, ...] = ()  # KernelWarehouse cells shared by kwconv2d layers
+    frontend: FrontEnd | None = None  # raw samples -> the inputs, in integers (faultedge.ir.frontend)
 
     @property
     def logits_layer(self) -> Conv1d | Linear:
@@ -279,6 +281,8 @@ class IRModel:
         }
         if self.warehouses:  # absent otherwise, so 1-D networks keep their exact bytes
             out["warehouses"] = [w.to_json() for w in self.warehouses]
+        if self.frontend is not None:
+            out["frontend"] = self.frontend.to_json()
         return out
 
     def dumps(self) -> str:
@@ -656,7 +660,42 @@ def _parse_model(obj: Any) -> IRModel:
     meta = obj.get("meta", {})
     if not isinstance(meta, dict):
         raise IRError("meta: expected an object")
-    return IRModel(_str(obj, "name", ""), tuple(classes), quant, tuple(layers), out_scale, prep, meta, warehouses)
+    frontend = _parse_frontend(obj["frontend"], quant) if obj.get("frontend") is not None else None
+    return IRModel(_str(obj, "name", ""), tuple(classes), quant, tuple(layers), out_scale, prep, meta, warehouses, frontend)
+
+
+def _int_list(obj: Any, key: str, path: str, n: int) -> np.ndarray:
+    v = _get(obj, key, path)
+    if not isinstance(v, list) or len(v) != n or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        raise IRError(f"{path}.{key}: expected a list of {n} integers")
+    return np.asarray(v, dtype=np.int64)
+
+
+def _parse_frontend(fe: Any, quant: Quantizer) -> FrontEnd:
+    """The front-end section; it must produce exactly the network's inputs (one per feature, on its range)."""
+    p = "frontend"
+    window = _int(fe, "window", p, 4, 1 << 20)
+    fft, norm = _get(fe, "fft", p), _get(fe, "normalise", p)
+    if _int(fft, "radix", f"{p}.fft", 2, 2) != 2 or _str(fft, "rounding", f"{p}.fft") != "floor":
+        raise IRError(f"{p}.fft.rounding: the FFT rounds by flooring (floor), got {fft.get('rounding')!r}")
+    shifts = _get(fft, "shifts", f"{p}.fft")
+    if not isinstance(shifts, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in shifts):
+        raise IRError(f"{p}.fft.shifts: expected a list of integers")
+    lsb = _get(fe, "sample_lsb", p)
+    if isinstance(lsb, bool) or not isinstance(lsb, (int, float)) or not lsb > 0:
+        raise IRError(f"{p}.sample_lsb: expected a positive number, got {lsb!r}")
+    n_features = int(np.prod(quant.shape))
+    if window // 2 != n_features:
+        raise IRError(f"{p}.window: {window} points give {window // 2} bins, but the network takes {n_features} inputs")
+    bins = _get(fe, "bins", p)
+    if bins != {"first": window // 2, "step": -1, "count": window // 2}:
+        raise IRError(f"{p}.bins: the features are bins N/2 down to 1, expected {{'first': {window // 2}, 'step': -1, 'count': {window // 2}}}")
+    clamp = _clamp(norm, f"{p}.normalise", quant.bits, quant.signed)
+    if clamp != quant.clamp or _rounding(norm, f"{p}.normalise") != "half_even":
+        raise IRError(f"{p}.normalise.clamp: {list(clamp)} is not the input range {list(quant.clamp)}")
+    return FrontEnd(_int(fe, "sample_bits", p), float(lsb), window, _int(fe, "hop", p, 1), tuple(shifts), _int(fft, "twiddle_bits", f"{p}.fft"),
+                    _str(fe, "magnitude", p), _int_list(norm, "offset", f"{p}.normalise", window // 2),
+                    _int_list(norm, "multiplier", f"{p}.normalise", window // 2), _int(norm, "shift", f"{p}.normalise", 0, 62), clamp)
 
 
 # Consumers that walk the layers dispatch on the op name; an op they lack is a clear error.

@@ -1,0 +1,231 @@
+"""The front end in integers: raw samples -> the accelerator's integer inputs, fixed bit for bit.
+
+One window of `window` two's-complement samples becomes the network's input in four steps, each
+defined here in numpy int64 (the golden model) and built the same way in hardware:
+
+1. FFT: a radix-2 decimation-in-frequency FFT of N = window points on complex values (the
+   samples as real parts). Stage s (s = 0 .. log2 N - 1) pairs values h = N / 2**(s+1) apart:
+   a' = (a + b) >> shift_s, b' = (a - b) >> shift_s (floor), each wrapped to the stage's width
+   (two's complement, as the hardware's registers do); then every b' is multiplied by the twiddle
+   W_2h^k = round(2**(twiddle_bits-2) * exp(-2 pi i k / 2h)) (numpy's round: half to even), the
+   product floored by twiddle_bits - 2 bits and wrapped to the stage's width; the twiddles of the
+   second-to-last stage (1 and -i) are exact and the last stage has none. These are the
+   arithmetic and widths of maia-hdl's R2SDF pipeline (its numpy model is the reference in the
+   tests), so the pipelined and the iterative hardware FFT compute the same integers.
+2. Magnitude: floor(sqrt(re**2 + im**2)) of bins N/2, N/2 - 1, ..., 1 (the features' order, as
+   faultedge.data.features.fft_magnitude).
+3. Normalisation per bin k: x = clamp(round_half_even((mag - offset_k) * multiplier_k / 2**shift)),
+   clamped to the IR's input range: the float (|X| - mean) / std, quantised to the input grid.
+4. Those are the integer inputs the network (faultedge.ir.golden.run) takes.
+
+The float features are |FFT(x, norm="forward")|; with samples x = s * sample_lsb, one magnitude
+LSB is `magnitude_lsb` = sample_lsb * 2**sum(shifts) / N in the same units, which `fit` uses to
+turn preprocessing.json's mean and std into offsets and multipliers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from faultedge.errors import IRError
+from faultedge.ir.intmath import int_range, is_pow2, isqrt, round_shift
+
+SAMPLE_BITS = (12, 24)  # the sample widths an ADC front end may have
+DEFAULT_SAMPLE_BITS = 16
+DEFAULT_TWIDDLE_BITS = 16  # with the +1 bit of the complex multiplier's pre-add: one 18 x 18 multiplier
+MULTIPLIER_BITS = 17  # unsigned normalisation multipliers: a signed 18-bit operand of one 18 x 18 multiplier
+MAGNITUDES = ("sqrt",)
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    sample_bits: int  # two's complement
+    sample_lsb: float  # the float value of one sample LSB (the data's unit, e.g. g)
+    window: int  # FFT points N, a power of two
+    hop: int  # samples between window starts
+    shifts: tuple[int, ...]  # right shift after each radix-2 stage's butterflies (0 or 1), log2 N entries
+    twiddle_bits: int
+    magnitude: str
+    offset: np.ndarray  # (N/2,) int64, on the magnitude grid
+    multiplier: np.ndarray  # (N/2,) int64, unsigned, < 2**MULTIPLIER_BITS
+    shift: int
+    clamp: tuple[int, int]  # the IR's input range
+
+    def __post_init__(self) -> None:
+        lo, hi = SAMPLE_BITS
+        if not lo <= self.sample_bits <= hi:
+            raise IRError(f"frontend.sample_bits: {self.sample_bits} is outside [{lo}, {hi}]")
+        if not (is_pow2(self.window) and self.window >= 4):
+            raise IRError(f"frontend.window: {self.window} is not a power of two >= 4 (a radix-2 FFT needs one)")
+        if not 1 <= self.hop <= self.window:
+            raise IRError(f"frontend.hop: {self.hop} must be between 1 and the window ({self.window})")
+        if len(self.shifts) != self.stages or any(s not in (0, 1) for s in self.shifts):
+            raise IRError(f"frontend.shifts: expected {self.stages} shifts of 0 or 1 (one per radix-2 stage), got {list(self.shifts)}")
+        if not 4 <= self.twiddle_bits <= 18:
+            raise IRError(f"frontend.twiddle_bits: {self.twiddle_bits} is outside [4, 18]")
+        if self.magnitude not in MAGNITUDES:
+            raise IRError(f"frontend.magnitude: unsupported {self.magnitude!r} (supported: {', '.join(MAGNITUDES)})")
+        for name, arr in (("offset", self.offset), ("multiplier", self.multiplier)):
+            if arr.shape != (self.bins,):
+                raise IRError(f"frontend.{name}: expected {self.bins} values (one per bin), got {arr.shape[0] if arr.ndim == 1 else arr.shape}")
+        if self.multiplier.size and (self.multiplier.min() < 0 or self.multiplier.max() >= 1 << MULTIPLIER_BITS):
+            raise IRError(f"frontend.multiplier: values must lie in [0, 2**{MULTIPLIER_BITS})")
+        if not 0 <= self.shift <= 62:
+            raise IRError(f"frontend.shift: {self.shift} is outside [0, 62]")
+
+    @property
+    def stages(self) -> int:
+        return self.window.bit_length() - 1
+
+    @property
+    def bins(self) -> int:
+        return self.window // 2
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Signed width of the values after each stage (index 0: the samples), as maia-hdl's FFT sizes them."""
+        w = [self.sample_bits]
+        for s in self.shifts:
+            w.append(w[-1] + 1 - s)
+        return tuple(w)
+
+    @property
+    def magnitude_lsb(self) -> float:
+        """The float |FFT(x, norm="forward")| that one magnitude LSB stands for."""
+        return self.sample_lsb * 2.0 ** sum(self.shifts) / self.window
+
+    @property
+    def sample_range(self) -> tuple[int, int]:
+        """Samples are symmetric (the most negative code is clipped): the FFT then never overflows."""
+        return int_range(self.sample_bits, True, narrow=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sample_bits": self.sample_bits, "sample_lsb": self.sample_lsb, "window": self.window, "hop": self.hop,
+                "fft": {"radix": 2, "shifts": list(self.shifts), "twiddle_bits": self.twiddle_bits, "rounding": "floor"},
+                "magnitude": self.magnitude, "bins": {"first": self.bins, "step": -1, "count": self.bins},
+                "normalise": {"offset": self.offset.tolist(), "multiplier": self.multiplier.tolist(), "shift": self.shift,
+                              "rounding": "half_even", "clamp": list(self.clamp)}}
+
+
+def twiddles(n: int, bits: int) -> np.ndarray:
+    """W_n^k = round(2**(bits-2) * exp(-2 pi i k / n)) for k < n/2, as complex integers (real, imag) (n/2, 2)."""
+    angle = -2 * np.pi * np.arange(n // 2) / n
+    scale = 1 << (bits - 2)
+    return np.stack([np.round(scale * np.cos(angle)), np.round(scale * np.sin(angle))], axis=-1).astype(np.int64)
+
+
+def wrap(x: np.ndarray, bits: int) -> np.ndarray:
+    """Two's-complement wrap to `bits` (what a register of that width keeps)."""
+    half = np.int64(1) << (bits - 1)
+    return ((x + half) & ((half << 1) - 1)) - half
+
+
+def fft(fe: FrontEnd, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The integer FFT of windows (M, N) of samples: (re, im) int64 (M, N) in natural bin order."""
+    x = np.asarray(samples, dtype=np.int64)
+    n = fe.window
+    re, im = x.reshape(-1, n).copy(), np.zeros((x.size // n, n), dtype=np.int64)
+    widths = fe.widths
+    for s, shift in enumerate(fe.shifts):
+        h = n >> (s + 1)
+        w = widths[s + 1]
+        re4, im4 = re.reshape(len(re), -1, 2, h), im.reshape(len(im), -1, 2, h)  # (M, blocks, a|b, h)
+        a_re, b_re, a_im, b_im = re4[:, :, 0], re4[:, :, 1], im4[:, :, 0], im4[:, :, 1]
+        s_re, s_im = wrap((a_re + b_re) >> shift, w), wrap((a_im + b_im) >> shift, w)
+        d_re, d_im = wrap((a_re - b_re) >> shift, w), wrap((a_im - b_im) >> shift, w)
+        if h == 2:  # W_4^k: 1 and -i, exact
+            d_re[..., 1], d_im[..., 1] = d_im[..., 1].copy(), -d_re[..., 1]
+            d_re, d_im = wrap(d_re, w), wrap(d_im, w)
+        elif h > 2:
+            tw = twiddles(2 * h, fe.twiddle_bits)
+            t_re, t_im, drop = tw[:, 0], tw[:, 1], fe.twiddle_bits - 2
+            d_re, d_im = wrap((d_re * t_re - d_im * t_im) >> drop, w), wrap((d_im * t_re + d_re * t_im) >> drop, w)
+        re = np.stack([s_re, d_re], axis=2).reshape(len(re), n)
+        im = np.stack([s_im, d_im], axis=2).reshape(len(im), n)
+    order = bit_reversed(n)  # DIF leaves bin order[j] at position j
+    out_re, out_im = np.empty_like(re), np.empty_like(im)
+    out_re[:, order], out_im[:, order] = re, im
+    return out_re, out_im
+
+
+def bit_reversed(n: int) -> np.ndarray:
+    """j -> j with its log2(n) bits reversed."""
+    bits = n.bit_length() - 1
+    j = np.arange(n)
+    return np.array([int(format(v, f"0{bits}b")[::-1], 2) for v in j]) if bits else j
+
+
+def magnitudes(fe: FrontEnd, samples: np.ndarray) -> np.ndarray:
+    """floor(sqrt(re**2 + im**2)) of bins N/2 .. 1 for windows (M, N): (M, N/2) int64."""
+    re, im = fft(fe, samples)
+    return isqrt(re[:, fe.bins : 0 : -1] ** 2 + im[:, fe.bins : 0 : -1] ** 2)
+
+
+def normalise(fe: FrontEnd, mag: np.ndarray) -> np.ndarray:
+    """The network's integer inputs of magnitudes (M, N/2)."""
+    return np.clip(round_shift((np.asarray(mag, dtype=np.int64) - fe.offset) * fe.multiplier, fe.shift), *fe.clamp)
+
+
+def inputs(fe: FrontEnd, samples: np.ndarray) -> np.ndarray:
+    """Raw integer sample windows (M, N) -> the network's integer inputs (M, N/2)."""
+    x = np.asarray(samples)
+    if not np.issubdtype(x.dtype, np.integer):
+        raise IRError(f"samples: the front end takes integers, got dtype {x.dtype} (use quantize_samples for float recordings)")
+    if x.ndim != 2 or x.shape[1] != fe.window:
+        raise IRError(f"samples: expected windows of shape (M, {fe.window}), got {x.shape}")
+    lo, hi = fe.sample_range
+    if x.size and (x.min() < lo or x.max() > hi):
+        raise IRError(f"samples: values outside the {fe.sample_bits}-bit sample range [{lo}, {hi}]")
+    return normalise(fe, magnitudes(fe, x))
+
+
+def quantize_samples(fe: FrontEnd, x: np.ndarray) -> np.ndarray:
+    """A float recording or windows -> integer samples as the ADC would give them (rounded, clipped to the range)."""
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise IRError("samples: the recording contains NaN/Inf")
+    return np.clip(np.round(x / fe.sample_lsb), *fe.sample_range).astype(np.int64)
+
+
+def frame(samples: np.ndarray, window: int, hop: int) -> np.ndarray:
+    """A 1-D sample stream -> its complete windows (M, window) every `hop` samples (a shorter tail is dropped)."""
+    s = np.asarray(samples).reshape(-1)
+    if len(s) < window:
+        return s[:0].reshape(0, window)
+    starts = np.arange(0, len(s) - window + 1, hop)
+    return s[starts[:, None] + np.arange(window)[None, :]]
+
+
+def default_shifts(window: int) -> tuple[int, ...]:
+    """The first stage keeps its carry bit, every later stage drops one: the values stay one bit wider than the
+    samples (17 bits for 16-bit samples: with the complex multiplier's pre-add, 18 x 18 multipliers suffice)."""
+    stages = window.bit_length() - 1
+    return (0,) + (1,) * (stages - 1)
+
+
+def full_scale_lsb(peak: float, sample_bits: int) -> float:
+    """A power-of-two sample LSB whose full scale covers `peak` (e.g. a recording's largest |value|), as an ADC's range would."""
+    if not peak > 0:
+        raise IRError("samples: the training windows are all zero, so no sample range can be chosen")
+    return 2.0 ** math.ceil(math.log2(peak)) / 2 ** (sample_bits - 1)
+
+
+def fit(mean: np.ndarray, std: np.ndarray, input_scale_exp: int, clamp: tuple[int, int], sample_bits: int, sample_lsb: float,
+        window: int, hop: int, shifts: tuple[int, ...], twiddle_bits: int) -> FrontEnd:
+    """The integer front end that computes round(((|X| - mean) / std) / 2**input_scale_exp) from samples.
+
+    mean and std (per bin, in the float features' units) come from preprocessing.json. With one
+    magnitude LSB worth `c` of |X|: offset_k = round(mean_k / c) and multiplier_k / 2**shift =
+    c / (std_k * 2**input_scale_exp), the shift as large as the multipliers' width allows."""
+    probe = FrontEnd(sample_bits, sample_lsb, window, hop, tuple(shifts), twiddle_bits, "sqrt", np.zeros(window // 2, np.int64),
+                     np.zeros(window // 2, np.int64), 0, clamp)
+    c = probe.magnitude_lsb
+    gain = c / (np.asarray(std, dtype=np.float64) * 2.0**input_scale_exp)
+    shift = max(0, min(62, math.floor(math.log2(((1 << MULTIPLIER_BITS) - 1) / gain.max()))))
+    multiplier = np.round(gain * 2.0**shift).astype(np.int64)
+    offset = np.round(np.asarray(mean, dtype=np.float64) / c).astype(np.int64)
+    return FrontEnd(sample_bits, sample_lsb, window, hop, tuple(shifts), twiddle_bits, "sqrt", offset, multiplier, shift, clamp)

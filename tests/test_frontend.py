@@ -1,0 +1,134 @@
+"""The front end in integers (faultedge.ir.frontend): raw samples -> FFT -> magnitude -> normalisation ->
+the network's inputs. The FFT equals maia-hdl's numpy model of its R2SDF pipeline; the whole front end
+follows the float preprocessing closely on real CWRU windows; the IR carries it with clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_ir import mutate, tiny_ir_json
+
+from faultedge.data.features import Preprocessing, fft_magnitude
+from faultedge.errors import IRError
+from faultedge.ir import IRModel, frontend, golden
+
+
+def front_end(window: int = 16, sample_bits: int = 16, shifts: tuple[int, ...] | None = None, twiddle_bits: int = 16,
+              mean: np.ndarray | None = None, std: np.ndarray | None = None, hop: int | None = None) -> frontend.FrontEnd:
+    bins = window // 2
+    return frontend.fit(np.zeros(bins) if mean is None else mean, np.ones(bins) if std is None else std, -4, (-128, 127), sample_bits,
+                        2.0**-10, window, hop or window // 2, shifts or frontend.default_shifts(window), twiddle_bits)
+
+
+@pytest.mark.parametrize("log2n, sample_bits, shifts, twiddle_bits", [
+    (11, 16, None, 16),  # the default: 17-bit values through the pipeline
+    (11, 16, (1,) * 11, 16),  # every stage drops a bit
+    (8, 16, (0,) * 8, 18),  # no stage drops one: 24 bits out
+    (6, 12, (0, 0, 1, 1, 1, 1), 12),
+    (2, 16, (1, 1), 16),  # only the exact twiddles
+])
+def test_fft_equals_maia_hdls_model(log2n, sample_bits, shifts, twiddle_bits):
+    from maia_hdl.fft import FFT
+
+    n = 1 << log2n
+    fe = front_end(n, sample_bits, shifts, twiddle_bits)
+    lo, hi = fe.sample_range
+    rng = np.random.default_rng(log2n)
+    x = np.concatenate([rng.integers(lo, hi + 1, (4, n)), np.full((1, n), hi), np.full((1, n), lo), np.tile([hi, lo], (1, n // 2)),
+                        np.round(rng.normal(0, hi / 8, (3, n))).clip(lo, hi).astype(np.int64), np.zeros((1, n), np.int64)])
+    re, im = frontend.fft(fe, x)
+    maia = FFT(sample_bits, log2n, 2, truncates=list(fe.shifts), width_twiddle=twiddle_bits)
+    assert fe.widths[-1] == maia.re_out.shape().width
+    order = frontend.bit_reversed(n)  # maia's pipeline gives bin order[j] as its j-th output
+    for i, row in enumerate(x):
+        m_re, m_im = maia.model(row, np.zeros_like(row))
+        np.testing.assert_array_equal(m_re, re[i, order])
+        np.testing.assert_array_equal(m_im, im[i, order])
+
+
+def test_a_sinusoid_lands_in_its_bin_with_the_forward_scale():
+    fe = front_end(64, shifts=(1,) * 6)
+    k, amp = 5, 20000
+    x = np.round(amp * np.cos(2 * np.pi * k * np.arange(64) / 64)).astype(np.int64)[None, :]
+    mag = frontend.magnitudes(fe, x)[0]  # bins 32 .. 1
+    assert int(np.argmax(mag)) == 32 - k
+    assert mag[32 - k] == pytest.approx(amp / 2, rel=0.01)  # |FFT(x, norm="forward")| of a cosine: amp / 2
+    assert mag[np.arange(32) != 32 - k].max() < 8  # truncation noise only
+
+
+def test_the_front_end_follows_the_float_preprocessing_on_real_windows(real_windows):
+    """Per-bin error of the integer magnitude against the float one, in units of the bin's training std."""
+    prep, windows = real_windows
+    fe = frontend.fit(prep.mean, prep.std, -4, (-128, 127), 16, frontend.full_scale_lsb(np.abs(windows).max(), 16), 2048, 1024,
+                      frontend.default_shifts(2048), 16)
+    samples = frontend.quantize_samples(fe, windows)
+    err = (frontend.magnitudes(fe, samples) * fe.magnitude_lsb - fft_magnitude(windows)) / prep.std
+    assert np.abs(err).mean() < 0.03 and np.percentile(np.abs(err), 99) < 0.1  # one input LSB is 2**-4 = 0.0625 std
+    ref = np.clip(np.round(prep(windows) / 2.0**-4), -128, 127)
+    got = frontend.inputs(fe, samples)
+    assert np.abs(got - ref).max() <= 3 and np.mean(got != ref) < 0.3
+
+
+@pytest.fixture(scope="module")
+def real_windows(cwru_0hp):
+    from faultedge.data.noise import add_awgn
+    from faultedge.data.splits import SplitSpec, make_splits
+
+    splits = make_splits(cwru_0hp, SplitSpec(n_train=60, n_val=10, n_test=10), seed=0)
+    rng = np.random.default_rng(0)
+    prep = Preprocessing.fit(add_awgn(splits.train.x, -6.0, rng))
+    return prep, np.concatenate([add_awgn(splits.test.x, -6.0, rng), splits.test.x])
+
+
+def test_normalisation_rounds_half_to_even_and_clamps_to_the_input_range():
+    fe = front_end(8, mean=np.array([0.0, 0, 0, 0]), std=np.array([1.0, 1, 1, 1]))
+    fe = frontend.FrontEnd(**{**fe.__dict__, "offset": np.array([10, 0, 0, 0]), "multiplier": np.array([1, 3, 1, 1]), "shift": 1})
+    got = frontend.normalise(fe, np.array([[11, 1, 3, 1000], [13, 100, 5, 0]]))
+    assert got.tolist() == [[0, 2, 2, 127], [2, 127, 2, 0]]  # 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, 1.5 -> 2, 150 and 500 clamp
+
+
+def test_ir_carries_the_front_end_and_the_golden_model_runs_from_samples(tmp_path):
+    ir = IRModel.from_json(tiny_ir_json())
+    from dataclasses import replace
+
+    ir = replace(ir, frontend=front_end(16, std=np.full(8, 0.01)))
+    ir.save(tmp_path / "m.ir.json")
+    again = IRModel.load(tmp_path / "m.ir.json")
+    assert again.dumps() == ir.dumps() and np.array_equal(again.frontend.multiplier, ir.frontend.multiplier)
+    rng = np.random.default_rng(0)
+    samples = rng.integers(-3000, 3000, (5, 16))
+    res = golden.predict_samples(again, samples)
+    np.testing.assert_array_equal(res.logits, golden.run(again, frontend.inputs(again.frontend, samples)[:, None, :]).logits)
+    windows = frontend.frame(np.arange(100), 16, 8)
+    assert windows.shape == (11, 16) and windows[1, 0] == 8 and windows[-1, -1] == 95
+    with pytest.raises(IRError, match="this IR has no front end"):
+        golden.predict_samples(IRModel.from_json(tiny_ir_json()), samples)
+    with pytest.raises(IRError, match=r"samples: values outside the 16-bit sample range \[-32767, 32767\]"):
+        golden.predict_samples(again, np.full((1, 16), -32768))
+    with pytest.raises(IRError, match=r"samples: expected windows of shape \(M, 16\)"):
+        golden.predict_samples(again, samples[:, :8])
+
+
+@pytest.fixture(scope="module")
+def ir_json_with_front_end() -> dict:
+    from dataclasses import replace
+
+    return replace(IRModel.from_json(tiny_ir_json()), frontend=front_end(16)).to_json()
+
+
+@pytest.mark.parametrize("path, value, message", [
+    ("frontend.window", 12, r"frontend\.window: 12 points give 6 bins, but the network takes 8 inputs"),
+    ("frontend.window", 32, r"frontend\.window: 32 points give 16 bins, but the network takes 8 inputs"),
+    ("frontend.sample_bits", 8, r"frontend\.sample_bits: 8 is outside \[12, 24\]"),
+    ("frontend.hop", 17, r"frontend\.hop: 17 must be between 1 and the window \(16\)"),
+    ("frontend.fft.shifts", [1, 1, 1], r"frontend\.shifts: expected 4 shifts of 0 or 1"),
+    ("frontend.fft.rounding", "half_even", r"frontend\.fft\.rounding: the FFT rounds by flooring"),
+    ("frontend.magnitude", "squared", r"frontend\.magnitude: unsupported 'squared'"),
+    ("frontend.normalise.offset", [1, 2], r"frontend\.normalise\.offset: expected a list of 8 integers"),
+    ("frontend.normalise.clamp", [-100, 100], r"frontend\.normalise\.clamp: \[-100, 100\] is not the input range \[-128, 127\]"),
+    ("frontend.bins", {"first": 1, "step": 1, "count": 8}, r"frontend\.bins: the features are bins N/2 down to 1"),
+    ("frontend.sample_lsb", -1, r"frontend\.sample_lsb: expected a positive number"),
+])
+def test_front_end_validation_names_the_field(ir_json_with_front_end, path, value, message):
+    with pytest.raises(IRError, match=message):
+        IRModel.from_json(mutate(path, value, obj=ir_json_with_front_end))
