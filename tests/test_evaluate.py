@@ -12,7 +12,7 @@ from faultedge.cli import main
 from faultedge.data.classes import CLASS_NAMES
 from faultedge.data.dataset import DataSpec, Dataset
 from faultedge.errors import DataError, RunDirError
-from faultedge.eval.robustness import evaluate_run, evaluation_sets, lookup
+from faultedge.eval.robustness import available_models, evaluate_run, evaluation_sets, lookup
 from faultedge.runs import RunDir, read_json
 
 
@@ -103,12 +103,15 @@ def test_missing_weights_name_the_command_to_run(run_copy):
     assert "merged" not in evaluate_run(run_copy, None, [None], [0], progress=False)["models"]
 
 
-def test_quantised_model_is_scored_with_the_golden_model(run_copy):
-    from faultedge.quant.qat import QATConfig
+def test_quantised_model_is_scored_with_the_golden_model_from_features_and_from_raw_samples(run_copy):
     from faultedge.families import family
+    from faultedge.quant.qat import QATConfig
     from faultedge.quant.stage import quantize
 
     entry = quantize(run_copy, family("student"), QATConfig(epochs=1), progress=False)
-    result = evaluate_run(run_copy, ["quant"], [-6.0, None], [0, 1], progress=False)
+    assert {"quant", "chip"} <= set(available_models(run_copy))
+    result = evaluate_run(run_copy, ["quant", "chip"], [-6.0, None], [0, 1], progress=False)
     assert lookup(result, "quant", 0, -6.0) == entry["test"]["f1_macro"]
     assert 0.0 < lookup(result, "quant", 1, None, "accuracy") <= 100.0
+    for load, snr in ((0, -6.0), (0, None), (1, None)):  # the integer front end costs little against the float features
+        assert abs(lookup(result, "chip", load, snr, "accuracy") - lookup(result, "quant", load, snr, "accuracy")) < 2.0

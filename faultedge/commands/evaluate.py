@@ -11,8 +11,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
         help="score a run's models at several SNRs and on loads they never trained on (JSON + plot)",
-        description="Score each trained model of a run (teacher, student, lora, merged, and quant = the 8-bit golden "
-        "model of model.ir.json) at every test SNR and noise-free, on the run's own test windows and on the test "
+        description="Score each trained model of a run (teacher, student, lora, merged; quant = the 8-bit golden "
+        "model of model.ir.json on the float features; chip = the same golden model from raw integer samples through the IR's "
+        "front end, what the FPGA computes) at every test SNR and noise-free, on the run's own test windows and on the test "
         "part of every other load in the data directory (e.g. CWRU 1 hp: 9 fault classes). Writes "
         "robustness.json and robustness.png into the run directory.",
     )

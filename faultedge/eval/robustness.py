@@ -33,9 +33,10 @@ MODEL_FILES: dict[str, str] = {
     "lora": "dkdl.pt",
     "merged": "student_merged.pt",
     "quant": "model.ir.json",
+    "chip": "model.ir.json",
 }
 
-Classifier = Callable[[np.ndarray], np.ndarray]  # features (N, F) float32 -> classes (N,)
+Classifier = Callable[[np.ndarray, np.ndarray], np.ndarray]  # raw windows (N, L), their features (N, F) float32 -> classes (N,)
 
 
 def snr_label(snr: float | None) -> str:
@@ -79,16 +80,22 @@ def evaluation_sets(spec: DataSpec, loads: Sequence[int]) -> list[EvalSet]:
 
 
 def load_classifier(run: RunDir, name: str, lora_rank: int) -> Classifier:
-    """A stage's trained model as features -> classes; a missing file names the command that makes it."""
+    """A stage's trained model as (windows, features) -> classes; a missing file names the command that makes it.
+
+    quant is the integer golden model on the float features; chip is the golden model from raw samples
+    (the IR's front end: what the FPGA computes from its ADC)."""
     if name not in MODEL_FILES:
         raise RunDirError(f"unknown model {name!r}; choose from {', '.join(MODEL_FILES)}")
     path = run.require(MODEL_FILES[name])
-    if name == "quant":
-        from faultedge.ir import IRModel
-        from faultedge.ir import golden
+    if name in ("quant", "chip"):
+        from faultedge.ir import IRModel, frontend, golden
 
         ir = IRModel.load(path)
-        return lambda f: golden.predict(ir, f).classes
+        if name == "quant":
+            return lambda w, f: golden.predict(ir, f).classes
+        if ir.frontend is None:
+            raise RunDirError(f"{path} has no front end: run `faultedge quantize {run.path}` again")
+        return lambda w, f: golden.predict_samples(ir, frontend.quantize_samples(ir.frontend, w)).classes
 
     import torch
 
@@ -99,11 +106,15 @@ def load_classifier(run: RunDir, name: str, lora_rank: int) -> Classifier:
 
     arch = {"teacher": Teacher, "student": Student, "merged": Student}.get(name)
     model = run.load_model(MODEL_FILES[name], arch() if arch else add_lora(Student(), lora_rank))
-    return lambda f: predict_logits(model, torch.from_numpy(f)).argmax(1).numpy()
+    return lambda w, f: predict_logits(model, torch.from_numpy(f)).argmax(1).numpy()
 
 
 def available_models(run: RunDir) -> list[str]:
-    return [name for name, f in MODEL_FILES.items() if (run / f).exists()]
+    """The models a run holds; chip only when its IR has a front end (IRs quantised before it existed have none)."""
+    names = [name for name, f in MODEL_FILES.items() if (run / f).exists()]
+    if "chip" in names and read_json(run / MODEL_FILES["chip"]).get("frontend") is None:
+        names.remove("chip")
+    return names
 
 
 def evaluate_run(
@@ -136,9 +147,10 @@ def evaluate_run(
     bar = tqdm(total=len(sets) * len(snrs), desc="evaluate", disable=not progress, leave=False)
     for ts in sets:
         for snr in snrs:
-            features = prep(ts.noisy(snr), f"load {ts.load} hp test windows")
+            windows = ts.noisy(snr)
+            features = prep(windows, f"load {ts.load} hp test windows")
             for name, classify in classifiers.items():
-                report = classification_report(ts.y, classify(features), NUM_CLASSES)
+                report = classification_report(ts.y, classify(windows, features), NUM_CLASSES)
                 records.append({
                     "model": name,
                     "load_hp": ts.load,
