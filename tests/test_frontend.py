@@ -17,7 +17,7 @@ def front_end(window: int = 16, sample_bits: int = 16, shifts: tuple[int, ...] |
               mean: np.ndarray | None = None, std: np.ndarray | None = None, hop: int | None = None) -> frontend.FrontEnd:
     bins = window // 2
     return frontend.fit(np.zeros(bins) if mean is None else mean, np.ones(bins) if std is None else std, -4, (-128, 127), sample_bits,
-                        2.0**-10, window, hop or window // 2, shifts or frontend.default_shifts(window), twiddle_bits)
+                        2.0**-10, window, hop or window // 2, shifts or frontend.default_shifts(window, sample_bits), twiddle_bits)
 
 
 @pytest.mark.parametrize("log2n, sample_bits, shifts, twiddle_bits", [

@@ -101,7 +101,7 @@ class Cnn1dFamily(Family):
         ir = export_ir(net, data.test[0][:8], self.name, data.class_names, data.preprocessing, meta)
         prep = Preprocessing.from_dict(data.preprocessing)
         fe = frontend.fit(prep.mean, prep.std, ir.input.scale_exp, ir.input.clamp, frontend.DEFAULT_SAMPLE_BITS, data.sample_lsb,
-                          prep.window, prep.window // 2, frontend.default_shifts(prep.window), frontend.DEFAULT_TWIDDLE_BITS)
+                          prep.window, prep.window // 2, frontend.default_shifts(prep.window, frontend.DEFAULT_SAMPLE_BITS), frontend.DEFAULT_TWIDDLE_BITS)
         return replace(ir, frontend=fe)
 
     def load_qat(self, run: "RunDir", bits: int = 8) -> "nn.Module":

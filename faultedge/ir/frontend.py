@@ -37,6 +37,7 @@ from faultedge.ir.intmath import int_range, is_pow2, isqrt, round_shift
 SAMPLE_BITS = (12, 24)  # the sample widths an ADC front end may have
 DEFAULT_SAMPLE_BITS = 16
 DEFAULT_TWIDDLE_BITS = 16  # with the +1 bit of the complex multiplier's pre-add: one 18 x 18 multiplier
+VALUE_BITS = 17  # the FFT's values grow to this width and no further: with the pre-add, 18 x 18 multipliers
 MULTIPLIER_BITS = 17  # unsigned normalisation multipliers: a signed 18-bit operand of one 18 x 18 multiplier
 MAGNITUDES = ("sqrt",)
 
@@ -200,11 +201,12 @@ def frame(samples: np.ndarray, window: int, hop: int) -> np.ndarray:
     return s[starts[:, None] + np.arange(window)[None, :]]
 
 
-def default_shifts(window: int) -> tuple[int, ...]:
-    """The first stage keeps its carry bit, every later stage drops one: the values stay one bit wider than the
-    samples (17 bits for 16-bit samples: with the complex multiplier's pre-add, 18 x 18 multipliers suffice)."""
+def default_shifts(window: int, sample_bits: int = DEFAULT_SAMPLE_BITS) -> tuple[int, ...]:
+    """Stages keep their carry bit until the values are VALUE_BITS wide, then drop one each: as much precision as
+    18 x 18 multipliers allow (16-bit samples: the first stage grows to 17 bits; wider samples never grow)."""
     stages = window.bit_length() - 1
-    return (0,) + (1,) * (stages - 1)
+    keep = min(stages, max(0, VALUE_BITS - sample_bits))
+    return (0,) * keep + (1,) * (stages - keep)
 
 
 def full_scale_lsb(peak: float, sample_bits: int) -> float:
