@@ -30,7 +30,7 @@ WINDOW = 2048
 
 
 def variants() -> dict[str, dict]:
-    every = (1,) * (WINDOW.bit_length() - 1)
+    every = (1,) * ((WINDOW // 2).bit_length() - 1)
     return {f"{bits}-bit samples, {name}": {"sample_bits": bits, "shifts": shifts}
             for bits in (12, 16, 24) for name, shifts in ((f"default schedule (values grow to {frontend.VALUE_BITS} bits)",
                                                           frontend.default_shifts(WINDOW, bits)), ("every stage drops a bit", every))}

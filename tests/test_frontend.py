@@ -21,13 +21,13 @@ def front_end(window: int = 16, sample_bits: int = 16, shifts: tuple[int, ...] |
 
 
 @pytest.mark.parametrize("log2n, sample_bits, shifts, twiddle_bits", [
-    (11, 16, None, 16),  # the default: 17-bit values through the pipeline
-    (11, 16, (1,) * 11, 16),  # every stage drops a bit
-    (8, 16, (0,) * 8, 18),  # no stage drops one: 24 bits out
-    (6, 12, (0, 0, 1, 1, 1, 1), 12),
-    (2, 16, (1, 1), 16),  # only the exact twiddles
+    (11, 16, None, 16),  # the default: 17-bit values through the 1024-point pipeline
+    (11, 12, None, 12),  # 12-bit samples: the values grow to 17 bits first
+    (8, 16, (0,) * 7, 18),  # no stage drops a bit: 24 bits out
+    (3, 16, (1, 1), 16),  # a 4-point FFT: only the exact twiddles
 ])
-def test_fft_equals_maia_hdls_model(log2n, sample_bits, shifts, twiddle_bits):
+def test_the_paired_fft_equals_maia_hdls_model(log2n, sample_bits, shifts, twiddle_bits):
+    """The M = N/2-point FFT of the paired samples, on full-range, extreme and Gaussian windows."""
     from maia_hdl.fft import FFT
 
     n = 1 << log2n
@@ -35,24 +35,36 @@ def test_fft_equals_maia_hdls_model(log2n, sample_bits, shifts, twiddle_bits):
     lo, hi = fe.sample_range
     rng = np.random.default_rng(log2n)
     x = np.concatenate([rng.integers(lo, hi + 1, (4, n)), np.full((1, n), hi), np.full((1, n), lo), np.tile([hi, lo], (1, n // 2)),
-                        np.round(rng.normal(0, hi / 8, (3, n))).clip(lo, hi).astype(np.int64), np.zeros((1, n), np.int64)])
-    re, im = frontend.fft(fe, x)
-    maia = FFT(sample_bits, log2n, 2, truncates=list(fe.shifts), width_twiddle=twiddle_bits)
+                        np.tile([hi, hi, lo, lo], (1, n // 4)), np.round(rng.normal(0, hi / 8, (3, n))).clip(lo, hi).astype(np.int64),
+                        np.zeros((1, n), np.int64)])
+    re, im = frontend.fft_points(fe, x[:, 0::2], x[:, 1::2])
+    maia = FFT(sample_bits + 1, log2n - 1, 2, truncates=list(fe.shifts), width_twiddle=twiddle_bits)
     assert fe.widths[-1] == maia.re_out.shape().width
-    order = frontend.bit_reversed(n)  # maia's pipeline gives bin order[j] as its j-th output
+    order = frontend.bit_reversed(fe.points)  # maia's pipeline gives bin order[j] as its j-th output
     for i, row in enumerate(x):
-        m_re, m_im = maia.model(row, np.zeros_like(row))
+        m_re, m_im = maia.model(row[0::2], row[1::2])
         np.testing.assert_array_equal(m_re, re[i, order])
         np.testing.assert_array_equal(m_im, im[i, order])
 
 
+def test_the_split_gives_the_real_windows_spectrum():
+    """X[1 .. N/2] against numpy's rfft at the front end's scale, for full-range random windows."""
+    fe = front_end(256, 16)
+    lo, hi = fe.sample_range
+    x = np.random.default_rng(3).integers(lo, hi + 1, (6, 256))
+    re, im = frontend.spectrum(fe, x)
+    ref = np.fft.rfft(x.astype(np.float64), axis=1)[:, 1:] / 2.0 ** sum(fe.shifts)
+    assert np.abs(re + 1j * im - ref).max() < 8  # truncation noise of 7 stages and the split, in output LSBs
+    assert max(np.abs(re).max(), np.abs(im).max()) < 2 ** (fe.spectrum_bits - 1)
+
+
 def test_a_sinusoid_lands_in_its_bin_with_the_forward_scale():
-    fe = front_end(64, shifts=(1,) * 6)
+    fe = front_end(64, shifts=(1,) * 5)
     k, amp = 5, 20000
     x = np.round(amp * np.cos(2 * np.pi * k * np.arange(64) / 64)).astype(np.int64)[None, :]
     mag = frontend.magnitudes(fe, x)[0]  # bins 32 .. 1
     assert int(np.argmax(mag)) == 32 - k
-    assert mag[32 - k] == pytest.approx(amp / 2, rel=0.01)  # |FFT(x, norm="forward")| of a cosine: amp / 2
+    assert mag[32 - k] * fe.magnitude_lsb / fe.sample_lsb == pytest.approx(amp / 2, rel=0.01)  # |FFT(x, norm="forward")| of a cosine
     assert mag[np.arange(32) != 32 - k].max() < 8  # truncation noise only
 
 
@@ -60,7 +72,7 @@ def test_the_front_end_follows_the_float_preprocessing_on_real_windows(real_wind
     """Per-bin error of the integer magnitude against the float one, in units of the bin's training std."""
     prep, windows = real_windows
     fe = frontend.fit(prep.mean, prep.std, -4, (-128, 127), 16, frontend.full_scale_lsb(np.abs(windows).max(), 16), 2048, 1024,
-                      frontend.default_shifts(2048), 16)
+                      frontend.default_shifts(2048, 16), 16)
     samples = frontend.quantize_samples(fe, windows)
     err = (frontend.magnitudes(fe, samples) * fe.magnitude_lsb - fft_magnitude(windows)) / prep.std
     assert np.abs(err).mean() < 0.03 and np.percentile(np.abs(err), 99) < 0.1  # one input LSB is 2**-4 = 0.0625 std
@@ -105,7 +117,7 @@ def test_ir_carries_the_front_end_and_the_golden_model_runs_from_samples(tmp_pat
         golden.predict_samples(IRModel.from_json(tiny_ir_json()), samples)
     with pytest.raises(IRError, match=r"samples: values outside the 16-bit sample range \[-32767, 32767\]"):
         golden.predict_samples(again, np.full((1, 16), -32768))
-    with pytest.raises(IRError, match=r"samples: expected windows of shape \(M, 16\)"):
+    with pytest.raises(IRError, match=r"samples: expected windows of shape \(R, 16\)"):
         golden.predict_samples(again, samples[:, :8])
 
 
@@ -121,7 +133,7 @@ def ir_json_with_front_end() -> dict:
     ("frontend.window", 32, r"frontend\.window: 32 points give 16 bins, but the network takes 8 inputs"),
     ("frontend.sample_bits", 8, r"frontend\.sample_bits: 8 is outside \[12, 24\]"),
     ("frontend.hop", 17, r"frontend\.hop: 17 must be between 1 and the window \(16\)"),
-    ("frontend.fft.shifts", [1, 1, 1], r"frontend\.shifts: expected 4 shifts of 0 or 1"),
+    ("frontend.fft.shifts", [1, 1], r"frontend\.shifts: expected 3 shifts of 0 or 1 \(one per radix-2 stage of the 8-point FFT\)"),
     ("frontend.fft.rounding", "half_even", r"frontend\.fft\.rounding: the FFT rounds by flooring"),
     ("frontend.magnitude", "squared", r"frontend\.magnitude: unsupported 'squared'"),
     ("frontend.normalise.offset", [1, 2], r"frontend\.normalise\.offset: expected a list of 8 integers"),

@@ -1,22 +1,27 @@
 """The front end in integers: raw samples -> the accelerator's integer inputs, fixed bit for bit.
 
-One window of `window` two's-complement samples becomes the network's input in four steps, each
-defined here in numpy int64 (the golden model) and built the same way in hardware:
+One window of N = `window` two's-complement samples x becomes the network's input in five steps,
+each defined here in numpy int64 (the golden model) and built the same way in hardware:
 
-1. FFT: a radix-2 decimation-in-frequency FFT of N = window points on complex values (the
-   samples as real parts). Stage s (s = 0 .. log2 N - 1) pairs values h = N / 2**(s+1) apart:
-   a' = (a + b) >> shift_s, b' = (a - b) >> shift_s (floor), each wrapped to the stage's width
-   (two's complement, as the hardware's registers do); then every b' is multiplied by the twiddle
-   W_2h^k = round(2**(twiddle_bits-2) * exp(-2 pi i k / 2h)) (numpy's round: half to even), the
-   product floored by twiddle_bits - 2 bits and wrapped to the stage's width; the twiddles of the
-   second-to-last stage (1 and -i) are exact and the last stage has none. These are the
-   arithmetic and widths of maia-hdl's R2SDF pipeline (its numpy model is the reference in the
-   tests), so the pipelined and the iterative hardware FFT compute the same integers.
-2. Magnitude: floor(sqrt(re**2 + im**2)) of bins N/2, N/2 - 1, ..., 1 (the features' order, as
+1. Pairing: the real window is read as M = N/2 complex values z[n] = x[2n] + i x[2n+1] (a real FFT
+   of N points is an M-point complex FFT plus a split: half the memory, half the time).
+2. FFT: a radix-2 decimation-in-frequency FFT of the M values, on a datapath one bit wider than
+   the samples (a guard bit: complex amplitudes then never overflow). Stage s (s = 0 .. log2 M - 1)
+   pairs values h = M / 2**(s+1) apart: a' = (a + b) >> shift_s, b' = (a - b) >> shift_s (floor),
+   each wrapped to the stage's width (two's complement, as registers do); then every b' is
+   multiplied by W_2h^k = round(2**(twiddle_bits-2) * exp(-2 pi i k / 2h)) (numpy's round, half to
+   even), the product floored by twiddle_bits - 2 bits and wrapped; the twiddles of the
+   second-to-last stage (1 and -i) are exact and the last stage has none. These are the arithmetic
+   and widths of maia-hdl's R2SDF pipeline (its numpy model is the reference in the tests), so the
+   pipelined and the iterative hardware FFT compute the same integers.
+3. Split, for bins k = 1 .. M: with Z[M] = Z[0], A = Z[k] + conj(Z[M-k]), B = Z[k] - conj(Z[M-k]),
+   T = B * V_k floored by twiddle_bits - 2 bits, V_k = round(2**(twiddle_bits-2) * -i exp(-2 pi i k / N)),
+   and X[k] = (A + T) >> 1 (floor): the spectrum of the real window. T and X are `spectrum_bits`
+   wide (two bits wider than Z), which holds them for any input.
+4. Magnitude: floor(sqrt(re**2 + im**2)) of bins M, M - 1, ..., 1 (the features' order, as
    faultedge.data.features.fft_magnitude).
-3. Normalisation per bin k: x = clamp(round_half_even((mag - offset_k) * multiplier_k / 2**shift)),
-   clamped to the IR's input range: the float (|X| - mean) / std, quantised to the input grid.
-4. Those are the integer inputs the network (faultedge.ir.golden.run) takes.
+5. Normalisation per bin: x = clamp(round_half_even((mag - offset_k) * multiplier_k / 2**shift)),
+   clamped to the IR's input range: the float (|X| - mean) / std quantised to the input grid.
 
 The float features are |FFT(x, norm="forward")|; with samples x = s * sample_lsb, one magnitude
 LSB is `magnitude_lsb` = sample_lsb * 2**sum(shifts) / N in the same units, which `fit` uses to
@@ -46,9 +51,9 @@ MAGNITUDES = ("sqrt",)
 class FrontEnd:
     sample_bits: int  # two's complement
     sample_lsb: float  # the float value of one sample LSB (the data's unit, e.g. g)
-    window: int  # FFT points N, a power of two
+    window: int  # N samples, a power of two
     hop: int  # samples between window starts
-    shifts: tuple[int, ...]  # right shift after each radix-2 stage's butterflies (0 or 1), log2 N entries
+    shifts: tuple[int, ...]  # right shift after each radix-2 stage's butterflies (0 or 1): log2(N/2) of them
     twiddle_bits: int
     magnitude: str
     offset: np.ndarray  # (N/2,) int64, on the magnitude grid
@@ -60,12 +65,13 @@ class FrontEnd:
         lo, hi = SAMPLE_BITS
         if not lo <= self.sample_bits <= hi:
             raise IRError(f"frontend.sample_bits: {self.sample_bits} is outside [{lo}, {hi}]")
-        if not (is_pow2(self.window) and self.window >= 4):
-            raise IRError(f"frontend.window: {self.window} is not a power of two >= 4 (a radix-2 FFT needs one)")
+        if not (is_pow2(self.window) and self.window >= 8):
+            raise IRError(f"frontend.window: {self.window} is not a power of two >= 8 (the FFT is radix 2)")
         if not 1 <= self.hop <= self.window:
             raise IRError(f"frontend.hop: {self.hop} must be between 1 and the window ({self.window})")
         if len(self.shifts) != self.stages or any(s not in (0, 1) for s in self.shifts):
-            raise IRError(f"frontend.shifts: expected {self.stages} shifts of 0 or 1 (one per radix-2 stage), got {list(self.shifts)}")
+            raise IRError(f"frontend.shifts: expected {self.stages} shifts of 0 or 1 (one per radix-2 stage of the "
+                          f"{self.points}-point FFT), got {list(self.shifts)}")
         if not 4 <= self.twiddle_bits <= 18:
             raise IRError(f"frontend.twiddle_bits: {self.twiddle_bits} is outside [4, 18]")
         if self.magnitude not in MAGNITUDES:
@@ -79,8 +85,13 @@ class FrontEnd:
             raise IRError(f"frontend.shift: {self.shift} is outside [0, 62]")
 
     @property
+    def points(self) -> int:
+        """M: the complex FFT's size (half the window)."""
+        return self.window // 2
+
+    @property
     def stages(self) -> int:
-        return self.window.bit_length() - 1
+        return self.points.bit_length() - 1
 
     @property
     def bins(self) -> int:
@@ -88,11 +99,17 @@ class FrontEnd:
 
     @property
     def widths(self) -> tuple[int, ...]:
-        """Signed width of the values after each stage (index 0: the samples), as maia-hdl's FFT sizes them."""
-        w = [self.sample_bits]
+        """Signed width of the FFT's values after each stage (index 0: the paired samples with their guard bit),
+        as maia-hdl's FFT sizes them; the split adds one more bit."""
+        w = [self.sample_bits + 1]
         for s in self.shifts:
             w.append(w[-1] + 1 - s)
         return tuple(w)
+
+    @property
+    def spectrum_bits(self) -> int:
+        """Signed width of the split's T and X (real and imaginary parts): |X| <= 1.21 * 2**width(Z)."""
+        return self.widths[-1] + 2
 
     @property
     def magnitude_lsb(self) -> float:
@@ -101,20 +118,21 @@ class FrontEnd:
 
     @property
     def sample_range(self) -> tuple[int, int]:
-        """Samples are symmetric (the most negative code is clipped): the FFT then never overflows."""
+        """Samples are symmetric (the most negative code is clipped), like the inputs."""
         return int_range(self.sample_bits, True, narrow=True)
 
     def to_json(self) -> dict[str, Any]:
         return {"sample_bits": self.sample_bits, "sample_lsb": self.sample_lsb, "window": self.window, "hop": self.hop,
-                "fft": {"radix": 2, "shifts": list(self.shifts), "twiddle_bits": self.twiddle_bits, "rounding": "floor"},
+                "fft": {"input": "real pairs", "radix": 2, "points": self.points, "shifts": list(self.shifts), "twiddle_bits": self.twiddle_bits,
+                        "rounding": "floor"},
                 "magnitude": self.magnitude, "bins": {"first": self.bins, "step": -1, "count": self.bins},
                 "normalise": {"offset": self.offset.tolist(), "multiplier": self.multiplier.tolist(), "shift": self.shift,
                               "rounding": "half_even", "clamp": list(self.clamp)}}
 
 
-def twiddles(n: int, bits: int) -> np.ndarray:
-    """W_n^k = round(2**(bits-2) * exp(-2 pi i k / n)) for k < n/2, as complex integers (real, imag) (n/2, 2)."""
-    angle = -2 * np.pi * np.arange(n // 2) / n
+def twiddles(n: int, count: int, bits: int, quarter: bool = False) -> np.ndarray:
+    """round(2**(bits-2) * exp(-2 pi i k / n)) for k < count, times -i if `quarter`: (count, 2) int64 (real, imag)."""
+    angle = -2 * np.pi * np.arange(count) / n - (np.pi / 2 if quarter else 0.0)
     scale = 1 << (bits - 2)
     return np.stack([np.round(scale * np.cos(angle)), np.round(scale * np.sin(angle))], axis=-1).astype(np.int64)
 
@@ -125,59 +143,79 @@ def wrap(x: np.ndarray, bits: int) -> np.ndarray:
     return ((x + half) & ((half << 1) - 1)) - half
 
 
-def fft(fe: FrontEnd, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The integer FFT of windows (M, N) of samples: (re, im) int64 (M, N) in natural bin order."""
-    x = np.asarray(samples, dtype=np.int64)
-    n = fe.window
-    re, im = x.reshape(-1, n).copy(), np.zeros((x.size // n, n), dtype=np.int64)
+def _multiply(re: np.ndarray, im: np.ndarray, tw: np.ndarray, bits: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(re + i im) * twiddle, floored by bits - 2 and wrapped to `width` (maia-hdl's Cmult then register)."""
+    t_re, t_im, drop = tw[..., 0], tw[..., 1], bits - 2
+    return wrap((re * t_re - im * t_im) >> drop, width), wrap((im * t_re + re * t_im) >> drop, width)
+
+
+def fft_points(fe: FrontEnd, re: np.ndarray, im: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The M-point integer FFT of complex rows (R, M): (re, im) int64 (R, M) in natural bin order."""
+    m = fe.points
+    re, im = np.array(re, dtype=np.int64), np.array(im, dtype=np.int64)
     widths = fe.widths
     for s, shift in enumerate(fe.shifts):
-        h = n >> (s + 1)
+        h = m >> (s + 1)
         w = widths[s + 1]
-        re4, im4 = re.reshape(len(re), -1, 2, h), im.reshape(len(im), -1, 2, h)  # (M, blocks, a|b, h)
+        re4, im4 = re.reshape(len(re), -1, 2, h), im.reshape(len(im), -1, 2, h)  # (R, blocks, a|b, h)
         a_re, b_re, a_im, b_im = re4[:, :, 0], re4[:, :, 1], im4[:, :, 0], im4[:, :, 1]
         s_re, s_im = wrap((a_re + b_re) >> shift, w), wrap((a_im + b_im) >> shift, w)
         d_re, d_im = wrap((a_re - b_re) >> shift, w), wrap((a_im - b_im) >> shift, w)
         if h == 2:  # W_4^k: 1 and -i, exact
-            d_re[..., 1], d_im[..., 1] = d_im[..., 1].copy(), -d_re[..., 1]
-            d_re, d_im = wrap(d_re, w), wrap(d_im, w)
+            d_re[..., 1], d_im[..., 1] = d_im[..., 1].copy(), wrap(-d_re[..., 1], w)
         elif h > 2:
-            tw = twiddles(2 * h, fe.twiddle_bits)
-            t_re, t_im, drop = tw[:, 0], tw[:, 1], fe.twiddle_bits - 2
-            d_re, d_im = wrap((d_re * t_re - d_im * t_im) >> drop, w), wrap((d_im * t_re + d_re * t_im) >> drop, w)
-        re = np.stack([s_re, d_re], axis=2).reshape(len(re), n)
-        im = np.stack([s_im, d_im], axis=2).reshape(len(im), n)
-    order = bit_reversed(n)  # DIF leaves bin order[j] at position j
+            d_re, d_im = _multiply(d_re, d_im, twiddles(2 * h, h, fe.twiddle_bits), fe.twiddle_bits, w)
+        re = np.stack([s_re, d_re], axis=2).reshape(len(re), m)
+        im = np.stack([s_im, d_im], axis=2).reshape(len(im), m)
+    order = bit_reversed(m)  # DIF leaves bin order[j] at position j
     out_re, out_im = np.empty_like(re), np.empty_like(im)
     out_re[:, order], out_im[:, order] = re, im
     return out_re, out_im
 
 
+def split(fe: FrontEnd, z_re: np.ndarray, z_im: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The real window's spectrum X[k], k = 1 .. M, from the paired FFT Z (R, M): (re, im) (R, M)."""
+    m = fe.points
+    k = np.arange(1, m + 1)
+    zk_re, zk_im = z_re[:, k % m], z_im[:, k % m]
+    zc_re, zc_im = z_re[:, m - k], -z_im[:, m - k]  # conj(Z[M-k])
+    w = fe.spectrum_bits
+    a_re, a_im = zk_re + zc_re, zk_im + zc_im
+    b_re, b_im = zk_re - zc_re, zk_im - zc_im
+    t_re, t_im = _multiply(b_re, b_im, twiddles(fe.window, m + 1, fe.twiddle_bits, quarter=True)[k], fe.twiddle_bits, w)
+    return wrap((a_re + t_re) >> 1, w), wrap((a_im + t_im) >> 1, w)
+
+
 def bit_reversed(n: int) -> np.ndarray:
     """j -> j with its log2(n) bits reversed."""
     bits = n.bit_length() - 1
-    j = np.arange(n)
-    return np.array([int(format(v, f"0{bits}b")[::-1], 2) for v in j]) if bits else j
+    return np.array([int(format(v, f"0{bits}b")[::-1], 2) for v in range(n)]) if bits else np.arange(n)
+
+
+def spectrum(fe: FrontEnd, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """X[1 .. N/2] of integer windows (R, N): (re, im) int64 (R, N/2)."""
+    x = np.asarray(samples, dtype=np.int64).reshape(-1, fe.window)
+    return split(fe, *fft_points(fe, x[:, 0::2], x[:, 1::2]))
 
 
 def magnitudes(fe: FrontEnd, samples: np.ndarray) -> np.ndarray:
-    """floor(sqrt(re**2 + im**2)) of bins N/2 .. 1 for windows (M, N): (M, N/2) int64."""
-    re, im = fft(fe, samples)
-    return isqrt(re[:, fe.bins : 0 : -1] ** 2 + im[:, fe.bins : 0 : -1] ** 2)
+    """floor(sqrt(re**2 + im**2)) of bins N/2 .. 1 for windows (R, N): (R, N/2) int64."""
+    re, im = spectrum(fe, samples)
+    return isqrt(re[:, ::-1] ** 2 + im[:, ::-1] ** 2)
 
 
 def normalise(fe: FrontEnd, mag: np.ndarray) -> np.ndarray:
-    """The network's integer inputs of magnitudes (M, N/2)."""
+    """The network's integer inputs of magnitudes (R, N/2)."""
     return np.clip(round_shift((np.asarray(mag, dtype=np.int64) - fe.offset) * fe.multiplier, fe.shift), *fe.clamp)
 
 
 def inputs(fe: FrontEnd, samples: np.ndarray) -> np.ndarray:
-    """Raw integer sample windows (M, N) -> the network's integer inputs (M, N/2)."""
+    """Raw integer sample windows (R, N) -> the network's integer inputs (R, N/2)."""
     x = np.asarray(samples)
     if not np.issubdtype(x.dtype, np.integer):
         raise IRError(f"samples: the front end takes integers, got dtype {x.dtype} (use quantize_samples for float recordings)")
     if x.ndim != 2 or x.shape[1] != fe.window:
-        raise IRError(f"samples: expected windows of shape (M, {fe.window}), got {x.shape}")
+        raise IRError(f"samples: expected windows of shape (R, {fe.window}), got {x.shape}")
     lo, hi = fe.sample_range
     if x.size and (x.min() < lo or x.max() > hi):
         raise IRError(f"samples: values outside the {fe.sample_bits}-bit sample range [{lo}, {hi}]")
@@ -193,7 +231,7 @@ def quantize_samples(fe: FrontEnd, x: np.ndarray) -> np.ndarray:
 
 
 def frame(samples: np.ndarray, window: int, hop: int) -> np.ndarray:
-    """A 1-D sample stream -> its complete windows (M, window) every `hop` samples (a shorter tail is dropped)."""
+    """A 1-D sample stream -> its complete windows (R, window) every `hop` samples (a shorter tail is dropped)."""
     s = np.asarray(samples).reshape(-1)
     if len(s) < window:
         return s[:0].reshape(0, window)
@@ -203,9 +241,9 @@ def frame(samples: np.ndarray, window: int, hop: int) -> np.ndarray:
 
 def default_shifts(window: int, sample_bits: int = DEFAULT_SAMPLE_BITS) -> tuple[int, ...]:
     """Stages keep their carry bit until the values are VALUE_BITS wide, then drop one each: as much precision as
-    18 x 18 multipliers allow (16-bit samples: the first stage grows to 17 bits; wider samples never grow)."""
-    stages = window.bit_length() - 1
-    keep = min(stages, max(0, VALUE_BITS - sample_bits))
+    18 x 18 multipliers allow (16-bit samples with their guard bit are already 17 bits wide)."""
+    stages = (window // 2).bit_length() - 1
+    keep = min(stages, max(0, VALUE_BITS - sample_bits - 1))
     return (0,) * keep + (1,) * (stages - keep)
 
 
