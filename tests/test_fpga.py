@@ -14,6 +14,7 @@ from faultedge.fpga.flow import constraint_file, estimate, fit_verdict, parse_pn
 from faultedge.fpga.protocol import Protocol, ProtocolError, classify
 from faultedge.fpga.top import uart_divisor
 from faultedge.fpga.xilinx import build_tcl
+from faultedge.errors import RunDirError
 from faultedge.ir import IRModel
 
 EXPECTED = {"ulx3s-85f": "ecp5", "icebreaker": "ice40", "ice40-hx8k": "ice40", "kc705": "xilinx", "pynq-z2": "xilinx", "arty-a7-35": "xilinx"}
@@ -176,6 +177,30 @@ def test_fit_verdict_says_by_how_much():
     assert fit_verdict(up5k, {"lut": 10, "ff": 10, "dsp": 0, "bram": 0}, "place and route")["fits"]
     # a logic cell holds one LUT and one flip-flop: flip-flops alone can exceed the device
     assert estimate("ice40", {"SB_LUT4": 10, "SB_DFF": 6000})["lut"] == 6000
+
+
+def test_the_verilog_instance_presents_the_engines_signature():
+    """The board top's black box has exactly the engine's signature, built from hdl/report.json's
+    figures; a report whose recorded ports differ (Verilog from another version) is refused."""
+    from faultedge.fpga.accel_instance import FIGURES, VerilogAccelerator
+    from faultedge.fpga.board import load_fpga_board
+    from faultedge.fpga.top import top_verilog
+    from faultedge.hdl import build_accelerator
+    from faultedge.hdl.artifacts import generate
+    from faultedge.hdl.design import DesignPoint
+
+    ir = IRModel.from_json(tiny_ir_json())
+    _, report = generate(ir, DesignPoint(lanes=2, beat=2))
+    instance, engine = VerilogAccelerator(report), build_accelerator(ir, lanes=2, beat=2)
+    assert instance.signature == engine.signature
+    assert {k: getattr(instance, k) for k in FIGURES} == {k: getattr(engine, k) for k in FIGURES}
+    board = load_fpga_board("ulx3s-85f")
+    top = top_verilog(board, instance, plan_clock(board.family, board.clock_mhz, 50.0))
+    assert all(f".{name}(" in top for name in report["ports"])  # the instance is wired by the recorded port names
+    with pytest.raises(RunDirError, match=r"the recorded ports \(in_valid, in_data\) are not the accelerator's \(beats__payload, .*run `faultedge hdl` again"):
+        VerilogAccelerator({**report, "ports": {"in_valid": {"direction": "in", "width": 1}, "in_data": {"direction": "in", "width": 16}}})
+    with pytest.raises(RunDirError, match="missing or malformed field"):
+        VerilogAccelerator({k: v for k, v in report.items() if k != "beat"})
 
 
 # ---- the UART engine around a real generated accelerator, in Amaranth's simulator ------------

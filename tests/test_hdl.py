@@ -6,16 +6,21 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 
 import pytest
-from amaranth import Shape
+from amaranth import signed
+from amaranth.lib import data, stream
+from amaranth.lib.wiring import In, Out
 
 from faultedge.cli import main
 from faultedge.errors import IRError
 from faultedge.hdl import build_accelerator, generate_verilog, plan
+from faultedge.hdl.artifacts import ports
+from faultedge.hdl.components.streams import accelerator_signature, stream_ports
 from faultedge.hdl.cycles import model
 from faultedge.ir import IRModel
 
@@ -48,14 +53,29 @@ def test_student_schedule_reaches_the_bound_up_to_the_pipeline_drain(student_ir)
     assert model(plan(student_ir, 32)).per_inference == 1140  # bound 1,104 (previous design: 1,127)
 
 
-def test_accelerator_ports_follow_the_contract(student_ir):
+def test_accelerator_ports_are_two_streams(student_ir):
     acc = build_accelerator(student_ir, 16, 4)
     assert (acc.input_bits, acc.n_inputs, acc.n_classes, acc.lanes, acc.beat) == (8, 1024, 10, 16, 4)
-    assert acc.logit_bits == student_ir.logits_layer.acc_bits
-    members = dict(acc.signature.members.items())
-    widths = {name: Shape.cast(members[name].shape).width for name in members}
-    assert widths == {"in_valid": 1, "in_ready": 1, "in_data": 4 * 8, "out_valid": 1, "out_ready": 1, "out_class": 4, "out_logits": 10 * acc.logit_bits}
-    assert str(members["in_data"].flow) == "In" and str(members["out_logits"].flow) == "Out"
+    lb = acc.logit_bits
+    assert lb == student_ir.logits_layer.acc_bits
+    members = acc.signature.members
+    assert set(members) == {"beats", "result"}
+    assert members["beats"] == In(stream.Signature(data.ArrayLayout(signed(8), 4)))  # value k in bits [8k, 8k + 8)
+    result = data.StructLayout({"cls": 4, "logits": data.ArrayLayout(signed(lb), 10)})  # the class in the low bits, then class 0's logit
+    assert members["result"] == Out(stream.Signature(result))
+    assert acc.signature == accelerator_signature(beat=4, input_bits=8, n_classes=10, logit_bits=lb)
+    assert ports(acc) == {
+        "beats__payload": {"direction": "in", "width": 32}, "beats__valid": {"direction": "in", "width": 1}, "beats__ready": {"direction": "out", "width": 1},
+        "result__payload": {"direction": "out", "width": 4 + 10 * lb}, "result__valid": {"direction": "out", "width": 1},
+        "result__ready": {"direction": "in", "width": 1}}
+    assert stream_ports(acc.signature) == {
+        "input": {"valid": "beats__valid", "ready": "beats__ready", "payload": "beats__payload"},
+        "output": {"valid": "result__valid", "ready": "result__ready", "payload": "result__payload", "fields": {"cls": [0, 4], "logits": [4, 10 * lb]}}}
+    verilog = generate_verilog(student_ir, 16, 4)  # the Verilog module's ports are exactly these
+    assert set(re.search(r"module faultedge_accel\((.*?)\);", verilog).group(1).split(", ")) == {"clk", "rst", *ports(acc)}
+    for name, port in ports(acc).items():
+        width = f"[{port['width'] - 1}:0] " if port["width"] > 1 else ""
+        assert f"  {'input' if port['direction'] == 'in' else 'output'} {width}{name};" in verilog
 
 
 def _verilog_sha_in_subprocess(ir_path, lanes: int, beat: int, hash_seed: str) -> str:
@@ -104,8 +124,9 @@ def test_hdl_command_writes_verilog_and_report(student_run, capsys):
     verilog = (student_run / "hdl" / "faultedge_accel.v").read_text()
     assert report["lanes"] == 16 and report["beat"] == 4 and report["macs"] == 35328
     assert report["cycles"] == report["cycle_model"]["per_inference"] >= report["bound"] == 2208
-    assert report["ports"]["in_data"] == {"direction": "in", "width": 32}
-    assert report["ports"]["out_logits"] == {"direction": "out", "width": 10 * report["logit_bits"]}
+    assert report["ports"] == ports(build_accelerator(IRModel.load(student_run / "model.ir.json"), 16, 4))  # read from the signature
+    assert report["ports"]["beats__payload"] == {"direction": "in", "width": 32}
+    assert report["ports"]["result__payload"] == {"direction": "out", "width": 4 + 10 * report["logit_bits"]}
     assert json.loads((student_run / "hdl" / "design.json").read_text()) == {
         "network": "student", "bits": 8, "engine": "mac1d", "lanes": 16, "beat": 4, "board": "ulx3s-85f"}
     assert report["memory_bits"]["weights"] == sum(s["groups"] * s["chunks"] for s in report["stages"]) * 16 * 8

@@ -1,8 +1,9 @@
 """The accelerator that `faultedge hdl` wrote, as a black box inside the board top.
 
 The board flow builds on the run's hdl/faultedge_accel.v and its report rather than generating the
-engine again: this component has the accelerator's ports (read from hdl/report.json, which
-`faultedge hdl` took from the component's signature) and instantiates the Verilog module.
+engine again: this component takes the accelerator's figures from hdl/report.json, builds its
+signature with the function that built the engine's (faultedge.hdl.components.streams), checks it
+against the ports the report recorded from the engine, and instantiates the Verilog module.
 """
 
 from __future__ import annotations
@@ -11,27 +12,37 @@ from typing import Any
 
 from amaranth.hdl import ClockSignal, Instance, Module, Signal
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from faultedge.errors import RunDirError
+from faultedge.hdl.components.streams import accelerator_signature, port_name, signature_ports
 from faultedge.ir.files import TOPLEVEL
 
 FIGURES = ("lanes", "beat", "n_inputs", "input_bits", "n_classes", "logit_bits")
 
 
 class VerilogAccelerator(wiring.Component):
-    """Ports and figures of the generated accelerator; elaborates to an instance of its Verilog module."""
+    """The generated accelerator's figures and signature (the engine's, exactly); elaborates to an
+    instance of its Verilog module."""
+
+    lanes: int
+    beat: int
+    n_inputs: int
+    input_bits: int
+    n_classes: int
+    logit_bits: int
 
     def __init__(self, hdl_report: dict[str, Any]) -> None:
         try:
-            ports = hdl_report["ports"]
             for key in FIGURES:
                 setattr(self, key, int(hdl_report[key]))
-            members = {name: (In if p["direction"] == "in" else Out)(int(p["width"])) for name, p in ports.items()}
+            recorded = hdl_report["ports"]
         except (KeyError, TypeError, ValueError) as exc:
             raise RunDirError(f"hdl/report.json: missing or malformed field ({exc}); run `faultedge hdl` again") from None
-        self.ports = ports
-        super().__init__(members)
+        signature = accelerator_signature(beat=self.beat, input_bits=self.input_bits, n_classes=self.n_classes, logit_bits=self.logit_bits)
+        if signature_ports(signature) != recorded:
+            raise RunDirError(f"hdl/report.json: the recorded ports ({', '.join(recorded)}) are not the accelerator's "
+                              f"({', '.join(signature_ports(signature))}): the Verilog is from another faultedge version; run `faultedge hdl` again")
+        super().__init__(signature)
 
     def elaborate(self, platform) -> Module:
         """The instance's reset is a register that is high while this component is reset (by the
@@ -40,6 +51,7 @@ class VerilogAccelerator(wiring.Component):
         m = Module()
         reset = Signal(init=1)
         m.d.sync += reset.eq(0)
-        connections = {f"{'i' if p['direction'] == 'in' else 'o'}_{name}": getattr(self, name) for name, p in self.ports.items()}
+        connections = {f"{'i' if member.flow == wiring.In else 'o'}_{port_name(path)}": value
+                       for path, member, value in self.signature.flatten(self)}
         m.submodules.accel = Instance(TOPLEVEL, i_clk=ClockSignal("sync"), i_rst=reset, **connections)
         return m

@@ -2,23 +2,27 @@
 
 The byte protocol is defined (and decoded on the host) in faultedge.fpga.protocol; this module
 is its hardware side. The accelerator is any component with the stream ports of
-faultedge.hdl.build_accelerator: the engine itself, or the generated Verilog as an instance
-(faultedge.fpga.accel_instance).
+faultedge.hdl.build_accelerator (`beats` in, `result` out): the engine itself, or the generated
+Verilog as an instance (faultedge.fpga.accel_instance).
+
+    uart_rx -> UartRx -> UartRequest -> accelerator -> UartReply -> UartTx -> uart_tx   (byte and accelerator streams)
 """
 
-from amaranth.hdl import Cat, Const, Module, ResetInserter, Signal, unsigned
-from amaranth.lib import wiring
+from amaranth.hdl import Cat, Const, Module, ResetInserter, Signal
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from faultedge.fpga.protocol import REPLY_SYNC, REQUEST_SYNC, Protocol
+from faultedge.hdl.components.streams import beats_signature, result_layout
+from faultedge.hdl.stream_plan import class_bits
 
 
 class UartRx(wiring.Component):
-    """8N1 receiver: samples each bit in its middle; `strobe` pulses for one cycle with `data`."""
+    """8N1 receiver: samples each bit in its middle; every byte is a one-cycle transfer on `bytes`
+    (there is no back-pressure on a serial line: whoever listens takes it)."""
 
     rx: In(1, init=1)
-    data: Out(8)
-    strobe: Out(1)
+    bytes: Out(stream.Signature(8, always_ready=True))
 
     def __init__(self, divisor: int) -> None:
         if divisor < 4:
@@ -34,7 +38,7 @@ class UartRx(wiring.Component):
         timer = Signal(range(self.divisor))
         bit = Signal(range(8))
         shreg = Signal(8)
-        m.d.sync += self.strobe.eq(0)
+        m.d.sync += self.bytes.valid.eq(0)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(~line):
@@ -60,17 +64,15 @@ class UartRx(wiring.Component):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Else():
                     with m.If(line):  # a missing stop bit (framing error) drops the byte
-                        m.d.sync += [self.data.eq(shreg), self.strobe.eq(1)]
+                        m.d.sync += [self.bytes.payload.eq(shreg), self.bytes.valid.eq(1)]
                     m.next = "IDLE"
         return m
 
 
 class UartTx(wiring.Component):
-    """8N1 transmitter: takes `data` when `valid` and `ready` are both high."""
+    """8N1 transmitter: takes a byte from `bytes` whenever the line is idle."""
 
-    data: In(8)
-    valid: In(1)
-    ready: Out(1)
+    bytes: In(stream.Signature(8))
     tx: Out(1, init=1)
 
     def __init__(self, divisor: int) -> None:
@@ -82,11 +84,11 @@ class UartTx(wiring.Component):
         shreg = Signal(10, init=0x3FF)
         bits = Signal(range(11))
         timer = Signal(range(self.divisor))
-        m.d.comb += self.ready.eq(bits == 0)
+        m.d.comb += self.bytes.ready.eq(bits == 0)
         m.d.sync += self.tx.eq(shreg[0])
         with m.If(bits == 0):
-            with m.If(self.valid):
-                m.d.sync += [shreg.eq(Cat(Const(0, 1), self.data, Const(1, 1))), bits.eq(10), timer.eq(self.divisor - 1)]
+            with m.If(self.bytes.valid):
+                m.d.sync += [shreg.eq(Cat(Const(0, 1), self.bytes.payload, Const(1, 1))), bits.eq(10), timer.eq(self.divisor - 1)]
         with m.Elif(timer != 0):
             m.d.sync += timer.eq(timer - 1)
         with m.Else():
@@ -94,12 +96,104 @@ class UartTx(wiring.Component):
         return m
 
 
-class UartHost(wiring.Component):
-    """Requests in, replies out (faultedge.fpga.protocol), around one accelerator.
+class UartRequest(wiring.Component):
+    """Request bytes -> the accelerator's input stream: after the sync byte each value's bytes
+    (little endian) are assembled, `beat` values make one beat. A request that stalls for
+    `timeout` cycles is dropped and `abort` pulses, so the host resets the accelerator and the
+    next sync byte starts a clean inference."""
 
-    Input values are assembled from bytes, `beat` of them form one input beat; a request that
-    stalls for `timeout` cycles is dropped and the accelerator is reset, so the next 0xA5 starts
-    a clean inference. `cls` holds the last class (for LEDs).
+    def __init__(self, protocol: Protocol, beat: int, timeout: int) -> None:
+        self.protocol, self.beat, self.timeout = protocol, beat, timeout
+        super().__init__({"bytes": In(stream.Signature(8, always_ready=True)), "beats": Out(beats_signature(beat, protocol.input_bits)),
+                          "abort": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        proto, rx = self.protocol, self.bytes
+        bits = proto.input_bits
+        n_beats = proto.n_inputs // self.beat
+        value = Signal(8 * proto.value_bytes)
+        byte_i = Signal(range(proto.value_bytes))
+        value_i = Signal(range(self.beat))
+        beats = Signal(range(n_beats + 1))
+        idle = Signal(range(self.timeout + 1))
+        beat_data = Signal(self.beat * bits)
+        m.d.comb += self.beats.payload.eq(beat_data)
+        m.d.sync += self.abort.eq(0)
+        with m.FSM():
+            with m.State("SYNC"):
+                with m.If(rx.valid & (rx.payload == REQUEST_SYNC)):
+                    m.d.sync += [byte_i.eq(0), value_i.eq(0), beats.eq(0), idle.eq(0)]
+                    m.next = "RECV"
+            with m.State("RECV"):
+                with m.If(rx.valid):
+                    m.d.sync += [value.eq(Cat(value[8:], rx.payload)), idle.eq(0)]
+                    with m.If(byte_i == proto.value_bytes - 1):
+                        # the new byte is the value's most significant one
+                        last = Cat(value[8:], rx.payload)[:bits]
+                        m.d.sync += [byte_i.eq(0), beat_data.eq(Cat(beat_data[bits:], last))]
+                        with m.If(value_i == self.beat - 1):
+                            m.d.sync += [value_i.eq(0), self.beats.valid.eq(1)]
+                            m.next = "BEAT"
+                        with m.Else():
+                            m.d.sync += value_i.eq(value_i + 1)
+                    with m.Else():
+                        m.d.sync += byte_i.eq(byte_i + 1)
+                with m.Elif(idle == self.timeout):
+                    m.d.sync += self.abort.eq(1)  # drop the partial request and the accelerator's partial inference
+                    m.next = "SYNC"
+                with m.Else():
+                    m.d.sync += idle.eq(idle + 1)
+            with m.State("BEAT"):
+                with m.If(self.beats.ready):
+                    m.d.sync += [self.beats.valid.eq(0), beats.eq(beats + 1), idle.eq(0)]
+                    with m.If(beats == n_beats - 1):
+                        m.next = "SYNC"
+                    with m.Else():
+                        m.next = "RECV"
+        return m
+
+
+class UartReply(wiring.Component):
+    """The accelerator's result stream -> reply frames: the sync byte, the class, every logit
+    sign-extended to whole bytes (class 0 first), the checksum. The next result is taken once the
+    frame is sent; `cls` holds the last class (for LEDs)."""
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol = protocol
+        super().__init__({"result": In(stream.Signature(result_layout(protocol.n_classes, protocol.logit_bits))),
+                          "bytes": Out(stream.Signature(8)), "cls": Out(class_bits(protocol.n_classes))})
+
+    def elaborate(self, platform):
+        m = Module()
+        proto, res, tx = self.protocol, self.result, self.bytes
+        width = 8 * proto.logit_bytes
+        cls = res.payload.cls
+        frame = Cat(Const(REPLY_SYNC, 8), cls, Const(0, 8 - len(cls)), *[_sign_extend(res.payload.logits[i], width) for i in range(proto.n_classes)])
+        shreg = Signal(len(frame))
+        left = Signal(range(proto.reply_bytes + 1))  # bytes still to send; 0: idle
+        checksum = Signal(8)
+        m.d.comb += res.ready.eq(left == 0)
+        with m.If((left == 0) & res.valid):
+            m.d.sync += [shreg.eq(frame), left.eq(proto.reply_bytes), checksum.eq(0), self.cls.eq(cls)]
+        last = left == 1
+        m.d.comb += [tx.valid.eq(left != 0), tx.payload.eq(shreg[:8])]
+        with m.If(last):
+            m.d.comb += tx.payload.eq(checksum)
+        with m.If(tx.valid & tx.ready):
+            m.d.sync += [shreg.eq(shreg >> 8), left.eq(left - 1)]
+            with m.If(left != proto.reply_bytes):  # the sync byte is not summed
+                m.d.sync += checksum.eq(checksum + shreg[:8])
+        return m
+
+
+class UartHost(wiring.Component):
+    """Requests in, replies out (faultedge.fpga.protocol), around one accelerator: the request
+    side drives the accelerator's input stream, its result stream feeds the reply side.
+
+    The streams are built from the accelerator's figures by the function that built its own
+    ports (faultedge.hdl.components.streams), and `wiring.connect` refuses any mismatch. A
+    request that stalls is dropped and the accelerator reset. `cls` holds the last class (for LEDs).
     """
 
     def __init__(self, accel: wiring.Component, divisor: int, timeout: int) -> None:
@@ -109,82 +203,21 @@ class UartHost(wiring.Component):
             raise ValueError(f"n_inputs {accel.n_inputs} is not a multiple of beat {accel.beat}")
         if accel.n_classes > 256:
             raise ValueError("the reply's class byte holds at most 256 classes")
-        super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1), "cls": Out(unsigned(len(accel.out_class)))})
+        super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1), "cls": Out(class_bits(accel.n_classes))})
 
     def elaborate(self, platform):
         m = Module()
-        abort = Signal()
-        m.submodules.accel = ResetInserter(abort)(self.accel)
         m.submodules.rx = rx = UartRx(self.divisor)
         m.submodules.tx = tx = UartTx(self.divisor)
-        m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx)]
-        self._request(m, rx, abort)
-        self._reply(m, tx)
+        m.submodules.request = request = UartRequest(self.protocol, self.accel.beat, self.timeout)
+        m.submodules.reply = reply = UartReply(self.protocol)
+        m.submodules.accel = ResetInserter(request.abort)(self.accel)
+        m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx), self.cls.eq(reply.cls)]
+        wiring.connect(m, rx.bytes, request.bytes)
+        wiring.connect(m, request.beats, self.accel.beats)
+        wiring.connect(m, self.accel.result, reply.result)
+        wiring.connect(m, reply.bytes, tx.bytes)
         return m
-
-    def _request(self, m: Module, rx: UartRx, abort: Signal) -> None:
-        acc, proto = self.accel, self.protocol
-        n_beats = acc.n_inputs // acc.beat
-        value = Signal(8 * proto.value_bytes)
-        byte_i = Signal(range(proto.value_bytes))
-        value_i = Signal(range(acc.beat))
-        beats = Signal(range(n_beats + 1))
-        idle = Signal(range(self.timeout + 1))
-        beat_data = Signal(len(acc.in_data))
-        m.d.comb += acc.in_data.eq(beat_data)
-        m.d.sync += abort.eq(0)
-        with m.FSM():
-            with m.State("SYNC"):
-                with m.If(rx.strobe & (rx.data == REQUEST_SYNC)):
-                    m.d.sync += [byte_i.eq(0), value_i.eq(0), beats.eq(0), idle.eq(0)]
-                    m.next = "RECV"
-            with m.State("RECV"):
-                with m.If(rx.strobe):
-                    m.d.sync += [value.eq(Cat(value[8:], rx.data)), idle.eq(0)]
-                    with m.If(byte_i == proto.value_bytes - 1):
-                        # the new byte is the value's most significant one
-                        last = Cat(value[8:], rx.data)[: acc.input_bits]
-                        m.d.sync += [byte_i.eq(0), beat_data.eq(Cat(beat_data[acc.input_bits:], last))]
-                        with m.If(value_i == acc.beat - 1):
-                            m.d.sync += [value_i.eq(0), acc.in_valid.eq(1)]
-                            m.next = "BEAT"
-                        with m.Else():
-                            m.d.sync += value_i.eq(value_i + 1)
-                    with m.Else():
-                        m.d.sync += byte_i.eq(byte_i + 1)
-                with m.Elif(idle == self.timeout):
-                    m.d.sync += abort.eq(1)  # drop the partial request and the accelerator's partial inference
-                    m.next = "SYNC"
-                with m.Else():
-                    m.d.sync += idle.eq(idle + 1)
-            with m.State("BEAT"):
-                with m.If(acc.in_ready):
-                    m.d.sync += [acc.in_valid.eq(0), beats.eq(beats + 1), idle.eq(0)]
-                    with m.If(beats == n_beats - 1):
-                        m.next = "SYNC"
-                    with m.Else():
-                        m.next = "RECV"
-
-    def _reply(self, m: Module, tx: UartTx) -> None:
-        acc, proto = self.accel, self.protocol
-        width = 8 * proto.logit_bytes
-        logits = [acc.out_logits[i * acc.logit_bits:(i + 1) * acc.logit_bits] for i in range(acc.n_classes)]
-        frame = Cat(Const(REPLY_SYNC, 8), acc.out_class.as_unsigned(), Const(0, 8 - len(acc.out_class)),
-                    *[_sign_extend(l, width) for l in logits])
-        shreg = Signal(len(frame))
-        left = Signal(range(proto.reply_bytes + 1))  # bytes still to send; 0: idle
-        checksum = Signal(8)
-        m.d.comb += acc.out_ready.eq(left == 0)
-        with m.If((left == 0) & acc.out_valid):
-            m.d.sync += [shreg.eq(frame), left.eq(proto.reply_bytes), checksum.eq(0), self.cls.eq(acc.out_class)]
-        last = left == 1
-        m.d.comb += [tx.valid.eq(left != 0), tx.data.eq(shreg[:8])]
-        with m.If(last):
-            m.d.comb += tx.data.eq(checksum)
-        with m.If(tx.valid & tx.ready):
-            m.d.sync += [shreg.eq(shreg >> 8), left.eq(left - 1)]
-            with m.If(left != proto.reply_bytes):  # the sync byte is not summed
-                m.d.sync += checksum.eq(checksum + shreg[:8])
 
 
 def _sign_extend(value, width: int):

@@ -9,6 +9,7 @@ from typing import Any
 from amaranth.lib import wiring
 
 from faultedge.errors import RunDirError
+from faultedge.hdl.components.streams import signature_ports
 from faultedge.hdl.cycles import model
 from faultedge.hdl.design import DesignPoint, write_design
 from faultedge.hdl.engines import engine, verilog_of
@@ -20,8 +21,7 @@ from faultedge.runs import RunDir, write_json, write_text
 
 def ports(component: wiring.Component) -> dict[str, dict[str, Any]]:
     """The Verilog ports of a component, read from its signature: name -> direction and width."""
-    return {"__".join(map(str, path)): {"direction": "in" if member.flow == wiring.In else "out", "width": len(value)}
-            for path, member, value in component.signature.flatten(component)}
+    return signature_ports(component.signature)
 
 
 def design_report(p: StreamPlan, component: wiring.Component, verilog: str) -> dict[str, Any]:

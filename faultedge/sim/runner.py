@@ -116,8 +116,9 @@ def build(verilog: str, toplevel: str, cache: Path | None = None) -> Build:
 def simulate(b: Build, inputs: np.ndarray, segments: list[dict[str, Any]], meta: dict[str, Any], seed: int = 0, progress: bool = False, desc: str = "simulate") -> dict[str, Any]:
     """Run the testbench on `inputs` (N, n_inputs) and return its recorded results.
 
-    `meta` gives beat, input_bits, n_classes and logit_bits; each segment is
-    {"start", "stop", "backpressure"} over consecutive rows of `inputs`.
+    `meta` gives beat, input_bits, n_classes, logit_bits and the ports of the two streams
+    (faultedge.hdl.components.streams.stream_ports); each segment is {"start", "stop",
+    "backpressure"} over consecutive rows of `inputs`.
     """
     from cocotb_tools.runner import get_results, get_runner
 

@@ -1,11 +1,14 @@
 """The cocotb testbench of the accelerator (one module for `faultedge sim` and pytest alike).
 
 It reads a job file (path in $FAULTEDGE_SIM_JOB, written by faultedge.sim.runner): the integer
-input vectors (.npy) and a list of segments, each a run of consecutive vectors streamed back to
-back with or without random valid/ready back-pressure on both streams. It records, per
-inference, the logits, the class and the clock edges of the first and last accepted input beat
-and of the rising out_valid, and writes them as JSON. Comparing with the golden model happens
-in Python afterwards, so a mismatch is reported with its numbers instead of stopping the run.
+input vectors (.npy), a list of segments, each a run of consecutive vectors streamed back to
+back with or without random valid/ready back-pressure on both streams, and the Verilog ports of
+the two streams (`ports`, from faultedge.hdl.components.streams.stream_ports: the names come from
+the accelerator's signature, and so does where the class and the logits lie in the result's
+payload). It records, per inference, the logits, the class and the clock edges of the first and
+last accepted input beat and of the rising output valid, and writes them as JSON. Comparing with
+the golden model happens in Python afterwards, so a mismatch is reported with its numbers
+instead of stopping the run.
 
 Timing convention: stimulus is driven and sampled at the falling edge; a transfer seen there
 happens at the next rising edge, whose index (from the end of reset) is what is recorded.
@@ -41,6 +44,19 @@ def _signed(v: int, bits: int) -> int:
     return v - (1 << bits) if v >> (bits - 1) else v
 
 
+class _Stream:
+    """The handles of one valid/ready stream of the DUT, by the port names of the job."""
+
+    def __init__(self, dut, ports: dict) -> None:
+        self.valid, self.ready, self.payload = (getattr(dut, ports[k]) for k in ("valid", "ready", "payload"))
+        self.fields = ports.get("fields", {})
+
+    def field(self, name: str) -> int:
+        """Field `name` of the payload (unsigned)."""
+        offset, width = self.fields[name]
+        return (int(self.payload.value.to_unsigned()) >> offset) & ((1 << width) - 1)
+
+
 class _Clock:
     def __init__(self, t0: float) -> None:
         self.t0 = t0
@@ -50,17 +66,17 @@ class _Clock:
         return int((get_sim_time(unit="ns") - self.t0) // PERIOD_NS) + 1
 
 
-async def _drive(dut, beats: list[list[int]], backpressure: bool, rng: np.random.Generator, clock: _Clock, rec: dict) -> None:
+async def _drive(dut, inp: _Stream, beats: list[list[int]], backpressure: bool, rng: np.random.Generator, clock: _Clock, rec: dict) -> None:
     for words in beats:
         for b, word in enumerate(words):
             while True:
                 await FallingEdge(dut.clk)
-                if not int(dut.in_ready.value):
-                    await RisingEdge(dut.in_ready)  # the engine is busy: skip those cycles cheaply
+                if not int(inp.ready.value):
+                    await RisingEdge(inp.ready)  # the engine is busy: skip those cycles cheaply
                     continue
                 valid = (not backpressure) or bool(rng.random() < 0.7)
-                dut.in_valid.value = int(valid)
-                dut.in_data.value = word
+                inp.valid.value = int(valid)
+                inp.payload.value = word
                 if valid:  # ready and valid in this cycle: transferred at the next rising edge
                     if b == 0:
                         rec["first_edge"].append(clock.edge())
@@ -68,33 +84,34 @@ async def _drive(dut, beats: list[list[int]], backpressure: bool, rng: np.random
                         rec["last_edge"].append(clock.edge())
                     break
     await FallingEdge(dut.clk)
-    dut.in_valid.value = 0
+    inp.valid.value = 0
 
 
-async def _collect(dut, count: int, n_classes: int, logit_bits: int, backpressure: bool, rng: np.random.Generator, clock: _Clock, rec: dict, progress: Path | None) -> None:
+async def _collect(dut, out: _Stream, count: int, n_classes: int, logit_bits: int, backpressure: bool, rng: np.random.Generator, clock: _Clock,
+                   rec: dict, progress: Path | None) -> None:
     got, seen_valid = 0, False
     mask = (1 << logit_bits) - 1
-    dut.out_ready.value = 1
+    out.ready.value = 1
     while got < count:
-        if not int(dut.out_valid.value):
-            await RisingEdge(dut.out_valid)  # nothing to take: out_ready does not matter meanwhile
+        if not int(out.valid.value):
+            await RisingEdge(out.valid)  # nothing to take: ready does not matter meanwhile
         await FallingEdge(dut.clk)
-        if not int(dut.out_valid.value):
+        if not int(out.valid.value):
             continue
         if not seen_valid:
-            rec["out_edge"].append(clock.edge() - 1)  # out_valid rose at the edge that began this cycle
+            rec["out_edge"].append(clock.edge() - 1)  # valid rose at the edge that began this cycle
             seen_valid = True
         ready = (not backpressure) or bool(rng.random() < 0.6)
-        dut.out_ready.value = int(ready)
+        out.ready.value = int(ready)
         if ready:
-            word = int(dut.out_logits.value.to_unsigned())
+            word = out.field("logits")
             rec["logits"].append([_signed((word >> (c * logit_bits)) & mask, logit_bits) for c in range(n_classes)])
-            rec["classes"].append(int(dut.out_class.value.to_unsigned()))
+            rec["classes"].append(out.field("cls"))
             got, seen_valid = got + 1, False
             if progress is not None and (got % 8 == 0 or got == count):
                 progress.write_text(str(len(rec["classes"])))
     await FallingEdge(dut.clk)
-    dut.out_ready.value = 0
+    out.ready.value = 0
 
 
 @cocotb.test()
@@ -104,10 +121,11 @@ async def stream(dut) -> None:
     beats = _pack_beats(x, job["beat"], job["input_bits"])
     rng = np.random.default_rng(job["seed"])
     progress = Path(job["progress"]) if job.get("progress") else None
+    inp, out = _Stream(dut, job["ports"]["input"]), _Stream(dut, job["ports"]["output"])
     cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
     dut.rst.value = 1
-    dut.in_valid.value = 0
-    dut.out_ready.value = 0
+    inp.valid.value = 0
+    out.ready.value = 0
     for _ in range(3):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
@@ -115,7 +133,7 @@ async def stream(dut) -> None:
     rec: dict = {"logits": [], "classes": [], "first_edge": [], "last_edge": [], "out_edge": []}
     for seg in job["segments"]:
         lo, hi, bp = seg["start"], seg["stop"], seg["backpressure"]
-        collector = cocotb.start_soon(_collect(dut, hi - lo, job["n_classes"], job["logit_bits"], bp, rng, clock, rec, progress))
-        await _drive(dut, beats[lo:hi], bp, rng, clock, rec)
+        collector = cocotb.start_soon(_collect(dut, out, hi - lo, job["n_classes"], job["logit_bits"], bp, rng, clock, rec, progress))
+        await _drive(dut, inp, beats[lo:hi], bp, rng, clock, rec)
         await collector
     Path(job["results"]).write_text(json.dumps(rec))

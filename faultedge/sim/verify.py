@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from faultedge.hdl.components.streams import accelerator_signature, stream_ports
 from faultedge.hdl.cycles import model
 from faultedge.hdl.engines import DEFAULT_ENGINE, plan
 from faultedge.ir import IRModel
@@ -56,7 +57,8 @@ def verify(ir: IRModel, verilog: str, lanes: int, beat: int, vectors: np.ndarray
     expect = golden.run(ir, rows.reshape((len(rows), *ir.input.shape)))
     b = runner.build(verilog, toplevel)
     t0 = time.perf_counter()
-    meta = {"beat": beat, "input_bits": p.input_bits, "n_classes": p.n_classes, "logit_bits": p.logit_bits}
+    figures = {"beat": beat, "input_bits": p.input_bits, "n_classes": p.n_classes, "logit_bits": p.logit_bits}
+    meta = {**figures, "ports": stream_ports(accelerator_signature(**figures))}  # the port names come from the engine's signature
     res = runner.simulate(b, rows, segments, meta, seed=seed, progress=progress, desc=f"simulate {lanes} lanes")
     sim_seconds = time.perf_counter() - t0
 
