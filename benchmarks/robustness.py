@@ -52,6 +52,21 @@ def targets(summary: list[dict], model: str = "merged") -> list[dict]:
     return [{"target": name, "value": v, "threshold": t, "met": v >= t, "margin_pp": v - t} for name, v, t in checks]
 
 
+def frontend_targets(summary: list[dict], budget_pp: float = 0.3) -> list[dict]:
+    """The integer front end from raw samples (`chip`) against the float merged student: |difference| <= budget."""
+
+    def mean(model: str, load: int, snr: float | None, key: str) -> float:
+        return next(r[key]["mean"] for r in summary if r["model"] == model and r["load_hp"] == load and r["snr_db"] == snr)
+
+    cells = [(0, -6.0, "f1_macro"), (0, None, "f1_macro")] + ([(1, None, "accuracy"), (1, -6.0, "accuracy")] if any(r["load_hp"] == 1 for r in summary) else [])
+    out = []
+    for load, snr, key in cells:
+        chip, merged = mean("chip", load, snr, key), mean("merged", load, snr, key)
+        out.append({"target": f"chip vs float merged student, {load} hp, {snr_label(snr)}, {key}", "chip": chip, "merged": merged,
+                    "difference_pp": chip - merged, "budget_pp": budget_pp, "met": abs(chip - merged) <= budget_pp})
+    return out
+
+
 def summarise(per_seed: list[dict]) -> list[dict]:
     """Mean and std over seeds of every (model, load, SNR) cell."""
     cells: dict[tuple, list[dict]] = {}
@@ -99,7 +114,7 @@ def main() -> None:
             from faultedge.quant.stage import quantize
 
             quantize(run, family("student"), QATConfig(), progress=True)
-        models = ["teacher", "student", "merged"] + (["quant"] if args.quantize else [])
+        models = ["teacher", "student", "merged"] + (["quant", "chip"] if args.quantize else [])
         result = evaluate_run(run, models, DEFAULT_SNRS, progress=True)
         write_json(run / "robustness.json", result)
         per_seed.append(result)
@@ -119,6 +134,7 @@ def main() -> None:
         "seeds": args.seeds,
         "summary": summary,
         "targets_merged": targets(summary),
+        "targets_frontend": frontend_targets(summary) if any(r["model"] == "chip" for r in summary) else [],
         "reference_recipe_figures": REFERENCE_FIGURES,
         "seconds": seconds,
         "versions": versions(),
@@ -128,6 +144,8 @@ def main() -> None:
     plot_f1_vs_snr(records, out.with_suffix(".png"), f"{args.recipe} recipe, mean ± std over seeds {args.seeds}", std_key="f1_std")
     for t in report["targets_merged"]:
         print(f"{'met   ' if t['met'] else 'MISSED'} {t['target']}: {t['value']:.2f} (target {t['threshold']}, {t['margin_pp']:+.2f} pp)")
+    for t in report["targets_frontend"]:
+        print(f"{'met   ' if t['met'] else 'MISSED'} {t['target']}: chip {t['chip']:.2f}, float {t['merged']:.2f} ({t['difference_pp']:+.2f} pp, budget ±{t['budget_pp']})")
     print(json.dumps(seconds))
     print(f"wrote {out} and {out.with_suffix('.png')}")
 

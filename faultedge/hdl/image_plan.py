@@ -39,7 +39,7 @@ from faultedge.ir import Argmax, AvgPool2d, IRModel, KWConv2d, Linear, Requant, 
 CONSUMER = "the image accelerator generator (faultedge.hdl)"
 SUPPORTED = {"kwconv2d": None, "avgpool2d": None, "linear": None, "argmax": None}
 
-# Pipeline depths fixed by faultedge.hdl.image_accel (the cycle model reads them from here).
+# Pipeline depths fixed by faultedge.hdl.components.image and .attention (the cycle model reads them from here).
 PASS_DRAIN = 12  # issue -> write of the last item of a P-lane pass
 FC_DRAIN = 7  # issue -> write of the last output of an attention FC
 

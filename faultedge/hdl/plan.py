@@ -31,7 +31,7 @@ from faultedge.ir import Argmax, Conv1d, IRModel, Layer, Linear, MaxPool1d, Requ
 CONSUMER = "the hardware generator (faultedge.hdl)"
 
 # Cycles from an issue to the tap before the adder tree (read, operand, multiply), and from the
-# accumulator to the write (requant 1-3, write): the pipeline of faultedge.hdl.accel.
+# accumulator to the write (requant 1-3, write): the pipeline of faultedge.hdl.components.mac1d.
 PRE_TREE = 3
 POST_ACC = 4
 
