@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-train", type=int, default=500, help="training windows per class (default 500)")
     p.add_argument("--epochs", type=int, nargs=3, metavar=("TEACHER", "STUDENT", "LORA"), help="maximum epochs per stage")
     p.add_argument("--lora-rank", type=int, default=12)
-    p.add_argument("--threads", type=int, help="torch threads (1 is fastest on a busy machine)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the other core prepares the next epoch; "
+                   "more threads only pay on an idle machine with more cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -85,10 +86,6 @@ def run(args: argparse.Namespace) -> int:
     from faultedge.flow.runner import run_step
     from faultedge.runs import RunDir
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     run_dir = RunDir(args.out)
     stages = tuple(ALL_STAGES if not args.stage or "all" in args.stage else args.stage)
     cfg = None
@@ -96,6 +93,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"continuing {run_dir.path} with its saved config.json (data and hyperparameter options are ignored)")
     else:
         cfg = config_from_args(args)
-    run_step(run_dir, FlowConfig(network=STUDENT_NAME, train=TrainSpec(cfg, stages), progress=not args.quiet), "train")
+    run_step(run_dir, FlowConfig(network=STUDENT_NAME, train=TrainSpec(cfg, stages, args.threads), progress=not args.quiet), "train")
     print(f"run directory: {run_dir.path}")
     return 0

@@ -28,10 +28,14 @@ ALL_STAGES = ("teacher", "student", "lora", "merge")
 @dataclass(frozen=True)
 class TrainSpec:
     """The train step of the 1-D pipeline: a configuration for a new run (None: continue the run's
-    own config.json) and which of its stages to run."""
+    own config.json), which of its stages to run, and torch's threads. One thread is the default:
+    the second core prepares the next epoch (faultedge.train.epochs), and two torch threads on a
+    core that something else also uses wait for each other (a batch-64 teacher forward measured
+    100x slower with 2 threads than with 1 beside another job)."""
 
     config: "TrainConfig | None" = None
     stages: tuple[str, ...] = ALL_STAGES
+    threads: int = 1
 
 
 class Cnn1dFamily(Family):
@@ -63,8 +67,11 @@ class Cnn1dFamily(Family):
         return TrainSpec(TrainConfig(data=DataSpec(source=data or SYNTHETIC, seed=seed), seed=seed, augment=AugmentSpec()), self.stages)
 
     def train(self, run: "RunDir", spec: TrainSpec, progress: bool = True) -> dict[str, Any]:
+        import torch
+
         from faultedge.train.pipeline import run_stages
 
+        torch.set_num_threads(spec.threads)
         return run_stages(run, spec.config, spec.stages, progress)
 
     def qat_config(self, bits: int, **overrides: Any) -> Any:
@@ -81,7 +88,7 @@ class Cnn1dFamily(Family):
         session = Session(run, cfg, progress)
         windows, _ = session.dataset.noisy("test")
         lsb = frontend.full_scale_lsb(float(np.abs(session.train_windows(0)).max()), frontend.DEFAULT_SAMPLE_BITS)
-        return QuantData(session.cached_epoch_data(), session.val, session.test, CLASS_NAMES, cfg.seed, "features",
+        return QuantData(session.epochs, session.val, session.test, CLASS_NAMES, cfg.seed, "features",
                          session.prep.to_dict(), {"windows": windows.astype("float32")}, sample_lsb=lsb)
 
     def float_model(self, run: "RunDir", source: str | None = None, data: QuantData | None = None) -> "tuple[nn.Module, str]":

@@ -6,6 +6,7 @@ loads the previous stage's weights, so `--stage lora` on an existing run continu
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -29,6 +30,7 @@ from faultedge.models.lora import LoRALayer, add_lora, merge_lora
 from faultedge.models.summary import count_macs, count_params
 from faultedge.plots import plot_confusion
 from faultedge.runs import RunDir, read_json, write_json
+from faultedge.train.epochs import EpochStore
 from faultedge.train.loop import FitConfig, as_tensors, fit, predict_logits
 from faultedge.train.losses import DKDConfig, dkd_objective
 
@@ -98,9 +100,13 @@ class Session:
         self.val = as_tensors(self.prep(self.dataset.noisy("val")[0], "validation windows"), self.dataset.splits.val.y)
         self.test = as_tensors(self.prep(self.dataset.noisy("test")[0], "test windows"), self.dataset.splits.test.y)
 
+    def epoch_tag(self, epoch: int) -> int:
+        """Epochs with the same tag see the same training windows (all of them, without resample_noise)."""
+        return epoch if self.cfg.resample_noise else 0
+
     def train_windows(self, epoch: int) -> np.ndarray:
         """Noisy (and, with augmentation, perturbed) training windows of one epoch, seeded."""
-        tag = epoch if self.cfg.resample_noise else 0
+        tag = self.epoch_tag(epoch)
         if self.cfg.augment is None:
             return add_awgn(self._clean_train.x, self.cfg.data.snr_db, np.random.default_rng([self.cfg.data.seed, 1, tag]))
         return augment(self._clean_train.x, self.cfg.augment, np.random.default_rng([self.cfg.data.seed, 1, tag, 0xA6]))
@@ -109,17 +115,10 @@ class Session:
         """Training features for one epoch; with resample_noise, the noise differs every epoch."""
         return as_tensors(self.prep(self.train_windows(epoch), "training windows"), self._clean_train.y)
 
-    def cached_epoch_data(self) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
-        cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-
-        def get(epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-            tag = epoch if self.cfg.resample_noise else 0
-            if tag not in cache:
-                cache.clear()
-                cache[tag] = self.epoch_data(epoch)
-            return cache[tag]
-
-        return get
+    @functools.cached_property
+    def epochs(self) -> EpochStore:
+        """Every stage's training epochs, computed once and one ahead (faultedge.train.epochs)."""
+        return EpochStore(self.epoch_data, self.epoch_tag)
 
     def evaluate(self, model: nn.Module) -> dict[str, Any]:
         logits = predict_logits(model, self.test[0])
@@ -159,7 +158,7 @@ def train_teacher(s: Session) -> dict[str, Any]:
     torch.manual_seed(s.cfg.seed)
     model = Teacher(s.prep.n_features, NUM_CLASSES)
     t0 = time.perf_counter()
-    res = fit(model, s.cached_epoch_data(), s.val, _ce, s.cfg.teacher, s.cfg.seed, "teacher", s.progress)
+    res = fit(model, s.epochs, s.val, _ce, s.cfg.teacher, s.cfg.seed, "teacher", s.progress)
     s.run.save_model("teacher.pt", model)
     return s.record("teacher", model, _fit_info(res, time.perf_counter() - t0))
 
@@ -175,7 +174,7 @@ def train_student(s: Session) -> dict[str, Any]:
         return dkd_objective(m(x), t_logits, y, epoch, s.cfg.dkd)
 
     t0 = time.perf_counter()
-    res = fit(model, s.cached_epoch_data(), s.val, loss, s.cfg.student, s.cfg.seed + 1, "student (DKD)", s.progress)
+    res = fit(model, s.epochs, s.val, loss, s.cfg.student, s.cfg.seed + 1, "student (DKD)", s.progress)
     s.run.save_model("student.pt", model)
     return s.record("student", model, _fit_info(res, time.perf_counter() - t0))
 
@@ -185,7 +184,7 @@ def train_lora(s: Session) -> dict[str, Any]:
     torch.manual_seed(s.cfg.seed + 2)
     model = add_lora(student, s.cfg.lora_rank)
     t0 = time.perf_counter()
-    res = fit(model, s.cached_epoch_data(), s.val, _ce, s.cfg.lora, s.cfg.seed + 2, "LoRA fine-tune", s.progress)
+    res = fit(model, s.epochs, s.val, _ce, s.cfg.lora, s.cfg.seed + 2, "LoRA fine-tune", s.progress)
     s.run.save_model("dkdl.pt", model)
     return s.record("lora", model, _fit_info(res, time.perf_counter() - t0), {"lora_rank": s.cfg.lora_rank})
 
