@@ -39,7 +39,7 @@ def test_the_training_condition_reproduces_metrics_json(cwru_run, grid):
 
 def test_grid_structure_and_the_unseen_load_has_nine_classes(grid):
     assert len(grid["results"]) == 2 * 2 * 3
-    assert grid["loads"] == [0, 1] and grid["train_loads"] == [0] and grid["recipe"] == "reference"
+    assert grid["loads"] == [0, 1] and grid["train_loads"] == [0] and grid["recipe"] == "robust"
     for r in grid["results"]:
         assert r["trained_on_load"] == (r["load_hp"] == 0)
         assert r["classes"] == (10 if r["load_hp"] == 0 else 9)
@@ -64,9 +64,12 @@ def test_one_hp_labels_map_into_the_ten_class_space(cwru_run):
     assert np.array_equal(unseen.x, ds.splits.test.x)
 
 
-def test_noise_hurts_the_reference_run_away_from_its_training_snr(grid):
-    """The reference recipe (trained at -6 dB) scores worse noise-free than at -6 dB: the grid sees it."""
-    assert lookup(grid, "teacher", 0, None) < lookup(grid, "teacher", 0, -6.0) - 10.0
+def test_the_robust_run_holds_up_from_minus_6_db_to_noise_free(grid):
+    """The default (robust) recipe scores at least as well noise-free and at 0 dB as at -6 dB (the references'
+    -6 dB-only recipe falls to about half noise-free: docs/results/robustness.md); the grid sees it."""
+    for model in ("teacher", "merged"):
+        assert lookup(grid, model, 0, None) >= lookup(grid, model, 0, -6.0)
+        assert lookup(grid, model, 0, 0.0) >= lookup(grid, model, 0, -6.0)
 
 
 def test_cli_writes_json_and_plot(run_copy, capsys):

@@ -60,11 +60,10 @@ class Cnn1dFamily(Family):
 
     def train_spec(self, data: str | None, seed: int) -> TrainSpec:
         """`faultedge train`'s defaults: the robust recipe, validated and tested at -6 dB."""
-        from faultedge.data.augment import AugmentSpec
         from faultedge.data.dataset import SYNTHETIC, DataSpec
         from faultedge.train.pipeline import TrainConfig
 
-        return TrainSpec(TrainConfig(data=DataSpec(source=data or SYNTHETIC, seed=seed), seed=seed, augment=AugmentSpec()), self.stages)
+        return TrainSpec(TrainConfig(data=DataSpec(source=data or SYNTHETIC, seed=seed), seed=seed), self.stages)
 
     def train(self, run: "RunDir", spec: TrainSpec, progress: bool = True) -> dict[str, Any]:
         import torch
