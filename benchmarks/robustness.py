@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from faultedge.commands.train import add_recipe_args, augment_from_args
+from faultedge.commands.train import add_recipe_args, augment_from_args, schedule_from_args
 from faultedge.data.dataset import DataSpec
 from faultedge.eval.plot import plot_f1_vs_snr
 from faultedge.eval.robustness import DEFAULT_SNRS, evaluate_run, snr_label
-from faultedge.runs import RunDir, write_json
+from faultedge.runs import RunDir, read_json, write_json
 from faultedge.ir.provenance import versions
 from faultedge.train.pipeline import TrainConfig, prepare_run, run_stages
 
@@ -102,7 +102,7 @@ def main() -> None:
     for seed in args.seeds:
         run = RunDir(Path(args.runs) / f"seed{seed}")
         t0 = time.perf_counter()
-        cfg = TrainConfig(data=DataSpec(source=args.data, snr_db=-6.0, seed=seed), seed=seed, augment=augment_from_args(args))
+        cfg = schedule_from_args(TrainConfig(data=DataSpec(source=args.data, snr_db=-6.0, seed=seed), seed=seed, augment=augment_from_args(args)), args)
         if (run / "student_merged.pt").exists():
             prepare_run(run, cfg)  # a finished run is reused only if it was trained with this very config
         else:
@@ -118,7 +118,10 @@ def main() -> None:
         result = evaluate_run(run, models, DEFAULT_SNRS, progress=True)
         write_json(run / "robustness.json", result)
         per_seed.append(result)
-        seconds.append({"seed": seed, "train_s": round(train_s, 1), "total_s": round(time.perf_counter() - t0, 1)})
+        metrics = read_json(run / "metrics.json")
+        stage_s = {stage: metrics[stage].get("train_seconds") for stage in ("teacher", "student", "lora")}
+        epochs = {stage: metrics[stage].get("epochs_run") for stage in ("teacher", "student", "lora")}
+        seconds.append({"seed": seed, "train_s": round(train_s, 1), "total_s": round(time.perf_counter() - t0, 1), "stage_s": stage_s, "epochs": epochs})
         merged0 = [r for r in result["results"] if r["model"] == "merged" and r["load_hp"] == 0]
         print(f"seed {seed}: merged 0 hp F1 " + " ".join(f"{snr_label(r['snr_db'])} {r['f1_macro']:.2f}" for r in merged0) + f" ({seconds[-1]['total_s']:.0f} s)")
 

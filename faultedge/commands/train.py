@@ -8,6 +8,7 @@ from faultedge.commands.common import loads_arg, snr_arg
 
 STAGE_CHOICES = ("all", "teacher", "student", "lora", "merge")
 RECIPES = ("robust", "reference")
+SCHEDULES = ("constant", "cosine")  # faultedge.train.loop.SCHEDULES (that module imports torch)
 AUGMENT_OPTIONS = {"train_snr": "snr_range", "clean_fraction": "clean_fraction", "low_snr_weight": "low_snr_weight", "speed": "speed", "gain_db": "gain_db"}
 
 
@@ -28,7 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_recipe_args(p)
     p.add_argument("--loads", type=loads_arg, default=(0,), help="motor loads in hp to train and test on (default 0)")
     p.add_argument("--n-train", type=int, default=500, help="training windows per class (default 500)")
-    p.add_argument("--epochs", type=int, nargs=3, metavar=("TEACHER", "STUDENT", "LORA"), help="maximum epochs per stage")
     p.add_argument("--lora-rank", type=int, default=12)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the other core prepares the next epoch; "
                    "more threads only pay on an idle machine with more cores)")
@@ -46,6 +46,12 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--low-snr-weight", type=float, help="robust: how much likelier the lower half of the SNR range is (default 1)")
     p.add_argument("--speed", type=float, help="robust: frequency-axis scaling jitter, 0.01 = ±1 %% (default 0.01)")
     p.add_argument("--gain-db", type=float, help="robust: recording-level jitter in ±dB (default 0)")
+    p.add_argument("--epochs", type=int, nargs=3, metavar=("TEACHER", "STUDENT", "LORA"), help="maximum epochs per stage")
+    p.add_argument("--schedule", choices=SCHEDULES, help="learning rate over the epochs of every stage: constant or cosine (to 0 "
+                   "at the maximum epochs)")
+    p.add_argument("--patience", type=int, help="epochs without a better validation score before a stage stops")
+    p.add_argument("--lora-objective", choices=("ce", "dkd"), help="what the LoRA stage is fitted to: ce, the labels (default), "
+                   "or dkd, the teacher too, as the DKD student is")
 
 
 def augment_from_args(args: argparse.Namespace):
@@ -61,8 +67,6 @@ def augment_from_args(args: argparse.Namespace):
 
 
 def config_from_args(args: argparse.Namespace):
-    from dataclasses import replace
-
     from faultedge.data.dataset import DataSpec
     from faultedge.data.splits import SplitSpec
     from faultedge.train.pipeline import TrainConfig
@@ -73,10 +77,23 @@ def config_from_args(args: argparse.Namespace):
         augment=augment_from_args(args),
         lora_rank=args.lora_rank,
     )
-    if args.epochs:
-        t, s, l = args.epochs
-        cfg = replace(cfg, teacher=replace(cfg.teacher, epochs=t), student=replace(cfg.student, epochs=s), lora=replace(cfg.lora, epochs=l))
-    return cfg
+    return schedule_from_args(cfg, args)
+
+
+def schedule_from_args(cfg, args: argparse.Namespace):
+    """The config with the stages' epochs, schedule, patience and LoRA objective the options ask for (shared with
+    benchmarks/robustness.py)."""
+    from dataclasses import replace
+
+    epochs = dict(zip(("teacher", "student", "lora"), args.epochs)) if args.epochs else {}
+    stages = {}
+    for stage in ("teacher", "student", "lora"):
+        fit = getattr(cfg, stage)
+        given = {k: v for k, v in (("epochs", epochs.get(stage)), ("schedule", args.schedule), ("patience", args.patience)) if v is not None}
+        stages[stage] = replace(fit, **given)
+    if args.lora_objective:
+        stages["lora_objective"] = args.lora_objective
+    return replace(cfg, **stages)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,5 +15,7 @@ def add_awgn(x: np.ndarray, snr_db: float | np.ndarray | None, rng: np.random.Ge
         return x
     power = np.mean(np.square(x, dtype=np.float64), axis=-1, keepdims=True)
     snr = np.asarray(snr_db, dtype=np.float64).reshape(-1, 1) if np.ndim(snr_db) else snr_db
-    sigma = np.sqrt(power / np.power(10.0, np.asarray(snr) / 10.0))
-    return (x + sigma * rng.standard_normal(x.shape)).astype(x.dtype)
+    noise = rng.standard_normal(x.shape)
+    noise *= np.sqrt(power / np.power(10.0, np.asarray(snr) / 10.0))  # in place: an epoch's windows are 10 M values
+    noise += x
+    return noise.astype(x.dtype)

@@ -16,6 +16,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+# epochs -> (epoch -> the learning rate's factor)
+SCHEDULES: dict[str, Callable[[int], Callable[[int], float]]] = {
+    "constant": lambda epochs: lambda epoch: 1.0,
+    "cosine": lambda epochs: lambda epoch: 0.5 * (1.0 + math.cos(math.pi * min(epoch, epochs) / epochs)),
+}
 # loss(model, inputs, targets, epoch) -> scalar tensor
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, int], torch.Tensor]
 # epoch -> (inputs, targets) of the whole training set for that epoch (fresh noise allowed)
@@ -29,6 +34,11 @@ class FitConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     patience: int = 12  # epochs without a better validation score before stopping
+    schedule: str = "constant"  # the learning rate over the epochs: "constant", or "cosine" (from lr down to 0 at `epochs`)
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown learning-rate schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +73,7 @@ def fit(
     gen = torch.Generator().manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, SCHEDULES[cfg.schedule](cfg.epochs))
     x_val, y_val = val
     best = (-math.inf, math.inf)
     best_state = copy.deepcopy(model.state_dict())
@@ -81,6 +92,7 @@ def fit(
             opt.step()
             total += float(loss.detach()) * len(idx)
             count += len(idx)
+        scheduler.step()
         logits = predict_logits(model, x_val)
         val_loss = float(nn.functional.cross_entropy(logits, y_val))
         val_acc = float((logits.argmax(1) == y_val).double().mean()) * 100

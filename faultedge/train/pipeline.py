@@ -31,10 +31,11 @@ from faultedge.models.summary import count_macs, count_params
 from faultedge.plots import plot_confusion
 from faultedge.runs import RunDir, read_json, write_json
 from faultedge.train.epochs import EpochStore
-from faultedge.train.loop import FitConfig, as_tensors, fit, predict_logits
+from faultedge.train.loop import FitConfig, LossFn, as_tensors, fit, predict_logits
 from faultedge.train.losses import DKDConfig, dkd_objective
 
 STAGES = ("teacher", "student", "lora", "merge")
+LORA_OBJECTIVES = ("ce", "dkd")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ class TrainConfig:
     lora: FitConfig = field(default_factory=lambda: FitConfig(epochs=40, lr=1e-3))
     dkd: DKDConfig = field(default_factory=DKDConfig)
     lora_rank: int = 12
+    lora_objective: str = "ce"  # what the LoRA stage is fitted to: "ce" (the labels) or "dkd" (the teacher too, as the student)
+
+    def __post_init__(self) -> None:
+        if self.lora_objective not in LORA_OBJECTIVES:
+            raise RunDirError(f"lora_objective: expected one of {', '.join(LORA_OBJECTIVES)}, got {self.lora_objective!r}")
 
     @property
     def recipe(self) -> str:
@@ -68,6 +74,7 @@ class TrainConfig:
             "lora": self.lora.to_dict(),
             "dkd": self.dkd.__dict__.copy(),
             "lora_rank": self.lora_rank,
+            "lora_objective": self.lora_objective,
         }
 
     @classmethod
@@ -83,6 +90,7 @@ class TrainConfig:
                 lora=FitConfig(**d["lora"]),
                 dkd=DKDConfig(**d["dkd"]),
                 lora_rank=int(d["lora_rank"]),
+                lora_objective=str(d.get("lora_objective", "ce")),  # config.json files from before the option: ce
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RunDirError(f"config.json: missing or malformed field ({exc})") from None
@@ -174,16 +182,22 @@ def train_teacher(s: Session) -> dict[str, Any]:
     return s.record("teacher", model, _fit_info(res, time.perf_counter() - t0))
 
 
-def train_student(s: Session) -> dict[str, Any]:
+def _dkd(s: Session) -> LossFn:
+    """The DKD objective against the run's teacher (seed 001 Eq. 14)."""
     teacher = s.run.load_model("teacher.pt", Teacher(s.prep.n_features, NUM_CLASSES))
-    torch.manual_seed(s.cfg.seed + 1)
-    model = Student(s.prep.n_features, NUM_CLASSES)
 
     def loss(m: nn.Module, x: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
         with torch.no_grad():
             t_logits = teacher(x)
         return dkd_objective(m(x), t_logits, y, epoch, s.cfg.dkd)
 
+    return loss
+
+
+def train_student(s: Session) -> dict[str, Any]:
+    loss = _dkd(s)
+    torch.manual_seed(s.cfg.seed + 1)
+    model = Student(s.prep.n_features, NUM_CLASSES)
     t0 = time.perf_counter()
     res = fit(model, s.epochs, s.val, loss, s.cfg.student, s.cfg.seed + 1, "student (DKD)", s.progress)
     s.run.save_model("student.pt", model)
@@ -195,7 +209,8 @@ def train_lora(s: Session) -> dict[str, Any]:
     torch.manual_seed(s.cfg.seed + 2)
     model = add_lora(student, s.cfg.lora_rank)
     t0 = time.perf_counter()
-    res = fit(model, s.epochs, s.val, _ce, s.cfg.lora, s.cfg.seed + 2, "LoRA fine-tune", s.progress)
+    loss = _dkd(s) if s.cfg.lora_objective == "dkd" else _ce
+    res = fit(model, s.epochs, s.val, loss, s.cfg.lora, s.cfg.seed + 2, "LoRA fine-tune", s.progress)
     s.run.save_model("dkdl.pt", model)
     return s.record("lora", model, _fit_info(res, time.perf_counter() - t0), {"lora_rank": s.cfg.lora_rank})
 
