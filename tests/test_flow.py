@@ -102,3 +102,14 @@ def test_run_command_runs_the_named_steps_and_refuses_others(ir_run, capsys):
     assert "step 'export' does not apply to this network" in capsys.readouterr().err
     assert main(["run", str(ir_run.path), "--from", "fpga", "--to", "hdl"]) == 2
     assert "no steps left to run between 'fpga' and 'hdl'" in capsys.readouterr().err
+
+
+def test_run_command_builds_the_sample_in_accelerator_with_frontend(ir_run, capsys):
+    """`faultedge run --frontend pipelined`: the design point records the front end and takes one sample per transfer."""
+    assert main(["run", str(ir_run.path), "--steps", "hdl", "--lanes", "64", "--frontend", "pipelined", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"faultedge hdl {ir_run.path} --network student --bits 8 --lanes 64 --beat 1 --frontend pipelined" in out
+    assert "raw samples in: pipelined FFT front end, window 2048, hop 1024, 16-bit samples: 2,979 cycles from a window's last sample" in out
+    design = json.loads((ir_run / "hdl" / "design.json").read_text())
+    assert (design["frontend"], design["beat"]) == ("pipelined", 1)
+    assert json.loads((ir_run / "hdl" / "report.json").read_text())["frontend"]["cycle_model"]["cycles_per_hop"] == 1024

@@ -232,10 +232,25 @@ async def _receive(ctx, host, divisor: int, out: list[int]) -> None:
             out.append(value)
 
 
-@pytest.mark.parametrize("beat", [1, 2])
-def test_uart_top_classifies_windows_bit_exactly_and_recovers_from_a_broken_request(beat):
+def _run_uart(host, divisor: int, bench) -> list[int]:
+    """Run `bench` (the host's side of the line) against the UART host in Amaranth's simulator; the bytes it sent back."""
     from amaranth.sim import Simulator
 
+    received: list[int] = []
+    sim = Simulator(host)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+
+    async def listen(ctx):
+        await _receive(ctx, host, divisor, received)
+
+    sim.add_testbench(listen, background=True)
+    sim.run()
+    return received
+
+
+@pytest.mark.parametrize("beat", [1, 2])
+def test_uart_top_classifies_windows_bit_exactly_and_recovers_from_a_broken_request(beat):
     from faultedge.fpga.uart import UartHost
     from faultedge.hdl import build_accelerator
     from faultedge.ir import golden
@@ -247,7 +262,6 @@ def test_uart_top_classifies_windows_bit_exactly_and_recovers_from_a_broken_requ
     proto = Protocol.of(accel)
     rng = np.random.default_rng(beat)
     windows = np.concatenate([rng.integers(-128, 128, (3, 8)), np.full((1, 8), 127), np.full((1, 8), -128)])
-    received: list[int] = []
 
     async def bench(ctx):
         line = _Line(ctx, host, divisor)
@@ -259,15 +273,7 @@ def test_uart_top_classifies_windows_bit_exactly_and_recovers_from_a_broken_requ
             await line.send(proto.encode_window(w))
         await ctx.tick().repeat(proto.reply_bytes * 10 * divisor + 2000)
 
-    sim = Simulator(host)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-
-    async def listen(ctx):
-        await _receive(ctx, host, divisor, received)
-
-    sim.add_testbench(listen, background=True)
-    sim.run()
+    received = _run_uart(host, divisor, bench)
 
     expected = golden.run(ir, windows.reshape(len(windows), *ir.input.shape))
     n = proto.reply_bytes
@@ -297,3 +303,64 @@ def test_host_helper_talks_to_a_stream():
     assert port.written == PROTO.encode_window(np.array([1, 2, 3, 4]))
     assert reply.cls == 1 and reply.logits.tolist() == [3, -4, 5]
 
+
+
+def test_uart_streams_raw_samples_to_a_sample_in_accelerator_with_a_reply_per_hop():
+    """The UART sample mode around the tiny network behind a 16-sample front end: a reply for every hop once a window is in,
+    bit-exact with golden.predict_samples; a pause resets the stream (the next one starts with an empty window buffer)."""
+    from test_frontend_hdl import tiny_sample_ir
+
+    from faultedge.fpga.protocol import classify_stream
+    from faultedge.fpga.uart import UartHost
+    from faultedge.hdl.artifacts import generate
+    from faultedge.hdl.design import DesignPoint
+    from faultedge.hdl.engines import engine
+    from faultedge.hdl.frontend.plan import check_frontend
+    from faultedge.ir import frontend, golden
+
+    ir = tiny_sample_ir()
+    _, report = generate(ir, DesignPoint(lanes=2, frontend="pipelined"))
+    accel = engine("mac1d").build_sample_in(engine("mac1d").planner(ir, 2, 1), check_frontend(ir.frontend, "pipelined", "x"))
+    divisor, timeout = 4, 600
+    host = UartHost(accel, divisor, timeout)
+    proto = Protocol.of(accel)
+    assert proto.samples and proto.to_json() == {"sample_bits": 16, "window": 16, "hop": 8, "n_inputs": 8, "n_classes": 3,
+                                                 "logit_bits": report["logit_bits"]}
+    rng = np.random.default_rng(5)
+    streams = [rng.integers(-32767, 32768, 40), np.concatenate([np.full(12, 32767), np.full(12, -32767)])]
+
+    async def bench(ctx):
+        line = _Line(ctx, host, divisor)
+        await ctx.tick().repeat(10)
+        await line.send(b"\x00" + proto.encode_samples(streams[0]))
+        await ctx.tick().repeat(timeout + 3000)  # the last replies, then the pause that ends the stream
+        await line.send(proto.encode_samples(streams[1]))
+        await ctx.tick().repeat(3000)
+
+    received = _run_uart(host, divisor, bench)
+
+    n = proto.reply_bytes
+    expected = [golden.predict_samples(ir, frontend.frame(s, 16, 8)) for s in streams]
+    assert [proto.replies_for(len(s)) for s in streams] == [len(e.classes) for e in expected] == [4, 2]
+    replies = [proto.decode_reply(bytes(received[i * n:(i + 1) * n])) for i in range(len(received) // n)]
+    assert len(received) == n * 6
+    assert [r.logits.tolist() for r in replies] == [l.tolist() for e in expected for l in e.logits]
+    assert [r.cls for r in replies] == [c for e in expected for c in e.classes.tolist()]
+
+    class Loopback:
+        def __init__(self) -> None:
+            self.written, self.replies = b"", bytes(received)
+
+        def write(self, data: bytes) -> int:
+            self.written += data
+            return len(data)
+
+        def read(self, size: int) -> bytes:
+            out, self.replies = self.replies[:size], self.replies[size:]
+            return out
+
+    port = Loopback()
+    assert [r.cls for r in classify_stream(port, proto, streams[0])] == expected[0].classes.tolist()
+    assert port.written == proto.encode_samples(streams[0])
+    with pytest.raises(ProtocolError, match="takes raw samples: use encode_samples"):
+        proto.encode_window(np.zeros(8, np.int64))

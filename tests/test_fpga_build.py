@@ -48,32 +48,6 @@ def student_shaped_ir(seed: int = 0) -> dict:
 
 
 @pytest.mark.slow
-def test_ecp5_bitstream_with_the_core_clock_at_the_achieved_fmax(tmp_path, capsys):
-    """First pass at an unreachable 400 MHz target, then the PLL follows the achieved Fmax."""
-    run = _run_with(tiny_ir_json(), tmp_path / "run")
-    assert main(["hdl", str(run), "--lanes", "2"]) == 0
-    assert main(["fpga", "build", str(run), "--board", "ulx3s-85f", "--target-mhz", "400"]) == 0
-    r = json.loads((run / "fpga" / "ulx3s-85f" / "report.json").read_text())
-    first, last = r["passes"][0], r["passes"][-1]
-    assert not first["timing_met"] and first["fmax_mhz"] < first["core_clock_mhz"]
-    assert last["timing_met"] and r["timing_met"] is True and len(r["passes"]) >= 2
-    assert r["clock_mhz"] <= r["fmax_mhz"] and r["clock_mhz"] > 0.8 * first["fmax_mhz"]
-    pll = r["pll"]
-    assert 25 / pll["CLKI_DIV"] * pll["CLKFB_DIV"] == pytest.approx(r["clock_mhz"])
-    assert r["latency_us"] == pytest.approx(r["cycles"]["latency_first"] / r["clock_mhz"], abs=1e-4)
-    assert r["latency_last_beat_us"] == pytest.approx(r["cycles"]["latency_last"] / r["clock_mhz"], abs=1e-4)
-    assert r["throughput_per_s"] == pytest.approx(r["clock_mhz"] * 1e6 / r["cycles_per_inference"], rel=1e-6)
-    for key in ("lut", "ff", "dsp"):  # the tiny network's weights fit in LUT RAM: no block RAM needed
-        assert 0 < r["resources"][key] < r["resources"]["available"][key]
-    bit = Path(r["bitstream"]["path"])
-    assert bit.is_file() and bit.read_bytes()[:2] == b"\xff\x00"  # ECP5 bitstream preamble
-    assert hashlib.sha256(bit.read_bytes()).hexdigest() == r["bitstream"]["sha256"]
-    assert r["uart"]["request_bytes"] == 9 and r["uart"]["divisor"] == round(r["clock_mhz"] * 1e6 / 115200)
-    out = capsys.readouterr().out
-    assert "timing met" in out and "bitstream" in out
-
-
-@pytest.mark.slow
 def test_ice40_no_fit_verdict_comes_from_synthesis_alone(tmp_path):
     run = _run_with(student_shaped_ir(), tmp_path / "run")
     assert main(["hdl", str(run), "--lanes", "16"]) == 0
@@ -123,3 +97,42 @@ def test_a_top_without_pll_keeps_its_logic(tmp_path):
     (tmp_path / f"{TOP_NAME}.v").write_text(top_verilog(board, VerilogAccelerator(report), clock))
     synth = synthesize(tmp_path, board)
     assert synth["estimate"]["lut"] > 100 and synth["estimate"]["ff"] > 50, synth["cells"]
+
+
+@pytest.mark.slow
+def test_ecp5_bitstream_of_a_sample_in_design_with_the_core_clock_at_the_achieved_fmax(tmp_path, capsys):
+    """The tiny network behind a 16-sample front end. First pass at an unreachable 400 MHz target, then the PLL
+    follows the achieved Fmax; the front end is synthesised alone (its resources apart); the latency is from a
+    window's last sample, the throughput the sustained sample rate at the post-route clock."""
+    from test_frontend_hdl import tiny_sample_ir
+
+    run = tmp_path / "run"
+    run.mkdir()
+    tiny_sample_ir().save(run / "model.ir.json")
+    assert main(["hdl", str(run), "--lanes", "2", "--frontend", "pipelined"]) == 0
+    assert main(["fpga", "build", str(run), "--board", "ulx3s-85f", "--target-mhz", "400"]) == 0
+    r = json.loads((run / "fpga" / "ulx3s-85f" / "report.json").read_text())
+    first, last = r["passes"][0], r["passes"][-1]
+    assert not first["timing_met"] and first["fmax_mhz"] < first["core_clock_mhz"]
+    assert last["timing_met"] and r["timing_met"] is True and len(r["passes"]) >= 2
+    f = r["clock_mhz"]
+    assert f <= r["fmax_mhz"] and f > 0.8 * first["fmax_mhz"]
+    pll = r["pll"]
+    assert 25 / pll["CLKI_DIV"] * pll["CLKFB_DIV"] == pytest.approx(f)
+    fe, model = r["frontend"], r["frontend"]["cycle_model"]
+    assert r["includes_fft"] and r["bits"] == 8
+    assert fe["resources"]["stage"] == "yosys synthesis estimate, the front end alone"
+    assert 0 < fe["resources"]["lut"] < r["resources"]["lut"] and 0 < fe["resources"]["dsp"] <= r["resources"]["dsp"]
+    assert fe["resources"]["bram"] > 0  # the ring buffer, the split's RAM, delay lines and twiddles
+    for key in ("lut", "ff", "dsp"):
+        assert 0 < r["resources"][key] < r["resources"]["available"][key]
+    assert r["latency_last_sample_us"] == r["latency_us"] == pytest.approx(model["latency_last_sample"] / f, abs=1e-4)
+    assert r["samples_per_s"] == pytest.approx(model["samples_per_cycle"] * f * 1e6, rel=1e-4)
+    assert r["results_per_s"] == pytest.approx(r["samples_per_s"] / 8, rel=1e-4)
+    assert r["uart"]["window"] == 16 and r["uart"]["hop"] == 8 and r["uart"]["samples_per_s"] == 5760.0
+    assert r["uart"]["divisor"] == round(f * 1e6 / 115200)
+    bit = Path(r["bitstream"]["path"])
+    assert bit.is_file() and bit.read_bytes()[:2] == b"\xff\x00"  # ECP5 bitstream preamble
+    assert hashlib.sha256(bit.read_bytes()).hexdigest() == r["bitstream"]["sha256"]
+    out = capsys.readouterr().out
+    assert "timing met" in out and "bitstream" in out and "from a window's last sample to its class" in out

@@ -128,7 +128,7 @@ def test_hdl_command_writes_verilog_and_report(student_run, capsys):
     assert report["ports"]["beats__payload"] == {"direction": "in", "width": 32}
     assert report["ports"]["result__payload"] == {"direction": "out", "width": 4 + 10 * report["logit_bits"]}
     assert json.loads((student_run / "hdl" / "design.json").read_text()) == {
-        "network": "student", "bits": 8, "engine": "mac1d", "lanes": 16, "beat": 4, "board": "ulx3s-85f"}
+        "network": "student", "bits": 8, "engine": "mac1d", "lanes": 16, "beat": 4, "board": "ulx3s-85f", "frontend": "none"}
     assert report["memory_bits"]["weights"] == sum(s["groups"] * s["chunks"] for s in report["stages"]) * 16 * 8
     assert report["verilog_sha256"] == hashlib.sha256(verilog.encode()).hexdigest()
     assert "module faultedge_accel(" in verilog

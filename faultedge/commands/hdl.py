@@ -7,6 +7,7 @@ import argparse
 from faultedge.commands.common import add_network_args
 from faultedge.families import FAMILIES
 from faultedge.hdl.design import DEFAULT_BOARD
+from faultedge.hdl.frontend.plan import FRONTENDS, NO_FRONTEND
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +28,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beat", type=int, help="input values per stream beat, a power of two (default: the family's: "
                    + ", ".join(f"{n} {f.beat}" for n, f in FAMILIES.items()) + ")")
     p.add_argument("--board", default=DEFAULT_BOARD, help=f"the FPGA board `faultedge fpga build` targets by default (default {DEFAULT_BOARD})")
+    add_frontend_arg(p)
     p.set_defaults(func=run)
+
+
+def add_frontend_arg(p: argparse.ArgumentParser) -> None:
+    """--frontend: features in (none), or raw samples in through the pipelined or the iterative FFT."""
+    p.add_argument("--frontend", choices=FRONTENDS, default=NO_FRONTEND,
+                   help="none: the accelerator takes the network's inputs (features); pipelined / iterative: it takes raw samples and "
+                   "computes them with the IR's front end (window buffer, FFT of that architecture, magnitude, normalisation), one "
+                   "result per hop (default none)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,5 +45,6 @@ def run(args: argparse.Namespace) -> int:
     from faultedge.flow.runner import run_step
     from faultedge.runs import RunDir
 
-    run_step(RunDir(args.run), FlowConfig(network=args.network, bits=args.bits, lanes=args.lanes, beat=args.beat, board=args.board), "hdl")
+    run_step(RunDir(args.run), FlowConfig(network=args.network, bits=args.bits, lanes=args.lanes, beat=args.beat, board=args.board,
+                                          frontend=args.frontend), "hdl")
     return 0

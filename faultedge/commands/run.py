@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from faultedge.commands.hdl import add_frontend_arg
 from faultedge.families import FAMILIES, STUDENT_NAME
 from faultedge.flow.steps import STEPS
 
@@ -29,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lanes", type=int, help="parallel MAC lanes (default: the family's)")
     p.add_argument("--beat", type=int, help="input values per input beat (default: the family's)")
     p.add_argument("--board", help="FPGA board of the design point (default ulx3s-85f)")
+    add_frontend_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -40,6 +42,6 @@ def run(args: argparse.Namespace) -> int:
     from faultedge.runs import RunDir
 
     cfg = FlowConfig(network=args.network, data=args.data, seed=args.seed, bits=args.bits, lanes=args.lanes, beat=args.beat,
-                     board=args.board or DEFAULT_BOARD, progress=not args.quiet)
+                     board=args.board or DEFAULT_BOARD, frontend=args.frontend, progress=not args.quiet)
     run_steps(RunDir(args.run), cfg, select_steps(cfg.family.steps, args.steps, args.start, args.stop))
     return 0

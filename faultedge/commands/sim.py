@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from faultedge.families import FAMILIES
+from faultedge.sim import DEFAULT_WINDOWS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, help="simulate only the first N golden vectors (default all)")
     p.add_argument("--random", type=int, help=f"random input vectors (default: the family's: {defaults})")
     p.add_argument("--backpressure", type=int, help=f"vectors streamed under random back-pressure (default: the family's: {defaults})")
+    p.add_argument("--windows", type=int, default=DEFAULT_WINDOWS, help="sample-in designs: windows of the raw sample stream (default "
+                   f"{DEFAULT_WINDOWS}; recordings noise-free and at -6 dB, silence, full scale, clipping, back-pressure)")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the latency and throughput figures (default 100)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -34,6 +37,6 @@ def run(args: argparse.Namespace) -> int:
     from faultedge.runs import RunDir
 
     run_dir = RunDir(args.run)
-    options = SimOptions(args.limit, args.random, args.backpressure, args.clock_mhz, args.seed)
+    options = SimOptions(args.limit, args.random, args.backpressure, args.clock_mhz, args.seed, args.windows)
     run_step(run_dir, FlowConfig(network=read_design(run_dir).network, sim=options, progress=not args.quiet), "sim")
     return 0

@@ -14,6 +14,8 @@ from faultedge.edge.bench import BenchConfig
 from faultedge.families import Family, family
 from faultedge.fpga.build import BuildOptions
 from faultedge.hdl.design import DEFAULT_BOARD, DesignPoint
+from faultedge.hdl.frontend.plan import NO_FRONTEND
+from faultedge.sim import DEFAULT_WINDOWS
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class SimOptions:
     backpressure: int | None = None  # inputs streamed under back-pressure (None: the family's default)
     clock_mhz: float = 100.0  # for the latency figures
     seed: int = 0
+    windows: int = DEFAULT_WINDOWS  # sample-in designs: windows of the raw sample stream (recordings, extremes, back-pressure)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class FlowConfig:
     lanes: int | None = None  # None: the family's default
     beat: int | None = None
     board: str = DEFAULT_BOARD
+    frontend: str = NO_FRONTEND  # "pipelined" / "iterative": the sample-in accelerator (faultedge.hdl.frontend)
     sim: SimOptions = field(default_factory=SimOptions)
     fpga: BuildOptions = field(default_factory=BuildOptions)
     fpga_board: str | None = None  # None: the board of the design point hdl/ was generated for
@@ -64,4 +68,5 @@ class FlowConfig:
 
     def design(self) -> DesignPoint:
         f = self.family
-        return DesignPoint(f.name, self.bits, f.engine, self.lanes or f.lanes, self.beat or f.beat, self.board)
+        beat = self.beat or (1 if self.frontend != NO_FRONTEND else f.beat)  # samples come one per transfer
+        return DesignPoint(f.name, self.bits, f.engine, self.lanes or f.lanes, beat, self.board, self.frontend)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from faultedge.errors import FaultedgeError
+from faultedge.sim import DEFAULT_WINDOWS
 from faultedge.runs import RunDir
 from faultedge.tables import format_table
 
@@ -137,15 +138,22 @@ def hdl_summary(report: Report, cfg: "FlowConfig") -> list[str]:
     else:  # the image engine: one row per phase
         lines = format_table(report["stages"], [("name", "phase"), ("cycles", "cycles")])
     cm, d = report["cycle_model"], report["design"]
-    return lines + [f"{d['network']}, {d['bits']} bit, {d['engine']} engine, {report['lanes']} lanes, beat {report['beat']}: "
-                    f"{cm['per_inference']:,} cycles per inference (bound {cm['bound']:,}), latency {cm['latency_first']:,} cycles from the "
-                    f"first input beat, {cm['latency_last']:,} from the last; {report['macs']:,} MACs, {report['memory_bits']['total']:,} memory bits",
-                    "wrote hdl/faultedge_accel.v, hdl/design.json and hdl/report.json"]
+    lines.append(f"{d['network']}, {d['bits']} bit, {d['engine']} engine, {report['lanes']} lanes, beat {report['beat']}: "
+                 f"{cm['per_inference']:,} cycles per inference (bound {cm['bound']:,}), latency {cm['latency_first']:,} cycles from the "
+                 f"first input beat, {cm['latency_last']:,} from the last; {report['macs']:,} MACs, {report['memory_bits']['total']:,} memory bits")
+    if "frontend" in report:
+        fe = report["frontend"]
+        fm = fe["cycle_model"]
+        lines.append(f"raw samples in: {fe['architecture']} FFT front end, window {fe['window']}, hop {fe['hop']}, {fe['sample_bits']}-bit samples: "
+                     f"{fm['latency_last_sample']:,} cycles from a window's last sample to its class ({fm['to_features']:,} to the engine's "
+                     f"input), {fm['cycles_per_hop']:,} cycles per hop at the highest rate ({fm['samples_per_cycle']:.3f} samples per cycle)")
+    return lines + ["wrote hdl/faultedge_accel.v, hdl/design.json and hdl/report.json"]
 
 
 def hdl_command(run: RunDir, cfg: "FlowConfig") -> str:
     d = cfg.design()
-    return f"faultedge hdl {run.path} --network {d.network} --bits {d.bits} --lanes {d.lanes} --beat {d.beat}"
+    frontend = f" --frontend {d.frontend}" if d.sample_in else ""
+    return f"faultedge hdl {run.path} --network {d.network} --bits {d.bits} --lanes {d.lanes} --beat {d.beat}{frontend}"
 
 
 # ---------------------------------------------------------------------------------------- sim
@@ -159,10 +167,12 @@ def sim(run: RunDir, cfg: "FlowConfig") -> Report:
     extra = family(read_design(run).network).sim_inputs
     s = cfg.sim
     return simulate_run(run, extra if s.random is None else s.random, extra if s.backpressure is None else s.backpressure, s.limit,
-                        s.clock_mhz, s.seed, cfg.progress)
+                        s.clock_mhz, s.seed, cfg.progress, s.windows)
 
 
 def sim_summary(report: Report, cfg: "FlowConfig") -> list[str]:
+    if "windows" in report:
+        return sample_sim_summary(report)
     mm, cyc, lat, v = report["mismatches"], report["cycles"], report["latency"], report["vectors"]
     return [f"{v['total']:,} inferences ({v['vectors']:,} golden vectors, {v['random']} random, {v['extremes']} extremes, "
             f"{v['backpressure']} under back-pressure): {mm['samples']} mismatched samples, {mm['logits']} mismatched logits",
@@ -172,9 +182,23 @@ def sim_summary(report: Report, cfg: "FlowConfig") -> list[str]:
             "wrote sim/report.json"]
 
 
+def sample_sim_summary(report: Report) -> list[str]:
+    """A sample-in design's simulation: windows by kind, mismatches, latency and cycles per hop against the model."""
+    mm, cyc, lat, w = report["mismatches"], report["cycles"], report["latency"], report["windows"]
+    model, measured = cyc["model"], cyc["measured"]
+    kinds = ", ".join(f"{n} {k}" for k, n in w["kinds"].items())
+    return [f"{w['total']:,} windows of {w['samples']:,} raw samples ({kinds}): {mm['samples']} mismatched windows, {mm['logits']} mismatched logits",
+            f"last sample -> class: measured {', '.join(map(str, measured['latency_last_sample']))} cycles, model {model['latency_last_sample']:,} "
+            f"({lat['last_sample_to_result_us']:.2f} us at {lat['clock_mhz']:g} MHz); cycles per hop at full rate: measured "
+            f"{', '.join(map(str, measured['cycles_per_hop']))}, model {model['cycles_per_hop']:,} ({'equal' if cyc['match'] else 'DIFFERENT'}); "
+            f"highest sustained rate {lat['samples_per_s'] / 1e6:.2f} M samples/s at hop {model['hop']}",
+            "wrote sim/report.json"]
+
+
 def sim_failure(report: Report) -> str | None:
     if not report["bit_exact"]:
-        return f"the RTL differs from the golden model on {report['mismatches']['samples']} inputs (sim/report.json lists the first)"
+        what = "windows" if "windows" in report else "inputs"
+        return f"the RTL differs from the golden model on {report['mismatches']['samples']} {what} (sim/report.json lists the first)"
     if not report["cycles"]["match"]:
         return "the measured cycles differ from the cycle model (sim/report.json)"
     return None
@@ -183,6 +207,8 @@ def sim_failure(report: Report) -> str | None:
 def sim_command(run: RunDir, cfg: "FlowConfig") -> str:
     s = cfg.sim
     opts = [f"--{k} {v}" for k, v in (("limit", s.limit), ("random", s.random), ("backpressure", s.backpressure)) if v is not None]
+    if s.windows != DEFAULT_WINDOWS:
+        opts.append(f"--windows {s.windows}")
     return " ".join([f"faultedge sim {run.path}", *opts])
 
 
@@ -204,7 +230,13 @@ def fpga_summary(r: Report, cfg: "FlowConfig") -> list[str]:
              f"cycles: {c['latency_first']} first beat -> result, {c['latency_last']} last beat -> result, {c['per_inference']} per inference (steady state)"]
     if r.get("fmax_mhz"):
         lines.append(f"Fmax {r['fmax_mhz']:.2f} MHz, core clock {r['clock_mhz']:g} MHz: timing {'met' if r['timing_met'] else 'NOT met'}")
-    if r.get("latency_us") is not None:
+    if r.get("latency_last_sample_us") is not None:
+        fe = r["frontend"]
+        lines.append(f"raw samples in: {r['latency_last_sample_us']:.3f} us from a window's last sample to its class, up to "
+                     f"{r['samples_per_s'] / 1e6:.2f} M samples/s at hop {fe['hop']} ({r['results_per_s']:,.0f} results/s)")
+        res = fe["resources"]
+        lines.append("the front end alone: " + ", ".join(f"{k} {res[k]:,}" for k in ("lut", "ff", "dsp", "bram")) + f" ({res['stage']})")
+    elif r.get("latency_us") is not None:
         lines.append(f"latency {r['latency_us']:.3f} us (first beat), {r['latency_last_beat_us']:.3f} us (last beat), {r['throughput_per_s']:,.0f} windows/s")
     if r.get("bitstream"):
         lines.append(f"bitstream {r['bitstream']['path']} (sha256 {r['bitstream']['sha256'][:16]}...)")

@@ -14,10 +14,11 @@ from amaranth.hdl import ClockSignal, Instance, Module, Signal
 from amaranth.lib import wiring
 
 from faultedge.errors import RunDirError
-from faultedge.hdl.components.streams import accelerator_signature, port_name, signature_ports
+from faultedge.hdl.components.streams import accelerator_signature, port_name, sample_accelerator_signature, signature_ports
 from faultedge.ir.files import TOPLEVEL
 
 FIGURES = ("lanes", "beat", "n_inputs", "input_bits", "n_classes", "logit_bits")
+SAMPLE_FIGURES = ("sample_bits", "window", "hop")  # a sample-in accelerator's, from the report's `frontend`
 
 
 class VerilogAccelerator(wiring.Component):
@@ -30,15 +31,23 @@ class VerilogAccelerator(wiring.Component):
     input_bits: int
     n_classes: int
     logit_bits: int
+    window: int = 0  # a sample-in accelerator's window, hop and sample width (faultedge.hdl.frontend)
+    hop: int = 0
+    sample_bits: int = 0
 
     def __init__(self, hdl_report: dict[str, Any]) -> None:
         try:
             for key in FIGURES:
                 setattr(self, key, int(hdl_report[key]))
+            for key in SAMPLE_FIGURES if "frontend" in hdl_report else ():
+                setattr(self, key, int(hdl_report["frontend"][key]))
             recorded = hdl_report["ports"]
         except (KeyError, TypeError, ValueError) as exc:
             raise RunDirError(f"hdl/report.json: missing or malformed field ({exc}); run `faultedge hdl` again") from None
-        signature = accelerator_signature(beat=self.beat, input_bits=self.input_bits, n_classes=self.n_classes, logit_bits=self.logit_bits)
+        if self.window:
+            signature = sample_accelerator_signature(sample_bits=self.sample_bits, n_classes=self.n_classes, logit_bits=self.logit_bits)
+        else:
+            signature = accelerator_signature(beat=self.beat, input_bits=self.input_bits, n_classes=self.n_classes, logit_bits=self.logit_bits)
         if signature_ports(signature) != recorded:
             raise RunDirError(f"hdl/report.json: the recorded ports ({', '.join(recorded)}) are not the accelerator's "
                               f"({', '.join(signature_ports(signature))}): the Verilog is from another faultedge version; run `faultedge hdl` again")

@@ -26,6 +26,7 @@ from faultedge.fpga.protocol import Protocol
 from faultedge.fpga.tools import tool_version
 from faultedge.fpga.top import TOP_NAME, top_verilog, uart_divisor
 from faultedge.fpga.xilinx import build_tcl
+from faultedge.hdl.artifacts import FRONTEND_TOPLEVEL, FRONTEND_VERILOG
 from faultedge.hdl.design import read_design
 from faultedge.ir.files import FPGA_DIR, HDL_REPORT, TOPLEVEL, VERILOG
 from faultedge.runs import RunDir, read_json, write_json, write_text
@@ -53,8 +54,9 @@ def build(run: RunDir, board_name: str | None = None, opts: BuildOptions = Build
     board = load_fpga_board(board_name or design.board)
     hdl_report = read_json(run.require(HDL_REPORT))
     verilog = run.require(VERILOG).read_text(encoding="utf-8")
+    frontend = run.require(FRONTEND_VERILOG).read_text(encoding="utf-8") if design.sample_in else None
     out = run / FPGA_DIR / board.name
-    report = implement(verilog, hdl_report, board, opts, out / "build", log)
+    report = implement(verilog, hdl_report, board, opts, out / "build", log, frontend)
     report["design_point"] = design.to_json()
     if report.get("bitstream"):
         src = Path(report["bitstream"]["path"])
@@ -68,9 +70,10 @@ def build(run: RunDir, board_name: str | None = None, opts: BuildOptions = Build
 
 
 def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: BuildOptions, workdir: Path,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              log: Callable[[str], None] = print, frontend: str | None = None) -> dict[str, Any]:
     """The accelerator's Verilog and its hdl report (faultedge.hdl.artifacts) in a board top, up to the
-    report, in `workdir` (replaced)."""
+    report, in `workdir` (replaced). A sample-in design's front end alone (`frontend`, its Verilog) is
+    synthesised by itself as well, for its own resource figures."""
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -81,10 +84,10 @@ def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: 
     cycles = hdl_report["cycle_model"]
     report: dict[str, Any] = {
         "board": board.name, "description": board.description, "family": board.family, "device": board.device,
-        "design": {"lanes": accel.lanes, "beat": accel.beat, "input_bits": protocol.input_bits, "logit_bits": protocol.logit_bits,
+        "design": {"lanes": accel.lanes, "beat": accel.beat, "input_bits": accel.input_bits, "logit_bits": protocol.logit_bits,
                    "n_inputs": protocol.n_inputs, "n_classes": protocol.n_classes, "macs": hdl_report["macs"],
                    "verilog_sha256": hashlib.sha256(verilog.encode()).hexdigest()},
-        "bits": protocol.input_bits, "includes_fft": False,
+        "bits": accel.input_bits, "includes_fft": frontend is not None,
         "cycles": cycles, "cycles_per_inference": cycles["per_inference"],
         "tools": {t: tool_version(t) for t in TOOLS[board.family]},
         "passes": [],
@@ -99,6 +102,8 @@ def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: 
     clock = plan_clock(board.family, board.clock_mhz, target)
     log(f"  elaborating the board top: {accel.lanes} lanes, beat {accel.beat}, core clock {clock.core_mhz:g} MHz")
     elaborate(clock)
+    if frontend is not None:
+        report["frontend"] = _frontend_alone(frontend, hdl_report["frontend"], board, workdir / "frontend", log)
     log("  synthesising (yosys)")
     synth = synthesize(workdir, board)
     report["synthesis"] = synth
@@ -149,19 +154,37 @@ def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: 
     return report
 
 
+def _frontend_alone(verilog: str, figures: dict[str, Any], board: FpgaBoard, workdir: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """The front end synthesised by itself: its share of the resources (a synthesis estimate; place and route is the whole design's)."""
+    workdir.mkdir(parents=True)
+    write_text(workdir / f"{FRONTEND_TOPLEVEL}.v", verilog)
+    log("  synthesising the front end alone (yosys)")
+    synth = synthesize(workdir, board, (f"{FRONTEND_TOPLEVEL}.v",), FRONTEND_TOPLEVEL)
+    return {**{k: v for k, v in figures.items() if k != "cycle_model"}, "cycle_model": figures["cycle_model"],
+            "resources": {**synth["estimate"], "stage": "yosys synthesis estimate, the front end alone"}, "synthesis": synth}
+
+
 def _clock_fields(report: dict[str, Any], clock: ClockPlan, fmax: float | None, timing_met: bool | None,
                   opts: BuildOptions, protocol: Protocol, board: FpgaBoard) -> None:
-    """Clock, latency, throughput and UART entries; latencies only at a clock that timing met."""
+    """Clock, latency, throughput and UART entries; latencies only at a clock that timing met. A sample-in design's
+    latency is from a window's last sample to its class, its throughput the highest sustained sample rate at its hop."""
     report.update(board_clock_mhz=board.clock_mhz, clock_mhz=clock.core_mhz, pll=clock.params or None, fmax_mhz=fmax, timing_met=timing_met)
     known, f, cycles = timing_met is True, clock.core_mhz, report["cycles"]
+    baud = opts.baud or board.baud
+    report["uart"] = {"baud": baud, "divisor": uart_divisor(f, baud), **protocol.to_json(), "reply_bytes": protocol.reply_bytes, "note": board.uart_note}
+    if protocol.samples:
+        fm = report["frontend"]["cycle_model"]
+        report["latency_last_sample_us"] = round(fm["latency_last_sample"] / f, 4) if known else None
+        report["samples_per_s"] = round(fm["samples_per_cycle"] * f * 1e6, 1) if known else None
+        report["results_per_s"] = round(fm["samples_per_cycle"] * f * 1e6 / fm["hop"], 1) if known else None
+        report["latency_us"], report["throughput_per_s"] = report["latency_last_sample_us"], report["results_per_s"]  # end to end
+        report["uart"]["samples_per_s"] = round(baud / (10 * protocol.value_bytes), 1)  # the serial line, not the accelerator
+        return
     report["latency_us"] = round(cycles["latency_first"] / f, 4) if known else None
     report["latency_last_beat_us"] = round(cycles["latency_last"] / f, 4) if known else None
     report["throughput_per_s"] = round(f * 1e6 / cycles["per_inference"], 1) if known else None
-    baud = opts.baud or board.baud
-    report["uart"] = {"baud": baud, "divisor": uart_divisor(f, baud), **protocol.to_json(),
-                      "request_bytes": protocol.request_bytes, "reply_bytes": protocol.reply_bytes,
-                      "windows_per_s": round(baud / (10 * (protocol.request_bytes + protocol.reply_bytes)), 2),
-                      "note": board.uart_note}
+    report["uart"].update(request_bytes=protocol.request_bytes,
+                          windows_per_s=round(baud / (10 * (protocol.request_bytes + protocol.reply_bytes)), 2))
 
 
 def _xilinx_report(report: dict[str, Any], board: FpgaBoard, clock: ClockPlan, opts: BuildOptions, protocol: Protocol,
@@ -170,9 +193,9 @@ def _xilinx_report(report: dict[str, Any], board: FpgaBoard, clock: ClockPlan, o
     report["resources"] = {**report["synthesis"]["estimate"], "available": board.capacity, "stage": "yosys synth_xilinx estimate"}
     report["vivado"] = {"project": str(workdir / "build.tcl"), "xdc": str(workdir / "board.xdc"),
                         "run": f"cd {workdir} && vivado -mode batch -source build.tcl"}
-    cycles = report["cycles"]
+    cycles = report["frontend"]["cycle_model"]["latency_last_sample"] if protocol.samples else report["cycles"]["latency_first"]
     _clock_fields(report, clock, None, None, opts, protocol, board)
-    report["latency_if_met_us"] = round(cycles["latency_first"] / clock.core_mhz, 4)
+    report["latency_if_met_us"] = round(cycles / clock.core_mhz, 4)
     report["note"] = (f"Fmax and timing come from Vivado: build.tcl stops unless {clock.core_mhz:g} MHz is met; "
                       "latency_if_met_us holds only then")
     report["bitstream"] = None

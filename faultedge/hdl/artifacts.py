@@ -1,5 +1,7 @@
 """`faultedge hdl`: the run directory's hdl/ folder: the Verilog, the design point it was generated
-for (design.json, read by sim and fpga build) and a report of the design (report.json)."""
+for (design.json, read by sim and fpga build) and a report of the design (report.json). A sample-in
+design also gets its front end alone (faultedge_frontend.v), which `faultedge fpga build` synthesises
+by itself to report the front end's resources apart from the engine's."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ from typing import Any
 
 from amaranth.lib import wiring
 
-from faultedge.errors import RunDirError
+from faultedge.errors import IRError, RunDirError
 from faultedge.hdl.components.streams import signature_ports
-from faultedge.hdl.cycles import model
+from faultedge.hdl.cycles import frontend_model, model
+from faultedge.hdl.frontend.plan import FrontEndPlan, check_frontend
 from faultedge.hdl.design import DesignPoint, write_design
 from faultedge.hdl.engines import engine, verilog_of
 from faultedge.hdl.stream_plan import StreamPlan
@@ -45,14 +48,38 @@ def design_report(p: StreamPlan, component: wiring.Component, verilog: str) -> d
     }
 
 
-def generate(ir: IRModel, design: DesignPoint) -> tuple[str, dict[str, Any]]:
+def frontend_report(fp: FrontEndPlan, p: StreamPlan) -> dict[str, Any]:
+    """A sample-in design's front end: its figures and its cycle model (the input is a sample stream)."""
+    return {**fp.figures(), "cycle_model": frontend_model(fp, p).to_dict()}
+
+
+FRONTEND_TOPLEVEL = "faultedge_frontend"
+FRONTEND_VERILOG = f"hdl/{FRONTEND_TOPLEVEL}.v"
+
+
+def frontend_verilog(ir: IRModel, design: DesignPoint) -> str:
+    """The sample-in design's front end alone (raw samples in, addressed inputs out), for its own synthesis."""
+    from faultedge.hdl.frontend.chain import FrontEndChain
+
+    return verilog_of(FrontEndChain(check_frontend(ir.frontend, design.frontend, "faultedge quantize RUN"), ir.input.bits), FRONTEND_TOPLEVEL)
+
+
+def generate(ir: IRModel, design: DesignPoint, quantize_command: str = "faultedge quantize RUN") -> tuple[str, dict[str, Any]]:
     """The Verilog of the design point's accelerator for `ir`, and its report (what hdl/report.json holds)."""
     eng = engine(design.engine)
+    if design.sample_in:
+        eng.require_sample_in()
+    fp = check_frontend(ir.frontend, design.frontend, quantize_command) if design.sample_in else None
+    if fp is not None and design.beat != 1:
+        raise IRError(f"beat {design.beat}: a sample-in accelerator takes one sample per transfer and writes its inputs one at a time (beat 1)")
     p = eng.planner(ir, design.lanes, design.beat)
-    component = eng.build(p)
+    component = eng.build(p) if fp is None else eng.build_sample_in(p, fp)
     verilog = verilog_of(component)
     art = design.artifacts
-    return verilog, {"design": design.to_json(), "ir": art.ir, "golden_vectors": art.vectors, **design_report(p, component, verilog)}
+    report = {"design": design.to_json(), "ir": art.ir, "golden_vectors": art.vectors, **design_report(p, component, verilog)}
+    if fp is not None:
+        report["frontend"] = frontend_report(fp, p)
+    return verilog, report
 
 
 def write_hdl(run: RunDir, design: DesignPoint) -> dict[str, Any]:
@@ -60,7 +87,12 @@ def write_hdl(run: RunDir, design: DesignPoint) -> dict[str, Any]:
     art = design.artifacts
     if not (run / art.ir).exists():
         raise RunDirError(f"{run.path} has no {art.ir}: run `faultedge quantize {run.path} --network {design.network} --bits {design.bits}` first")
-    verilog, report = generate(IRModel.load(run / art.ir), design)
+    ir = IRModel.load(run / art.ir)
+    verilog, report = generate(ir, design, f"faultedge quantize {run.path}")
+    if design.sample_in:
+        write_text(run / FRONTEND_VERILOG, frontend_verilog(ir, design))
+    else:
+        (run / FRONTEND_VERILOG).unlink(missing_ok=True)  # from an earlier sample-in design
     write_text(run / VERILOG, verilog)
     write_design(run, design)
     write_json(run / HDL_REPORT, report)

@@ -10,6 +10,12 @@ A double-buffered engine (the 1-D one) streams the next input in while it comput
 back inferences come every max(load, compute) cycles; a single-buffered one (the image engine)
 takes the next input only after handing off the result: every load + compute cycles.
 
+A sample-in design (faultedge.hdl.frontend.plan) adds its front end: from a window's last sample to
+the engine's full input buffer (`FrontEndPlan.latency_to_features`), then the engine's compute; and
+per hop the window buffer takes `hop` samples (one per cycle at most), the FFT runs one frame of M
+steps and the split emits M bins (one per cycle each), and the engine computes one window, all
+overlapping: the slowest of them sets the cycles per hop at the highest sustained sample rate.
+
 Reads the plan only: no Amaranth here.
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from faultedge.hdl.frontend.plan import FrontEndPlan
 from faultedge.hdl.stream_plan import StreamPlan
 
 
@@ -47,3 +54,27 @@ def model(p: StreamPlan) -> CycleModel:
         bound=max(-(-p.lane_macs // p.lanes), load),
         stages=stages,
     )
+
+
+@dataclass(frozen=True)
+class FrontEndCycles:
+    window: int
+    hop: int
+    to_features: int  # a window's last sample accepted -> its last input written into the engine's memory
+    compute: int  # the engine: buffer noticed -> result registered
+    latency_last_sample: int  # a window's last sample accepted -> out_valid, front end and engine idle
+    cycles_per_hop: int  # between results when samples come as fast as the design takes them
+    samples_per_cycle: float  # the highest sustained sample rate, per clock cycle: hop / cycles_per_hop
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def samples_per_s(self, clock_mhz: float) -> float:
+        return self.samples_per_cycle * clock_mhz * 1e6
+
+
+def frontend_model(fp: FrontEndPlan, p: StreamPlan) -> FrontEndCycles:
+    compute = model(p).compute
+    per_hop = max(fp.hop, fp.fft_period(), compute)
+    to_features = fp.latency_to_features()
+    return FrontEndCycles(fp.window, fp.hop, to_features, compute, to_features + compute, per_hop, fp.hop / per_hop)

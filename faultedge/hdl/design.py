@@ -12,6 +12,7 @@ from typing import Any
 
 from faultedge.errors import RunDirError
 from faultedge.hdl.engines import DEFAULT_ENGINE
+from faultedge.hdl.frontend.plan import FRONTENDS, NO_FRONTEND
 from faultedge.ir.files import DESIGN, Artifacts
 from faultedge.runs import RunDir, read_json, write_json
 
@@ -26,6 +27,11 @@ class DesignPoint:
     lanes: int = 16  # parallel MAC lanes P
     beat: int = 1  # input values per input beat
     board: str = DEFAULT_BOARD  # the FPGA board `faultedge fpga build` targets by default
+    frontend: str = NO_FRONTEND  # "none": features in; "pipelined" / "iterative": raw samples in through that FFT
+
+    @property
+    def sample_in(self) -> bool:
+        return self.frontend != NO_FRONTEND
 
     @property
     def artifacts(self) -> Artifacts:
@@ -46,6 +52,8 @@ class DesignPoint:
             if not isinstance(v, kind) or isinstance(v, bool):
                 raise RunDirError(f"{source}: {name}: expected {'an integer' if kind is int else 'a string'}, got {v!r}")
             values[name] = v
+        if values["frontend"] not in FRONTENDS:
+            raise RunDirError(f"{source}: frontend: {values['frontend']!r} is not one of {', '.join(FRONTENDS)}")
         return cls(**values)
 
 

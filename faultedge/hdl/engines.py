@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from faultedge.errors import IRError
+from faultedge.hdl.frontend.plan import FrontEndPlan
 from faultedge.hdl.image_plan import plan_image
 from faultedge.hdl.plan import plan_1d
 from faultedge.hdl.stream_plan import StreamPlan
@@ -28,17 +29,31 @@ class Engine:
     description: str
     planner: Callable[[IRModel, int, int], StreamPlan]
     component: str  # "module:Class", built from the plan
+    sample_component: str | None = None  # "module:Class" of the sample-in accelerator (front end + engine), if the engine has one
 
     def build(self, p: StreamPlan) -> "wiring.Component":
-        module, cls = self.component.split(":")
-        return getattr(importlib.import_module(module), cls)(p)
+        return _load(self.component)(p)
+
+    def require_sample_in(self) -> None:
+        if self.sample_component is None:
+            raise IRError(f"the {self.name} engine takes features only: a front end (raw samples in) exists for "
+                          f"{', '.join(e.name for e in ENGINES.values() if e.sample_component)}")
+
+    def build_sample_in(self, p: StreamPlan, fp: FrontEndPlan) -> "wiring.Component":
+        self.require_sample_in()
+        return _load(self.sample_component)(p, fp)
+
+
+def _load(ref: str) -> Any:
+    module, cls = ref.split(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 ENGINES: dict[str, Engine] = {
     e.name: e
     for e in (
         Engine("mac1d", "one P-lane MAC engine reused by every conv1d/linear stage (max-pool folded into the write-back)",
-               plan_1d, "faultedge.hdl.accel:Accelerator"),
+               plan_1d, "faultedge.hdl.accel:Accelerator", "faultedge.hdl.accel:SampleAccelerator"),
         Engine("image", "P MAC lanes for kernel assembly, convolution and head, with an attention unit and divider (kwconv2d networks)",
                plan_image, "faultedge.hdl.image_accel:ImageAccelerator"),
     )

@@ -113,12 +113,14 @@ def build(verilog: str, toplevel: str, cache: Path | None = None) -> Build:
     return Build(directory, toplevel, seconds, False)
 
 
-def simulate(b: Build, inputs: np.ndarray, segments: list[dict[str, Any]], meta: dict[str, Any], seed: int = 0, progress: bool = False, desc: str = "simulate") -> dict[str, Any]:
+def simulate(b: Build, inputs: np.ndarray, segments: list[dict[str, Any]], meta: dict[str, Any], seed: int = 0, progress: bool = False, desc: str = "simulate",
+             total: int | None = None) -> dict[str, Any]:
     """Run the testbench on `inputs` (N, n_inputs) and return its recorded results.
 
     `meta` gives beat, input_bits, n_classes, logit_bits and the ports of the two streams
     (faultedge.hdl.components.streams.stream_ports); each segment is {"start", "stop",
-    "backpressure"} over consecutive rows of `inputs`.
+    "backpressure"} over consecutive rows of `inputs`. A sample-in job has `samples` (a .npy path) and
+    `window_ends` in `meta` instead, its segments run over the samples (with a `pace`), and `total` counts its results.
     """
     from cocotb_tools.runner import get_results, get_runner
 
@@ -129,7 +131,7 @@ def simulate(b: Build, inputs: np.ndarray, segments: list[dict[str, Any]], meta:
                "progress": str(work / "progress")}
         (work / "job.json").write_text(json.dumps(job))
         env = {"FAULTEDGE_SIM_JOB": str(work / "job.json")}
-        total = sum(s["stop"] - s["start"] for s in segments)
+        total = total if total is not None else sum(s["stop"] - s["start"] for s in segments)
         stop = threading.Event()
         watcher = threading.Thread(target=_watch, args=(work / "progress", total, desc, stop), daemon=True) if progress else None
         if watcher:

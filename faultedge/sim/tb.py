@@ -1,5 +1,9 @@
 """The cocotb testbench of the accelerator (one module for `faultedge sim` and pytest alike).
 
+Two kinds of job: feature vectors (below), or one raw sample stream for a sample-in accelerator
+(`samples`: the stream's segments are paced, full rate or under random back-pressure; the clock
+edge at which each window's last sample was accepted is recorded, and every result).
+
 It reads a job file (path in $FAULTEDGE_SIM_JOB, written by faultedge.sim.runner): the integer
 input vectors (.npy), a list of segments, each a run of consecutive vectors streamed back to
 back with or without random valid/ready back-pressure on both streams, and the Verilog ports of
@@ -87,6 +91,13 @@ async def _drive(dut, inp: _Stream, beats: list[list[int]], backpressure: bool, 
     inp.valid.value = 0
 
 
+async def _collect_split(dut, out: _Stream, count: int, bp_from: int, n_classes: int, logit_bits: int, rng: np.random.Generator, clock: _Clock,
+                         rec: dict, progress: Path | None) -> None:
+    """Results of a sample stream: the first `bp_from` always taken, the rest under random back-pressure."""
+    await _collect(dut, out, bp_from, n_classes, logit_bits, False, rng, clock, rec, progress)
+    await _collect(dut, out, count - bp_from, n_classes, logit_bits, True, rng, clock, rec, progress)
+
+
 async def _collect(dut, out: _Stream, count: int, n_classes: int, logit_bits: int, backpressure: bool, rng: np.random.Generator, clock: _Clock,
                    rec: dict, progress: Path | None) -> None:
     got, seen_valid = 0, False
@@ -114,14 +125,29 @@ async def _collect(dut, out: _Stream, count: int, n_classes: int, logit_bits: in
     out.ready.value = 0
 
 
-@cocotb.test()
-async def stream(dut) -> None:
-    job = json.loads(Path(os.environ[JOB_ENV]).read_text())
-    x = np.load(job["inputs"])
-    beats = _pack_beats(x, job["beat"], job["input_bits"])
-    rng = np.random.default_rng(job["seed"])
-    progress = Path(job["progress"]) if job.get("progress") else None
-    inp, out = _Stream(dut, job["ports"]["input"]), _Stream(dut, job["ports"]["output"])
+async def _drive_samples(dut, inp: _Stream, samples: list[int], segments: list[dict], window_ends: set[int], rng: np.random.Generator,
+                         clock: _Clock, rec: dict) -> None:
+    """One sample per transfer (two's complement words): `pace` cycles per sample (1: every cycle), or random valid under back-pressure."""
+    for seg in segments:
+        pace, bp = seg["pace"], seg["backpressure"]
+        for i in range(seg["start"], seg["stop"]):
+            for _ in range(pace - 1):
+                await FallingEdge(dut.clk)
+                inp.valid.value = 0
+            while True:
+                await FallingEdge(dut.clk)
+                valid = (not bp) or bool(rng.random() < 0.7)
+                inp.valid.value = int(valid)
+                inp.payload.value = samples[i]
+                if valid and int(inp.ready.value):
+                    if i in window_ends:
+                        rec["last_edge"].append(clock.edge())
+                    break
+    await FallingEdge(dut.clk)
+    inp.valid.value = 0
+
+
+async def _start(dut, inp: _Stream, out: _Stream) -> _Clock:
     cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
     dut.rst.value = 1
     inp.valid.value = 0
@@ -129,8 +155,31 @@ async def stream(dut) -> None:
     for _ in range(3):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
-    clock = _Clock(get_sim_time(unit="ns"))
+    return _Clock(get_sim_time(unit="ns"))
+
+
+@cocotb.test()
+async def stream(dut) -> None:
+    job = json.loads(Path(os.environ[JOB_ENV]).read_text())
+    rng = np.random.default_rng(job["seed"])
+    progress = Path(job["progress"]) if job.get("progress") else None
+    inp, out = _Stream(dut, job["ports"]["input"]), _Stream(dut, job["ports"]["output"])
+    clock = await _start(dut, inp, out)
     rec: dict = {"logits": [], "classes": [], "first_edge": [], "last_edge": [], "out_edge": []}
+    if "samples" in job:
+        mask = (1 << job["sample_bits"]) - 1
+        samples = [int(v) & mask for v in np.load(job["samples"])]
+        ends = set(job["window_ends"])
+        # results come under back-pressure while the back-pressured samples go in (the collector follows the segments by count)
+        bp_from = next((k for k, e in enumerate(job["window_ends"]) if any(s["backpressure"] and s["start"] <= e < s["stop"] for s in job["segments"])),
+                       len(ends))
+        collector = cocotb.start_soon(_collect_split(dut, out, len(ends), bp_from, job["n_classes"], job["logit_bits"], rng, clock, rec, progress))
+        await _drive_samples(dut, inp, samples, job["segments"], ends, rng, clock, rec)
+        await collector
+        Path(job["results"]).write_text(json.dumps(rec))
+        return
+    x = np.load(job["inputs"])
+    beats = _pack_beats(x, job["beat"], job["input_bits"])
     for seg in job["segments"]:
         lo, hi, bp = seg["start"], seg["stop"], seg["backpressure"]
         collector = cocotb.start_soon(_collect(dut, out, hi - lo, job["n_classes"], job["logit_bits"], bp, rng, clock, rec, progress))

@@ -1,6 +1,12 @@
 """Bit-exact verification of the generated accelerator against the golden model, in Verilator.
 
-One simulation streams three segments and compares every logit and class with
+A sample-in accelerator gets one raw sample stream instead (`verify_samples`, faultedge.sim.samples):
+every window of it (faultedge.ir.frontend.frame) is compared with `golden.predict_samples`; the
+first windows come paced so slowly that each finds the design idle, and their latency from the last
+sample to the result must equal the cycle model; then full rate, where the results must come every
+`cycles_per_hop` cycles; then random valid/ready back-pressure on both streams.
+
+A feature accelerator's simulation streams three segments and compares every logit and class with
 `faultedge.ir.golden.run`:
 
 1. the given test vectors (real CWRU windows) back to back, inputs always valid and outputs
@@ -12,18 +18,22 @@ One simulation streams three segments and compares every logit and class with
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from faultedge.hdl.components.streams import accelerator_signature, stream_ports
-from faultedge.hdl.cycles import model
+from faultedge.hdl.components.streams import accelerator_signature, sample_accelerator_signature, stream_ports
+from faultedge.hdl.cycles import FrontEndCycles, frontend_model, model
 from faultedge.hdl.engines import DEFAULT_ENGINE, plan
+from faultedge.hdl.frontend.plan import check_frontend
 from faultedge.ir import IRModel
 from faultedge.ir.files import TOPLEVEL
-from faultedge.ir import golden
+from faultedge.ir import frontend, golden
 from faultedge.sim import runner
+from faultedge.sim.samples import PACED_WINDOWS, Part
 
 SHOW_MISMATCHES = 5
 
@@ -104,3 +114,85 @@ def verify(ir: IRModel, verilog: str, lanes: int, beat: int, vectors: np.ndarray
 def _kind(i: int, counts: dict[str, int]) -> str:
     edges = np.cumsum([counts["vectors"], counts["random"], counts["extremes"]])
     return ("vector", "random", "extreme", "backpressure")[int(np.searchsorted(edges, i, side="right"))]
+
+
+def _mismatches(expect: golden.GoldenResult, logits: np.ndarray, classes: np.ndarray, kinds: list[str]) -> dict[str, Any]:
+    bad_logits = logits != expect.logits
+    bad = np.flatnonzero(bad_logits.any(1) | (classes != expect.classes))
+    first = [{"index": int(i), "kind": kinds[i], "golden_logits": expect.logits[i].tolist(), "rtl_logits": logits[i].tolist(),
+              "golden_class": int(expect.classes[i]), "rtl_class": int(classes[i])} for i in bad[:SHOW_MISMATCHES]]
+    return {"samples": int(len(bad)), "logits": int(bad_logits.sum()), "classes": int((classes != expect.classes).sum()), "first": first}
+
+
+def sample_segments(parts: list[Part], window: int, hop: int, pace: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """The stream and its segments: the first PACED_WINDOWS windows paced (`pace` cycles a sample), then each part at
+    full rate or under back-pressure."""
+    stream = np.concatenate([p.samples for p in parts])
+    paced = min(window + (PACED_WINDOWS - 1) * hop, len(stream))
+    segments, start = [{"start": 0, "stop": paced, "pace": pace, "backpressure": False}], 0
+    for p in parts:
+        lo, hi = max(start, paced), start + len(p.samples)
+        if hi > lo:
+            segments.append({"start": lo, "stop": hi, "pace": 1, "backpressure": p.backpressure})
+        start += len(p.samples)
+    return stream, segments
+
+
+def verify_samples(ir: IRModel, verilog: str, lanes: int, architecture: str, parts: list[Part], seed: int = 0, clock_mhz: float = 100.0,
+                   toplevel: str = TOPLEVEL, progress: bool = False) -> dict[str, Any]:
+    """Simulate the sample-in accelerator `verilog` on the stream of `parts` and compare every window with golden.predict_samples."""
+    fp = check_frontend(ir.frontend, architecture, "faultedge quantize RUN")
+    p = plan(ir, lanes, 1)
+    cm: FrontEndCycles = frontend_model(fp, p)
+    pace = -(-max(fp.busy_after_window(), cm.latency_last_sample) // fp.hop) + 1  # each paced window finds the design idle
+    stream, segments = sample_segments(parts, fp.window, fp.hop, pace)
+    windows = frontend.frame(stream, fp.window, fp.hop)
+    if len(windows) <= PACED_WINDOWS + 2:
+        raise ValueError(f"the stream holds {len(windows)} windows; verify_samples needs more than {PACED_WINDOWS + 2}")
+    ends = (np.arange(len(windows)) * fp.hop + fp.window - 1).tolist()
+    owner = np.repeat(np.arange(len(parts)), [len(pt.samples) for pt in parts])
+    kinds = [parts[owner[e]].kind + (" (back-pressure)" if parts[owner[e]].backpressure else "") for e in ends]
+    expect = golden.predict_samples(ir, windows)
+    b = runner.build(verilog, toplevel)
+    t0 = time.perf_counter()
+    figures = {"sample_bits": fp.sample_bits, "n_classes": p.n_classes, "logit_bits": p.logit_bits}
+    with tempfile.TemporaryDirectory(prefix="faultedge-samples-") as tmp:
+        path = Path(tmp) / "samples.npy"
+        np.save(path, stream.astype(np.int64))
+        meta = {**figures, "ports": stream_ports(sample_accelerator_signature(**figures)), "samples": str(path), "window_ends": ends}
+        res = runner.simulate(b, np.zeros((0, 1)), segments, meta, seed=seed, progress=progress, desc=f"simulate {lanes} lanes, {architecture} FFT",
+                              total=len(windows))
+    sim_seconds = time.perf_counter() - t0
+
+    logits = np.asarray(res["logits"], dtype=np.int64).reshape(-1, p.n_classes)
+    classes = np.asarray(res["classes"], dtype=np.int64)
+    out_edges, last_edges = np.asarray(res["out_edge"]), np.asarray(res["last_edge"])
+    latency = out_edges - last_edges
+    paced = latency[:PACED_WINDOWS]
+    full = [k for k in range(PACED_WINDOWS + 3, len(ends)) if all(segments_of(segments, ends[j]) == (1, False) for j in range(k - 3, k + 1))]
+    intervals = np.diff(out_edges)[np.asarray(full, dtype=np.int64) - 1] if full else np.zeros(0, np.int64)
+    measured = {"latency_last_sample": sorted(set(paced.tolist())), "cycles_per_hop": sorted(set(intervals.tolist())),
+                "full_rate_windows": len(full)}
+    match = measured["latency_last_sample"] == [cm.latency_last_sample] and measured["cycles_per_hop"] == [cm.cycles_per_hop]
+    mm = _mismatches(expect, logits, classes, kinds)
+    us = 1.0 / clock_mhz
+    return {
+        "lanes": lanes,
+        "frontend": architecture,
+        "windows": {"total": len(windows), "paced": PACED_WINDOWS, "full_rate_measured": len(full),
+                    "kinds": {k: kinds.count(k) for k in dict.fromkeys(kinds)}, "samples": int(len(stream))},
+        "mismatches": mm,
+        "bit_exact": not mm["samples"],
+        "cycles": {"model": cm.to_dict(), "measured": measured, "match": bool(match)},
+        "latency": {"clock_mhz": clock_mhz, "last_sample_to_result_us": cm.latency_last_sample * us,
+                    "samples_per_s": cm.samples_per_s(clock_mhz), "results_per_s": cm.samples_per_s(clock_mhz) / fp.hop},
+        "versions": runner.versions(),
+        "build": {"cached": b.cached, "seconds": round(b.seconds, 2), "directory": str(b.directory)},
+        "simulate_seconds": round(sim_seconds, 2),
+    }
+
+
+def segments_of(segments: list[dict[str, Any]], i: int) -> tuple[int, bool]:
+    """(pace, back-pressure) of the segment that streams sample i."""
+    seg = next(s for s in segments if s["start"] <= i < s["stop"])
+    return seg["pace"], seg["backpressure"]

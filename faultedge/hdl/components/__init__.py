@@ -10,7 +10,7 @@ Shared by both engines:
 
 The 1-D engine (`faultedge.hdl.accel.Accelerator` joins them):
 
-    mac1d.py      `InputLoader`, `MacArray`, `MaxPoolWriteBack`, `Sequencer`
+    mac1d.py      `InputLoader` (or `FeatureLoader`, written by the front end), `MacArray`, `MaxPoolWriteBack`, `Sequencer`
 
 The image engine (`faultedge.hdl.image_accel.ImageAccelerator` joins them):
 

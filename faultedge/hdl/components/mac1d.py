@@ -18,14 +18,14 @@ PRE_TREE and POST_ACC in faultedge.hdl.plan are those depths; the cycle model re
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth import Const, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from faultedge.hdl.components.argmax import logits_signature
 from faultedge.hdl.components.common import Banks, bits, log2, pack, read_signature, value_shape, write_signature
-from faultedge.hdl.components.streams import (beats_signature, buffer_signature, control_signature, pipeline_signature,
+from faultedge.hdl.components.streams import (beats_signature, buffer_signature, control_signature, features_signature, pipeline_signature,
                                               select_signature)
 from faultedge.hdl.plan import POST_ACC, PRE_TREE, Plan, Stage
 
@@ -64,20 +64,45 @@ def _rotate(values: list, amount: Signal) -> list:
     return cur
 
 
+def _double_buffer(m: Module, p: Plan, mem: Banks, ready: Signal, done_loading: Value, buffer, read) -> Signal:
+    """The input memory's two buffers: the writer fills buffer `wbuf` (returned; `ready` while it is free) and hands it
+    over on `done_loading`; `buffer.filled` while the buffer read next holds a whole window, `buffer.release` hands it back.
+    The MAC array's read addresses come without the buffer offset, which is added here."""
+    mem0 = p.stages[0].in_mem
+    rbuf, wbuf = Signal(), Signal()
+    full = [Signal(name="full0"), Signal(name="full1")]
+    m.d.comb += ready.eq(Mux(wbuf, ~full[1], ~full[0]))
+    with m.If(done_loading):
+        m.d.sync += wbuf.eq(~wbuf)
+    for k in range(2):
+        with m.If(done_loading & (wbuf == k)):
+            m.d.sync += full[k].eq(1)
+        with m.Elif(buffer.release & (rbuf == k)):
+            m.d.sync += full[k].eq(0)
+    with m.If(buffer.release):
+        m.d.sync += rbuf.eq(~rbuf)
+    m.d.comb += buffer.filled.eq(Mux(rbuf, full[1], full[0]))
+    for b in range(mem0.banks):
+        m.d.comb += [mem.read[b].addr.eq(read[b].addr + Mux(rbuf, mem0.rows, 0)), mem.read[b].en.eq(read[b].en), read[b].data.eq(mem.read[b].data)]
+    return wbuf
+
+
+def _loader_members(p: Plan) -> dict:
+    shape, depth, banks = stage_memory(p, 0)
+    return {"buffer": Out(buffer_signature()), "read": Out(read_signature(shape, depth)).array(banks)}
+
+
 class InputLoader(wiring.Component):
     """Input beats into the double-buffered input memory (stage 0's banks), so the next window
     streams in while the MAC array reads the current one.
 
     A beat is an aligned block of `beat` values, so value k wires straight to its bank (no write
     multiplexer). `buffer.filled`: the buffer read next holds a whole window; `buffer.release`
-    (stage 0 issued its last chunk) hands that buffer back to the writer. The MAC array's read
-    addresses come without the buffer offset, which the loader adds."""
+    (stage 0 issued its last chunk) hands that buffer back to the writer."""
 
     def __init__(self, p: Plan) -> None:
         self.plan = p
-        shape, depth, banks = stage_memory(p, 0)
-        super().__init__({"beats": In(beats_signature(p.beat, p.input_bits)), "buffer": Out(buffer_signature()),
-                          "read": Out(read_signature(shape, depth)).array(banks)})
+        super().__init__({"beats": In(beats_signature(p.beat, p.input_bits)), **_loader_members(p)})
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -88,12 +113,12 @@ class InputLoader(wiring.Component):
         n_beats = p.n_inputs // p.beat
         la = Signal(range(mem0.offset + p.n_inputs + 1), init=mem0.offset)
         beat_no = Signal(range(n_beats))
-        rbuf, wbuf = Signal(), Signal()
-        full = [Signal(name="full0"), Signal(name="full1")]
-        beats, release = self.beats, self.buffer.release
-        m.d.comb += beats.ready.eq(Mux(wbuf, ~full[1], ~full[0]))
+        beats = self.beats
         accept = Signal()
         m.d.comb += accept.eq(beats.valid & beats.ready)
+        done_loading = Signal()
+        m.d.comb += done_loading.eq(accept & (beat_no == n_beats - 1))
+        wbuf = _double_buffer(m, p, mem, beats.ready, done_loading, self.buffer, self.read)
         for b in range(nb0):
             wp = mem.write[b]
             m.d.comb += [
@@ -101,23 +126,38 @@ class InputLoader(wiring.Component):
                 wp.data.eq(beats.payload[b % p.beat]),
                 wp.en.eq(accept & ((la & (nb0 - 1)) >> log2(p.beat) == b // p.beat)),
             ]
-        done_loading = Signal()
-        m.d.comb += done_loading.eq(accept & (beat_no == n_beats - 1))
         with m.If(accept):
             m.d.sync += [la.eq(la + p.beat), beat_no.eq(beat_no + 1)]
             with m.If(done_loading):
-                m.d.sync += [la.eq(mem0.offset), beat_no.eq(0), wbuf.eq(~wbuf)]
-        for k in range(2):
-            with m.If(done_loading & (wbuf == k)):
-                m.d.sync += full[k].eq(1)
-            with m.Elif(release & (rbuf == k)):
-                m.d.sync += full[k].eq(0)
-        with m.If(release):
-            m.d.sync += rbuf.eq(~rbuf)
-        m.d.comb += self.buffer.filled.eq(Mux(rbuf, full[1], full[0]))
+                m.d.sync += [la.eq(mem0.offset), beat_no.eq(0)]
+        return m
+
+
+class FeatureLoader(wiring.Component):
+    """The input memory of a sample-in accelerator: the front end writes each input at its own address
+    (`features`: address, value, last), in whatever order its bins come, into the buffer the engine
+    does not read; the window's `last` input hands the buffer to the sequencer (as InputLoader's last beat)."""
+
+    def __init__(self, p: Plan) -> None:
+        self.plan = p
+        super().__init__({"features": In(features_signature(p.n_inputs, p.input_bits)), **_loader_members(p)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        p = self.plan
+        mem0 = p.stages[0].in_mem
+        nb0 = mem0.banks
+        m.submodules.memory = mem = Banks(*stage_memory(p, 0))
+        feats = self.features
+        accept = Signal()
+        m.d.comb += accept.eq(feats.valid & feats.ready)
+        wbuf = _double_buffer(m, p, mem, feats.ready, accept & feats.payload.last, self.buffer, self.read)
+        address = Signal(range(mem0.offset + p.n_inputs))
+        m.d.comb += address.eq(feats.payload.addr + mem0.offset)
         for b in range(nb0):
-            m.d.comb += [mem.read[b].addr.eq(self.read[b].addr + Mux(rbuf, rows0, 0)), mem.read[b].en.eq(self.read[b].en),
-                         self.read[b].data.eq(mem.read[b].data)]
+            wp = mem.write[b]
+            m.d.comb += [wp.addr.eq((address >> log2(nb0)) + Mux(wbuf, mem0.rows, 0)), wp.data.eq(feats.payload.value),
+                         wp.en.eq(accept & ((address & (nb0 - 1)) == b))]
         return m
 
 

@@ -3,6 +3,7 @@
 The accelerator has two streams (`amaranth.lib.stream`, valid/ready):
 
     beats   in    one beat: `beat` two's-complement input values, value k in bits [k*bits, (k+1)*bits)
+                  (a sample-in accelerator has `samples` instead: one raw sample per transfer)
     result  out   `cls`, the class, and `logits`, every logit (class 0 in the low bits)
 
 `accelerator_signature` builds them from the figures in the plan (and in hdl/report.json), so the
@@ -31,6 +32,11 @@ def beats_signature(beat: int, input_bits: int) -> stream.Signature:
     return stream.Signature(data.ArrayLayout(signed(input_bits), beat))
 
 
+def features_signature(n_inputs: int, input_bits: int) -> stream.Signature:
+    """Inputs written one at a time at their address (the front end's normalised bins, in any order); `last` on a window's final one."""
+    return stream.Signature(data.StructLayout({"addr": range(n_inputs), "value": signed(input_bits), "last": 1}))
+
+
 def result_layout(n_classes: int, logit_bits: int) -> data.StructLayout:
     """The result's payload: the class in the low bits, then the logits, class 0 first."""
     return data.StructLayout({"cls": class_bits(n_classes), "logits": data.ArrayLayout(signed(logit_bits), n_classes)})
@@ -39,6 +45,17 @@ def result_layout(n_classes: int, logit_bits: int) -> data.StructLayout:
 def accelerator_signature(*, beat: int, input_bits: int, n_classes: int, logit_bits: int) -> wiring.Signature:
     """The ports of every accelerator (an engine, or its generated Verilog as a board top's instance)."""
     return wiring.Signature({"beats": In(beats_signature(beat, input_bits)),
+                             "result": Out(stream.Signature(result_layout(n_classes, logit_bits)))})
+
+
+def samples_signature(sample_bits: int) -> stream.Signature:
+    """A sample-in accelerator's input: one two's-complement raw sample per transfer."""
+    return stream.Signature(signed(sample_bits))
+
+
+def sample_accelerator_signature(*, sample_bits: int, n_classes: int, logit_bits: int) -> wiring.Signature:
+    """The ports of a sample-in accelerator (front end + engine): raw samples in, one result per hop out."""
+    return wiring.Signature({"samples": In(samples_signature(sample_bits)),
                              "result": Out(stream.Signature(result_layout(n_classes, logit_bits)))})
 
 
@@ -94,9 +111,11 @@ class StreamAccelerator(wiring.Component):
     """What every engine shares: its plan, the stream ports built from the plan's figures, and the
     figures themselves (the board top, the UART host and the host protocol read them)."""
 
-    def __init__(self, plan: StreamPlan) -> None:
+    def __init__(self, plan: StreamPlan, signature: wiring.Signature | None = None) -> None:
+        """`signature`: other ports than the engine's own (a sample-in accelerator's)."""
         self.plan = plan
-        super().__init__(accelerator_signature(beat=plan.beat, input_bits=plan.input_bits, n_classes=plan.n_classes, logit_bits=plan.logit_bits))
+        super().__init__(signature or accelerator_signature(beat=plan.beat, input_bits=plan.input_bits, n_classes=plan.n_classes,
+                                                             logit_bits=plan.logit_bits))
 
     input_bits = property(lambda self: self.plan.input_bits)
     logit_bits = property(lambda self: self.plan.logit_bits)
