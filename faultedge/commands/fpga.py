@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from faultedge.fpga.spi_adc import AdcSettings
+
+ADC_ARGS = {"rate_hz": "adc_rate", "width": "adc_width", "mode": "adc_mode", "lead": "adc_lead", "coding": "adc_coding", "sclk_hz": "adc_sclk"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +28,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--target-mhz", type=float, help="first pass's core clock when following Fmax (default: the profile's)")
     b.add_argument("--baud", type=int, help="UART baud rate (default: the profile's)")
     b.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    a = b.add_argument_group("sample source", "where a sample-in design's raw samples come from (docs/fpga.md: the SPI ADC source)")
+    a.add_argument("--source", choices=("uart", "spi"), default="uart",
+                   help="uart: the host streams samples (or windows) over the UART; spi: an SPI ADC on the board's header feeds the "
+                   "accelerator and the UART only carries the replies (default: uart)")
+    a.add_argument("--adc-rate", type=float, metavar="HZ",
+                   help="samples per second, the rate the network was trained at (required with --source spi)")
+    a.add_argument("--adc-width", type=int, metavar="N", help="the converter's data bits, 12..24 (default: 16)")
+    a.add_argument("--adc-mode", type=int, metavar="M", help="SPI mode 0..3: CPOL = M >> 1, CPHA = M & 1 (default: 0)")
+    a.add_argument("--adc-lead", type=int, metavar="N", help="bits the converter sends before the MSB (default: 0)")
+    a.add_argument("--adc-coding", metavar="twos|offset", help="two's complement or offset (straight) binary (default: twos)")
+    a.add_argument("--adc-cs-active-high", action="store_true", help="chip select is active high (default: active low)")
+    a.add_argument("--adc-sclk", type=float, metavar="HZ", help="the fastest SCLK the converter takes (default: 1e6)")
     b.set_defaults(func=run_build)
     ls = actions.add_parser("boards", help="list the FPGA board profiles")
     ls.set_defaults(func=run_boards)
@@ -35,9 +53,26 @@ def run_build(args: argparse.Namespace) -> int:
     from faultedge.runs import RunDir
 
     run_dir = RunDir(args.run)
-    opts = BuildOptions(clock_mhz=args.clock_mhz, target_mhz=args.target_mhz, baud=args.baud, seed=args.seed)
+    opts = BuildOptions(clock_mhz=args.clock_mhz, target_mhz=args.target_mhz, baud=args.baud, seed=args.seed, adc=_adc(args))
     run_step(run_dir, FlowConfig(network=read_design(run_dir).network, fpga=opts, fpga_board=args.board), "fpga")
     return 0
+
+
+def _adc(args: argparse.Namespace) -> AdcSettings | None:
+    """The SPI ADC settings of --source spi (None for the UART source); --adc-* without it is refused."""
+    from faultedge.errors import FaultedgeError
+    from faultedge.fpga.spi_adc import AdcSettings
+
+    given = {field: getattr(args, arg) for field, arg in ADC_ARGS.items() if getattr(args, arg) is not None}
+    if args.adc_cs_active_high:
+        given["cs_active_low"] = False
+    if args.source == "uart":
+        if given:
+            raise FaultedgeError("--adc-* options set the SPI ADC source: add --source spi")
+        return None
+    if "rate_hz" not in given:
+        raise FaultedgeError("--source spi needs --adc-rate HZ (the sample rate the network was trained at)")
+    return AdcSettings(**given)
 
 
 def run_boards(args: argparse.Namespace) -> int:

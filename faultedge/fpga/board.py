@@ -3,8 +3,9 @@
 A profile names the device for the tools, the board clock, the first place-and-route target,
 the UART and LEDs, the device's capacity (for the fit verdict before place and route) and its
 pin constraint file (.lpf for ECP5, .pcf for iCE40, .xdc for Xilinx). Pin files use the port
-names of faultedge.fpga.top (clk_in or clk_in_p/clk_in_n, uart_rx, uart_tx, led[i]); the clock
-constraint itself is generated from `clock_mhz`, so the frequency has one home.
+names of faultedge.fpga.top (clk_in or clk_in_p/clk_in_n, uart_rx, uart_tx, led[i], and on boards
+with an `adc_note` the SPI ADC's adc_cs, adc_sclk, adc_miso on a header); the clock constraint
+itself is generated from `clock_mhz`, so the frequency has one home.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], tuple[str, ...]]] = {
     "pll": (str, ("ice40",)),
     "part": (str, ("xilinx",)),
     "clock_differential": (bool, ()),
+    "adc_note": (str, ()),
 }
 CAPACITY_KEYS = ("lut", "ff", "dsp", "bram")
 
@@ -66,6 +68,7 @@ class FpgaBoard:
     pll: str = ""
     part: str = ""
     clock_differential: bool = False
+    adc_note: str = ""  # where the SPI ADC source's pins are (empty: the board has none)
 
     @property
     def pin_text(self) -> str:

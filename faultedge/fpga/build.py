@@ -24,7 +24,8 @@ from faultedge.fpga.clocks import ClockPlan, plan_clock
 from faultedge.fpga.flow import FitError, PnrResult, constraint_file, fit_verdict, pack, place_and_route, synthesize
 from faultedge.fpga.protocol import Protocol
 from faultedge.fpga.tools import tool_version
-from faultedge.fpga.top import TOP_NAME, top_verilog, uart_divisor
+from faultedge.fpga.spi_adc import AdcSettings
+from faultedge.fpga.top import TOP_NAME, check_spi_source, top_verilog, uart_divisor
 from faultedge.fpga.xilinx import build_tcl
 from faultedge.hdl.artifacts import FRONTEND_TOPLEVEL, FRONTEND_VERILOG
 from faultedge.hdl.design import read_design
@@ -45,6 +46,7 @@ class BuildOptions:
     baud: int | None = None  # default: the board's
     seed: int = 1  # nextpnr placement seed
     pack: bool = True  # False: stop after place and route (design-space sweeps)
+    adc: AdcSettings | None = None  # the SPI ADC sample source (faultedge.fpga.spi_adc); None: the UART's
 
 
 def build(run: RunDir, board_name: str | None = None, opts: BuildOptions = BuildOptions(), log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -74,6 +76,10 @@ def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: 
     """The accelerator's Verilog and its hdl report (faultedge.hdl.artifacts) in a board top, up to the
     report, in `workdir` (replaced). A sample-in design's front end alone (`frontend`, its Verilog) is
     synthesised by itself as well, for its own resource figures."""
+    target = opts.clock_mhz or opts.target_mhz or board.target_mhz
+    clock = plan_clock(board.family, board.clock_mhz, target)
+    if opts.adc is not None:  # refused before anything is written
+        check_spi_source(board, Protocol.of({**hdl_report, **hdl_report.get("frontend", {})}), opts.adc, clock, opts.baud or board.baud)
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -91,15 +97,14 @@ def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: 
         "cycles": cycles, "cycles_per_inference": cycles["per_inference"],
         "tools": {t: tool_version(t) for t in TOOLS[board.family]},
         "passes": [],
+        "source": _source(opts, clock),
     }
 
     def elaborate(clock: ClockPlan) -> None:
-        write_text(workdir / f"{TOP_NAME}.v", top_verilog(board, accel, clock, opts.baud))
+        write_text(workdir / f"{TOP_NAME}.v", top_verilog(board, accel, clock, opts.baud, opts.adc))
         name, text = constraint_file(board)
         write_text(workdir / name, text)
 
-    target = opts.clock_mhz or opts.target_mhz or board.target_mhz
-    clock = plan_clock(board.family, board.clock_mhz, target)
     log(f"  elaborating the board top: {accel.lanes} lanes, beat {accel.beat}, core clock {clock.core_mhz:g} MHz")
     elaborate(clock)
     if frontend is not None:
@@ -171,6 +176,7 @@ def _clock_fields(report: dict[str, Any], clock: ClockPlan, fmax: float | None, 
     report.update(board_clock_mhz=board.clock_mhz, clock_mhz=clock.core_mhz, pll=clock.params or None, fmax_mhz=fmax, timing_met=timing_met)
     known, f, cycles = timing_met is True, clock.core_mhz, report["cycles"]
     baud = opts.baud or board.baud
+    report["source"] = _source(opts, clock)
     report["uart"] = {"baud": baud, "divisor": uart_divisor(f, baud), **protocol.to_json(), "reply_bytes": protocol.reply_bytes, "note": board.uart_note}
     if protocol.samples:
         fm = report["frontend"]["cycle_model"]
@@ -178,13 +184,21 @@ def _clock_fields(report: dict[str, Any], clock: ClockPlan, fmax: float | None, 
         report["samples_per_s"] = round(fm["samples_per_cycle"] * f * 1e6, 1) if known else None
         report["results_per_s"] = round(fm["samples_per_cycle"] * f * 1e6 / fm["hop"], 1) if known else None
         report["latency_us"], report["throughput_per_s"] = report["latency_last_sample_us"], report["results_per_s"]  # end to end
-        report["uart"]["samples_per_s"] = round(baud / (10 * protocol.value_bytes), 1)  # the serial line, not the accelerator
+        if opts.adc is None:
+            report["uart"]["samples_per_s"] = round(baud / (10 * protocol.value_bytes), 1)  # the serial line, not the accelerator
         return
     report["latency_us"] = round(cycles["latency_first"] / f, 4) if known else None
     report["latency_last_beat_us"] = round(cycles["latency_last"] / f, 4) if known else None
     report["throughput_per_s"] = round(f * 1e6 / cycles["per_inference"], 1) if known else None
     report["uart"].update(request_bytes=protocol.request_bytes,
                           windows_per_s=round(baud / (10 * (protocol.request_bytes + protocol.reply_bytes)), 2))
+
+
+def _source(opts: BuildOptions, clock: ClockPlan) -> dict[str, Any]:
+    """Where the samples come from; the SPI ADC's settings and its dividers at this core clock."""
+    if opts.adc is None:
+        return {"kind": "uart"}
+    return {"kind": "spi", **opts.adc.to_json(), **opts.adc.timing(clock.core_mhz * 1e6).to_json()}
 
 
 def _xilinx_report(report: dict[str, Any], board: FpgaBoard, clock: ClockPlan, opts: BuildOptions, protocol: Protocol,
