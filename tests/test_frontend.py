@@ -144,3 +144,19 @@ def ir_json_with_front_end() -> dict:
 def test_front_end_validation_names_the_field(ir_json_with_front_end, path, value, message):
     with pytest.raises(IRError, match=message):
         IRModel.from_json(mutate(path, value, obj=ir_json_with_front_end))
+
+
+def test_the_front_end_must_be_the_one_preprocessing_json_gives():
+    rng = np.random.default_rng(3)
+    mean, std = rng.uniform(0, 0.01, 8), rng.uniform(0.001, 0.01, 8)
+    fe = front_end(16, mean=mean, std=std)
+    prep = {"window": 16, "mean": mean.tolist(), "std": std.tolist()}
+    frontend.check_preprocessing(fe, prep, -4, "preprocessing.json")  # the one it was fitted from
+    with pytest.raises(IRError, match="window 32 samples, but the IR's front end frames 16"):
+        frontend.check_preprocessing(fe, {**prep, "window": 32}, -4, "preprocessing.json")
+    with pytest.raises(IRError, match="mean/std of 7/8 bins, but the IR's front end has 8"):
+        frontend.check_preprocessing(fe, {**prep, "mean": mean[:7].tolist()}, -4, "preprocessing.json")
+    moved = mean.copy()
+    moved[2] += 0.005
+    with pytest.raises(IRError, match=r"other offsets than the IR's front end \(1 of 8 bins, first feature 2\); the IR is stale"):
+        frontend.check_preprocessing(fe, {**prep, "mean": moved.tolist()}, -4, "preprocessing.json")

@@ -250,10 +250,10 @@ def test_hdl_command_without_a_front_end_names_the_command(tmp_path, capsys):
 def test_student_sample_in_on_real_cwru_recordings(edge_run, tmp_path, capsys):
     """`faultedge hdl --frontend pipelined` then `faultedge sim`: the run's real CWRU test records (noise-free and at -6 dB),
     silence, full scale, clipping, random samples and back-pressure, every window bit-exact, cycles as modelled."""
-    for name in ("config.json", "model.ir.json", "golden_vectors.npz"):
+    for name in ("config.json", "model.ir.json", "golden_vectors.npz", "preprocessing.json"):
         shutil.copy(edge_run[0] / name, tmp_path / name)
     assert IRModel.load(tmp_path / "model.ir.json").frontend is not None
-    assert main(["hdl", str(tmp_path), "--lanes", "64", "--frontend", "pipelined"]) == 0
+    assert main(["hdl", str(tmp_path), "--lanes", "64", "--frontend", "pipelined"]) == 0  # its preprocessing.json matches
     design = json.loads((tmp_path / "hdl" / "design.json").read_text())
     assert design["frontend"] == "pipelined" and design["beat"] == 1
     assert (tmp_path / "hdl" / "faultedge_frontend.v").exists()
@@ -266,3 +266,16 @@ def test_student_sample_in_on_real_cwru_recordings(edge_run, tmp_path, capsys):
     model = r["cycles"]["model"]
     assert model["cycles_per_hop"] == 1024 and r["cycles"]["measured"]["cycles_per_hop"] == [1024]  # one sample a cycle at hop 1024
     assert "0 mismatched windows" in capsys.readouterr().out
+
+
+def test_a_preprocessing_json_that_is_not_the_irs_front_end_is_refused(edge_run, tmp_path, capsys):
+    """A run retrained after `faultedge quantize`: the float features and the chip's would differ, so no sample-in design."""
+    for name in ("config.json", "model.ir.json", "golden_vectors.npz"):
+        shutil.copy(edge_run[0] / name, tmp_path / name)
+    prep = json.loads((edge_run[0] / "preprocessing.json").read_text())
+    prep["std"][5] *= 1.5
+    (tmp_path / "preprocessing.json").write_text(json.dumps(prep))
+    assert main(["hdl", str(tmp_path), "--lanes", "8", "--frontend", "pipelined"]) != 0
+    err = capsys.readouterr().err
+    assert "other multipliers than the IR's front end (1 of 1024 bins, first feature 5)" in err and "faultedge quantize" in err
+    assert not (tmp_path / "hdl").exists()

@@ -17,9 +17,9 @@ from faultedge.hdl.frontend.plan import FrontEndPlan, check_frontend
 from faultedge.hdl.design import DesignPoint, write_design
 from faultedge.hdl.engines import engine, verilog_of
 from faultedge.hdl.stream_plan import StreamPlan
-from faultedge.ir import IRModel
+from faultedge.ir import IRModel, frontend
 from faultedge.ir.files import HDL_REPORT, TOPLEVEL, VERILOG
-from faultedge.runs import RunDir, write_json, write_text
+from faultedge.runs import RunDir, read_json, write_json, write_text
 
 
 def ports(component: wiring.Component) -> dict[str, dict[str, Any]]:
@@ -88,6 +88,8 @@ def write_hdl(run: RunDir, design: DesignPoint) -> dict[str, Any]:
     if not (run / art.ir).exists():
         raise RunDirError(f"{run.path} has no {art.ir}: run `faultedge quantize {run.path} --network {design.network} --bits {design.bits}` first")
     ir = IRModel.load(run / art.ir)
+    if design.sample_in and ir.frontend is not None and (run / "preprocessing.json").exists():
+        frontend.check_preprocessing(ir.frontend, read_json(run / "preprocessing.json"), ir.input.scale_exp, str(run / "preprocessing.json"))
     verilog, report = generate(ir, design, f"faultedge quantize {run.path}")
     if design.sample_in:
         write_text(run / FRONTEND_VERILOG, frontend_verilog(ir, design))

@@ -269,3 +269,24 @@ def fit(mean: np.ndarray, std: np.ndarray, input_scale_exp: int, clamp: tuple[in
     multiplier = np.round(gain * 2.0**shift).astype(np.int64)
     offset = np.round(np.asarray(mean, dtype=np.float64) / c).astype(np.int64)
     return FrontEnd(sample_bits, sample_lsb, window, hop, tuple(shifts), twiddle_bits, "sqrt", offset, multiplier, shift, clamp)
+
+
+def check_preprocessing(fe: FrontEnd, prep: dict[str, Any], input_scale_exp: int, source: str) -> None:
+    """Refuse a front end that is not the one preprocessing.json (`prep`, its dict) gives: the IR's integer front end
+    and the float features (ONNX, bundles, the float models) would then compute different inputs. Typically the run
+    was retrained after `faultedge quantize`."""
+    fix = "the IR is stale: run `faultedge quantize` again"
+    window = int(prep.get("window", -1))
+    if window != fe.window:
+        raise IRError(f"{source}: window {window} samples, but the IR's front end frames {fe.window}; {fix}")
+    mean, std = np.asarray(prep.get("mean", []), np.float64), np.asarray(prep.get("std", []), np.float64)
+    if mean.shape != (fe.points,) or std.shape != (fe.points,):
+        raise IRError(f"{source}: mean/std of {mean.size}/{std.size} bins, but the IR's front end has {fe.points}; {fix}")
+    want = fit(mean, std, input_scale_exp, fe.clamp, fe.sample_bits, fe.sample_lsb, fe.window, fe.hop, fe.shifts, fe.twiddle_bits)
+    for name in ("offset", "multiplier"):
+        bad = np.flatnonzero(getattr(want, name) != getattr(fe, name))
+        if bad.size:
+            raise IRError(f"{source}: its mean/std give other {name}s than the IR's front end ({bad.size} of {fe.points} bins, first "
+                          f"feature {bad[0]}); {fix}")
+    if want.shift != fe.shift:
+        raise IRError(f"{source}: its std gives a normalisation shift of {want.shift}, the IR's front end has {fe.shift}; {fix}")
