@@ -231,8 +231,6 @@ def test_sample_in_verilog_is_deterministic_and_the_knob_refuses_what_it_cannot_
         generate(IRModel.from_json(tiny_ir_json()), design)
     with pytest.raises(IRError, match="frontend.hop: 5 is odd"):
         generate(dataclasses.replace(ir, frontend=small_front_end(16, 5)), design)
-    with pytest.raises(IRError, match="the iterative in-memory FFT is not built yet"):
-        generate(ir, dataclasses.replace(design, frontend="iterative"))
     with pytest.raises(IRError, match="beat 2: a sample-in accelerator takes one sample per transfer"):
         generate(ir, dataclasses.replace(design, beat=2))
     with pytest.raises(IRError, match="the image engine takes features only"):

@@ -126,9 +126,13 @@ def export_summary(report: Report, cfg: "FlowConfig") -> list[str]:
 
 
 def hdl(run: RunDir, cfg: "FlowConfig") -> Report:
+    from faultedge.fpga.board import load_fpga_board
+    from faultedge.fpga.build import check_board_memories
     from faultedge.hdl.artifacts import write_hdl
 
-    return write_hdl(run, cfg.design())
+    design = cfg.design()
+    check_board_memories(design.frontend, load_fpga_board(design.board))
+    return write_hdl(run, design)
 
 
 def hdl_summary(report: Report, cfg: "FlowConfig") -> list[str]:

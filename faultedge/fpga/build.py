@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from faultedge.errors import FaultedgeError
 from faultedge.fpga.accel_instance import VerilogAccelerator
 from faultedge.fpga.board import FpgaBoard, load_fpga_board
 from faultedge.fpga.clocks import ClockPlan, plan_clock
@@ -54,6 +55,7 @@ def build(run: RunDir, board_name: str | None = None, opts: BuildOptions = Build
     writes runs/NAME/fpga/BOARD/{report.json, bitstream, build/}."""
     design = read_design(run)
     board = load_fpga_board(board_name or design.board)
+    check_board_memories(design.frontend, board)
     hdl_report = read_json(run.require(HDL_REPORT))
     verilog = run.require(VERILOG).read_text(encoding="utf-8")
     frontend = run.require(FRONTEND_VERILOG).read_text(encoding="utf-8") if design.sample_in else None
@@ -69,6 +71,13 @@ def build(run: RunDir, board_name: str | None = None, opts: BuildOptions = Build
     if not report["fit"]["fits"]:
         raise FitError(f"{board.name}: {report['fit']['message']}; report: {out / 'report.json'}")
     return report
+
+
+def check_board_memories(frontend: str, board: FpgaBoard) -> None:
+    """The iterative front end keeps its window ring and FFT values in iCE40 SPRAM, which only the iCE40 flow knows."""
+    if frontend == "iterative" and board.family != "ice40":
+        raise FaultedgeError(f"board {board.name} ({board.family}): the iterative front end's memories are iCE40 SPRAM blocks; "
+                             "use `faultedge hdl RUN --frontend pipelined` for this board, or an iCE40 UP5K board (icebreaker)")
 
 
 def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: BuildOptions, workdir: Path,

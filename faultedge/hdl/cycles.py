@@ -13,8 +13,9 @@ takes the next input only after handing off the result: every load + compute cyc
 A sample-in design (faultedge.hdl.frontend.plan) adds its front end: from a window's last sample to
 the engine's full input buffer (`FrontEndPlan.latency_to_features`), then the engine's compute; and
 per hop the window buffer takes `hop` samples (one per cycle at most), the FFT runs one frame of M
-steps and the split emits M bins (one per cycle each), and the engine computes one window, all
-overlapping: the slowest of them sets the cycles per hop at the highest sustained sample rate.
+steps and the split emits M bins (one per cycle each; the iterative FFT: its load, stages and split,
+`FrontEndPlan.fft_period`), and the engine computes one window, all overlapping: the slowest of them
+sets the cycles per hop at the highest sustained sample rate.
 
 Reads the plan only: no Amaranth here.
 """

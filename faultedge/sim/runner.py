@@ -29,6 +29,7 @@ from faultedge.errors import ToolError
 from faultedge.tools import env_bin, find_tool
 
 BUILD_ARGS = ("-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "--output-split", "0", "-CFLAGS", "-O0")
+OPTIMIZED_ARGS = (*BUILD_ARGS[:-1], "-O2")  # a slower build for long simulations (the iterative front end: 100,000 cycles a window)
 TB_MODULE = "faultedge.sim.tb"
 
 
@@ -86,12 +87,13 @@ class Build:
     cached: bool
 
 
-def build(verilog: str, toplevel: str, cache: Path | None = None) -> Build:
-    """Compile `verilog` (or reuse the cached simulator of the same text and options)."""
+def build(verilog: str, toplevel: str, cache: Path | None = None, optimize: bool = False) -> Build:
+    """Compile `verilog` (or reuse the cached simulator of the same text and options), optimised for a long run if `optimize`."""
     from cocotb_tools.runner import get_runner
 
     version = verilator_version()
-    key = hashlib.sha256("\0".join([verilog, toplevel, *BUILD_ARGS, version]).encode()).hexdigest()[:20]
+    args = OPTIMIZED_ARGS if optimize else BUILD_ARGS
+    key = hashlib.sha256("\0".join([verilog, toplevel, *args, version]).encode()).hexdigest()[:20]
     root = cache or cache_root()
     directory = root / key
     done = directory / "built.json"
@@ -104,7 +106,7 @@ def build(verilog: str, toplevel: str, cache: Path | None = None) -> Build:
         src.write_text(verilog, encoding="utf-8")
         t0 = time.perf_counter()
         try:
-            get_runner("verilator").build(sources=[src], hdl_toplevel=toplevel, build_dir=directory, build_args=list(BUILD_ARGS),
+            get_runner("verilator").build(sources=[src], hdl_toplevel=toplevel, build_dir=directory, build_args=list(args),
                                           always=True, log_file=directory / "build.log")
         except (RuntimeError, SystemExit) as exc:
             raise ToolError(f"Verilator build failed ({exc}); see {directory / 'build.log'}") from None

@@ -29,6 +29,7 @@ from faultedge.hdl.components.streams import accelerator_signature, sample_accel
 from faultedge.hdl.cycles import FrontEndCycles, frontend_model, model
 from faultedge.hdl.engines import DEFAULT_ENGINE, plan
 from faultedge.hdl.frontend.plan import check_frontend
+from faultedge.hdl.frontend.spram import simulation_models
 from faultedge.ir import IRModel
 from faultedge.ir.files import TOPLEVEL
 from faultedge.ir import frontend, golden
@@ -36,6 +37,7 @@ from faultedge.sim import runner
 from faultedge.sim.samples import PACED_WINDOWS, Part
 
 SHOW_MISMATCHES = 5
+LONG_WINDOW = 10_000  # cycles per window from which the simulator is compiled optimised
 
 
 def stimuli(ir: IRModel, vectors: np.ndarray, n_random: int, n_backpressure: int, seed: int) -> tuple[np.ndarray, list[dict[str, Any]], dict[str, int]]:
@@ -153,7 +155,8 @@ def verify_samples(ir: IRModel, verilog: str, lanes: int, architecture: str, par
     owner = np.repeat(np.arange(len(parts)), [len(pt.samples) for pt in parts])
     kinds = [parts[owner[e]].kind + (" (back-pressure)" if parts[owner[e]].backpressure else "") for e in ends]
     expect = golden.predict_samples(ir, windows)
-    b = runner.build(verilog, toplevel)
+    # the iterative front end's SPRAM needs its model; its windows of ~100,000 cycles pay for an optimised (slower) build
+    b = runner.build(verilog + simulation_models(verilog), toplevel, optimize=fp.fft_period() >= LONG_WINDOW)
     t0 = time.perf_counter()
     figures = {"sample_bits": fp.sample_bits, "n_classes": p.n_classes, "logit_bits": p.logit_bits}
     with tempfile.TemporaryDirectory(prefix="faultedge-samples-") as tmp:

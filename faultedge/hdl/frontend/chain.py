@@ -1,6 +1,12 @@
 """The whole front end as one component: raw samples in, the network's inputs out, each with its address.
 
-    samples -> WindowBuffer -> FFT (the architecture's: pairs in, bins out) -> Magnitude -> Normalise -> features
+    samples -> window buffer -> FFT (pairs in, bins out) -> magnitude -> normalisation -> features
+
+Each part is the architecture's (faultedge.hdl.frontend.plan.COMPONENTS):
+
+    pipelined   WindowBuffer (block RAM)   PipelinedFFT (maia-hdl R2SDF)   Magnitude (a pipeline)   Normalise (a pipeline)
+    iterative   SpramWindowBuffer (SPRAM)  IterativeFFT (one MAC, SPRAM)   SerialMagnitude          SerialNormalise
+                                                                            (one multiplier each, a bin at a time)
 
 The sample-in accelerator (faultedge.hdl.accel.SampleAccelerator) puts it before the 1-D engine's
 input memory; `faultedge hdl` also writes it alone (hdl/faultedge_frontend.v), so `faultedge fpga
@@ -16,16 +22,13 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from faultedge.hdl.components.streams import features_signature, samples_signature
-from faultedge.hdl.frontend.magnitude import Magnitude
-from faultedge.hdl.frontend.normalise import Normalise
 from faultedge.hdl.frontend.plan import FrontEndPlan
-from faultedge.hdl.frontend.window import WindowBuffer
 
 
-def fft_component(fp: FrontEndPlan) -> wiring.Component:
-    """The FFT of the design point's architecture (faultedge.hdl.frontend.plan.FFT_COMPONENTS): pairs in, bins out."""
-    module, cls = fp.fft_component.split(":")
-    return getattr(importlib.import_module(module), cls)(fp)
+def part(fp: FrontEndPlan, name: str, *args: int) -> wiring.Component:
+    """One part of the design point's chain ("window", "fft", "magnitude" or "normalise"), built from the plan."""
+    module, attr = fp.component(name).split(":")
+    return getattr(importlib.import_module(module), attr)(fp, *args)
 
 
 class FrontEndChain(wiring.Component):
@@ -36,10 +39,10 @@ class FrontEndChain(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         fp = self.fp
-        m.submodules.window = window = WindowBuffer(fp)
-        m.submodules.fft = fft = fft_component(fp)
-        m.submodules.magnitude = mag = Magnitude(fp)
-        m.submodules.normalise = norm = Normalise(fp, self.input_bits)
+        m.submodules.window = window = part(fp, "window")
+        m.submodules.fft = fft = part(fp, "fft")
+        m.submodules.magnitude = mag = part(fp, "magnitude")
+        m.submodules.normalise = norm = part(fp, "normalise", self.input_bits)
         wiring.connect(m, wiring.flipped(self.samples), window.samples)
         wiring.connect(m, window.pairs, fft.pairs)
         wiring.connect(m, fft.bins, mag.bins)

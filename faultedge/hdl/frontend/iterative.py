@@ -35,7 +35,7 @@ from __future__ import annotations
 import enum
 
 import numpy as np
-from amaranth import Array, Cat, ClockSignal, Const, Instance, Module, Mux, Signal, Value, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -43,11 +43,11 @@ from amaranth.lib.wiring import In, Out
 from faultedge.errors import IRError
 from faultedge.hdl.components.common import log2
 from faultedge.hdl.frontend.iterative_cycles import BUTTERFLY, MEMORY_WORDS, SPLIT, Cycle, compile_program
+from faultedge.hdl.frontend.plan import FrontEndPlan
+from faultedge.hdl.frontend.spram import MEMORIES, SPRAM_DEPTH, single_port
 from faultedge.hdl.frontend.streams import bins_signature, pairs_signature
 from faultedge.ir.frontend import FrontEnd, twiddles
 
-MEMORIES = ("spram", "bram")
-SPRAM_BITS, SPRAM_DEPTH = 16, 16384  # one SB_SPRAM256KA
 # W_N^(r N/4 + k') = (-i)^r (C - iS): per r, (real part from S?, negated?), (imaginary part from S?, negated?)
 ROTATIONS = (((False, False), (True, True)), ((True, True), (False, True)), ((False, True), (True, False)), ((True, False), (False, False)))
 KINDS = {None: 0, "unit": 0, "tw.re": 1, "tw.im": 2}
@@ -236,19 +236,9 @@ class IterativeFFT(wiring.Component):
 
     def _memory(self, m: Module, addr: Signal, wdata: Signal, we: Signal, access: Signal) -> Value:
         """The single-port value memory on the registered port; its read data (signed) the cycle after the port reads."""
-        width = self.value_bits
-        if self.memory == "bram":
-            m.submodules.values = mem = Memory(shape=unsigned(width), depth=2 * self.fe.points, init=[])
-            write, read = mem.write_port(), mem.read_port()
-            m.d.comb += [write.addr.eq(addr), write.data.eq(wdata), write.en.eq(we), read.addr.eq(addr), read.en.eq(access & ~we)]
-            return read.data.as_signed()
-        words = []
-        padded = Cat(wdata, Const(0, -width % SPRAM_BITS))
-        for i in range(len(padded) // SPRAM_BITS):
-            out = Signal(SPRAM_BITS, name=f"spram{i}_data")
-            m.submodules[f"spram{i}"] = Instance(
-                "SB_SPRAM256KA", i_ADDRESS=Cat(addr, Const(0, log2(SPRAM_DEPTH) - len(addr))), i_DATAIN=padded[i * SPRAM_BITS:(i + 1) * SPRAM_BITS],
-                i_MASKWREN=Const(0b1111, 4), i_WREN=we, i_CHIPSELECT=access, i_CLOCK=ClockSignal(), i_STANDBY=Const(0),
-                i_SLEEP=Const(0), i_POWEROFF=Const(1), o_DATAOUT=out)
-            words.append(out)
-        return Cat(*words)[:width].as_signed()
+        return single_port(m, "spram" if self.memory == "spram" else "values", addr, wdata, we, access, self.memory).as_signed()
+
+
+def chain_fft(fp: FrontEndPlan) -> IterativeFFT:
+    """The iterative front end's FFT (faultedge.hdl.frontend.chain): the plan's front end in the plan's memory."""
+    return IterativeFFT(fp.fe, fp.memory)

