@@ -127,42 +127,37 @@ def test_window_buffer_fft_and_split_are_bit_exact_under_backpressure(window, ho
         assert [bins[k][1] for k in range(1, window // 2 + 1)] == want_im[w].tolist()
 
 
-def test_magnitude_and_normalisation_at_the_extremes():
-    """Bins at the corners of their range (the most negative values too) through the square root and the normalisation."""
+def check_magnitude_and_normalisation(fe: frontend.FrontEnd, fp, magnitude: type, normalise: type, n_random: int, cycles_per_bin: int) -> None:
+    """Bins at the corners of their range (the most negative values too) and random ones, under random ready, through a
+    magnitude and a normalisation component joined: every input at its address as the golden model's."""
     from amaranth import Module
     from amaranth.lib import wiring
 
     from faultedge.hdl.components.streams import features_signature
-    from faultedge.hdl.frontend.magnitude import Magnitude
-    from faultedge.hdl.frontend.normalise import Normalise
     from faultedge.hdl.frontend.streams import bins_signature
-
-    fe = small_front_end(64, 32)
-    fp = check_frontend(fe, "pipelined", "x")
 
     class Tail(wiring.Component):
         def __init__(self) -> None:
-            super().__init__({"bins": wiring.In(bins_signature(fe)), "features": wiring.Out(features_signature(32, 8))})
+            super().__init__({"bins": wiring.In(bins_signature(fe)), "features": wiring.Out(features_signature(fe.points, 8))})
 
         def elaborate(self, platform) -> Module:
             m = Module()
-            m.submodules.mag, m.submodules.norm = mag, norm = Magnitude(fp), Normalise(fp, 8)
+            m.submodules.mag, m.submodules.norm = mag, norm = magnitude(fp), normalise(fp, 8)
             wiring.connect(m, wiring.flipped(self.bins), mag.bins)
             wiring.connect(m, mag.mags, norm.mags)
             wiring.connect(m, norm.features, wiring.flipped(self.features))
             return m
 
-    dut = Tail()
+    dut, pts = Tail(), fe.points
     top = 1 << (fe.spectrum_bits - 1)
     rng = np.random.default_rng(1)
     corners = [-top, -top + 1, -1, 0, 1, top - 1]
-    re = np.array([a for a in corners for _ in corners] + rng.integers(-top, top, 64).tolist())
-    im = np.array([b for _ in corners for b in corners] + rng.integers(-top, top, 64).tolist())
-    k = (np.arange(len(re)) % 32) + 1
-    mag = isqrt(re * re + im * im)
-    feats = np.zeros((len(re), 32), np.int64)
-    feats[np.arange(len(re)), 32 - k] = mag
-    want = frontend.normalise(fe, feats)[np.arange(len(re)), 32 - k]
+    re = np.array([a for a in corners for _ in corners] + rng.integers(-top, top, n_random).tolist())
+    im = np.array([b for _ in corners for b in corners] + rng.integers(-top, top, n_random).tolist())
+    k = (np.arange(len(re)) % pts) + 1
+    feats = np.zeros((len(re), pts), np.int64)
+    feats[np.arange(len(re)), pts - k] = isqrt(re * re + im * im)
+    want = frontend.normalise(fe, feats)[np.arange(len(re)), pts - k]
     got: list[tuple[int, int]] = []
 
     async def drive(ctx):
@@ -184,8 +179,17 @@ def test_magnitude_and_normalisation_at_the_extremes():
                 got.append((f.addr, f.value))
             await ctx.tick()
 
-    _simulate(dut, drive, collect, 10 * len(re) + 200)
-    assert got == list(zip((32 - k).tolist(), want.tolist()))
+    _simulate(dut, drive, collect, cycles_per_bin * len(re) + 200)
+    assert got == list(zip((pts - k).tolist(), want.tolist()))
+
+
+def test_magnitude_and_normalisation_at_the_extremes():
+    """The pipelined architecture's square root and normalisation (a bin per cycle)."""
+    from faultedge.hdl.frontend.magnitude import Magnitude
+    from faultedge.hdl.frontend.normalise import Normalise
+
+    fe = small_front_end(64, 32)
+    check_magnitude_and_normalisation(fe, check_frontend(fe, "pipelined", "x"), Magnitude, Normalise, 64, 10)
 
 
 def test_cycle_model_of_the_student_sized_front_end():

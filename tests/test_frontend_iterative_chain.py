@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from test_frontend_hdl import _simulate, small_front_end, tiny_sample_ir
+from test_frontend_hdl import check_magnitude_and_normalisation, small_front_end, tiny_sample_ir
 
 from faultedge.errors import IRError
 from faultedge.hdl.artifacts import generate
@@ -20,7 +20,6 @@ from faultedge.hdl.frontend.iterative_cycles import window_cycles
 from faultedge.hdl.frontend.plan import check_frontend, pieces, product_terms, square_terms
 from faultedge.hdl.plan import plan_1d
 from faultedge.ir import frontend
-from faultedge.ir.intmath import isqrt
 
 
 def _stream(fe: frontend.FrontEnd, rng: np.random.Generator) -> np.ndarray:
@@ -100,65 +99,13 @@ def test_iterative_chain_is_bit_exact_and_its_cycles_are_the_models(window, hop,
 
 
 def test_serial_magnitude_and_normalisation_at_the_extremes():
-    """Bins at the corners of their range (the most negative values too), under random ready, through the serial square root
-    and the serial normalisation: every input as the golden model's."""
-    from amaranth import Module
-    from amaranth.lib import wiring
-
-    from faultedge.hdl.components.streams import features_signature
+    """The iterative architecture's serial square root and normalisation (one shared multiplier each)."""
     from faultedge.hdl.frontend.magnitude_seq import SerialMagnitude
     from faultedge.hdl.frontend.normalise_seq import SerialNormalise
-    from faultedge.hdl.frontend.streams import bins_signature
 
     fe = small_front_end(64, 32, seed=2)
     fp = check_frontend(fe, "iterative", "x", memory="bram")
-
-    class Tail(wiring.Component):
-        def __init__(self) -> None:
-            super().__init__({"bins": wiring.In(bins_signature(fe)), "features": wiring.Out(features_signature(32, 8))})
-
-        def elaborate(self, platform) -> Module:
-            m = Module()
-            m.submodules.mag, m.submodules.norm = mag, norm = SerialMagnitude(fp), SerialNormalise(fp, 8)
-            wiring.connect(m, wiring.flipped(self.bins), mag.bins)
-            wiring.connect(m, mag.mags, norm.mags)
-            wiring.connect(m, norm.features, wiring.flipped(self.features))
-            return m
-
-    dut = Tail()
-    top = 1 << (fe.spectrum_bits - 1)
-    rng = np.random.default_rng(1)
-    corners = [-top, -top + 1, -1, 0, 1, top - 1]
-    re = np.array([a for a in corners for _ in corners] + rng.integers(-top, top, 24).tolist())
-    im = np.array([b for _ in corners for b in corners] + rng.integers(-top, top, 24).tolist())
-    k = (np.arange(len(re)) % 32) + 1
-    mag = isqrt(re * re + im * im)
-    feats = np.zeros((len(re), 32), np.int64)
-    feats[np.arange(len(re)), 32 - k] = mag
-    want = frontend.normalise(fe, feats)[np.arange(len(re)), 32 - k]
-    got: list[tuple[int, int]] = []
-
-    async def drive(ctx):
-        for i in range(len(re)):
-            ctx.set(dut.bins.payload.bin, int(k[i]))
-            ctx.set(dut.bins.payload.re, int(re[i]))
-            ctx.set(dut.bins.payload.im, int(im[i]))
-            ctx.set(dut.bins.valid, 1)
-            await ctx.tick().until(dut.bins.ready)
-        ctx.set(dut.bins.valid, 0)
-
-    async def collect(ctx):
-        while True:
-            ready = int(rng.random() < 0.6)
-            ctx.set(dut.features.ready, ready)
-            await ctx.delay(1e-9)
-            if ready and ctx.get(dut.features.valid):
-                f = ctx.get(dut.features.payload)
-                got.append((f.addr, f.value))
-            await ctx.tick()
-
-    _simulate(dut, drive, collect, 60 * len(re) + 200)
-    assert got == list(zip((32 - k).tolist(), want.tolist()))
+    check_magnitude_and_normalisation(fe, fp, SerialMagnitude, SerialNormalise, 24, 60)
 
 
 def test_the_cycle_model_of_the_deployed_iterative_front_end():
