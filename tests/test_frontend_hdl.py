@@ -219,12 +219,19 @@ def test_sample_in_accelerator_is_bit_and_cycle_exact_in_verilator():
     assert r["cycles"]["measured"]["latency_last_sample"] == [report["frontend"]["cycle_model"]["latency_last_sample"]]
     assert r["windows"]["full_rate_measured"] > 10 and r["windows"]["kinds"]["clipping (back-pressure)"] > 3
 
+    check_a_changed_multiplier_is_caught(verilog, "pipelined", parts, 3)
+
+
+def check_a_changed_multiplier_is_caught(verilog: str, architecture: str, parts: list, feature: int) -> None:
+    """The same RTL against a golden model whose front end zeroes one feature must disagree: the comparison is real."""
+    from faultedge.sim.verify import verify_samples
+
     wrong = tiny_sample_ir()
     mult = wrong.frontend.multiplier.copy()
-    mult[3] = 0  # feature 3 (bin M - 3) always 0
+    mult[feature] = 0
     wrong = dataclasses.replace(wrong, frontend=dataclasses.replace(wrong.frontend, multiplier=mult))
-    bad = verify_samples(wrong, verilog, 2, "pipelined", parts, seed=3)
-    assert not bad["bit_exact"] and bad["mismatches"]["samples"] > 0  # the comparison is real
+    bad = verify_samples(wrong, verilog, 2, architecture, parts, seed=3)
+    assert not bad["bit_exact"] and bad["mismatches"]["samples"] > 0
 
 
 def test_sample_in_verilog_is_deterministic_and_the_knob_refuses_what_it_cannot_build():
