@@ -41,8 +41,8 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", choices=RECIPES, default="robust",
                    help="robust (default): training SNR drawn per window over a range, some windows noise-free, speed "
                    "jitter; reference: train at --snr only, as the papers do")
-    p.add_argument("--train-snr", type=float, nargs=2, metavar=("LOW", "HIGH"), help="robust: training SNR range in dB (default -8 10)")
-    p.add_argument("--clean-fraction", type=float, help="robust: fraction of noise-free training windows (default 0.15)")
+    p.add_argument("--train-snr", type=float, nargs=2, metavar=("LOW", "HIGH"), help="robust: training SNR range in dB (default -10 6)")
+    p.add_argument("--clean-fraction", type=float, help="robust: fraction of noise-free training windows (default 0.3)")
     p.add_argument("--low-snr-weight", type=float, help="robust: how much likelier the lower half of the SNR range is (default 1)")
     p.add_argument("--speed", type=float, help="robust: frequency-axis scaling jitter, 0.01 = ±1 %% (default 0.01)")
     p.add_argument("--gain-db", type=float, help="robust: recording-level jitter in ±dB (default 0)")
