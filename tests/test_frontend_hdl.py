@@ -202,17 +202,13 @@ def test_cycle_model_of_the_student_sized_front_end():
 
 def test_sample_in_accelerator_is_bit_and_cycle_exact_in_verilator():
     """The tiny network behind a 16-sample front end: paced windows (latency), full rate (cycles per hop), back-pressure."""
-    from faultedge.sim.samples import Part, extremes
     from faultedge.sim.verify import verify_samples
 
     ir = tiny_sample_ir()
     fe = ir.frontend
     verilog, report = generate(ir, DesignPoint(lanes=2, frontend="pipelined"))
     assert report["frontend"]["cycle_model"] == frontend_model(check_frontend(fe, "pipelined", "x"), plan_1d(ir, 2)).to_dict()
-    rng = np.random.default_rng(0)
-    ext = extremes(fe, 6, rng)
-    parts = [Part("silent", ext["silent"]), Part("full-scale", ext["full-scale"]), Part("random", ext["random"]),
-             Part("clipping", ext["clipping"], True), Part("random", rng.integers(-32767, 32768, 160), True)]
+    parts = tiny_parts(fe)
     r = verify_samples(ir, verilog, 2, "pipelined", parts, seed=3)
     assert r["bit_exact"] and r["mismatches"]["samples"] == 0, r["mismatches"]
     assert r["cycles"]["match"], r["cycles"]
@@ -220,6 +216,17 @@ def test_sample_in_accelerator_is_bit_and_cycle_exact_in_verilator():
     assert r["windows"]["full_rate_measured"] > 10 and r["windows"]["kinds"]["clipping (back-pressure)"] > 3
 
     check_a_changed_multiplier_is_caught(verilog, "pipelined", parts, 3)
+
+
+def tiny_parts(fe: frontend.FrontEnd) -> list:
+    """The sample streams the tiny sample-in designs are checked on: silence, full scale, random, and clipping and random
+    samples under back-pressure."""
+    from faultedge.sim.samples import Part, extremes
+
+    rng = np.random.default_rng(0)
+    ext = extremes(fe, 6, rng)
+    return [Part("silent", ext["silent"]), Part("full-scale", ext["full-scale"]), Part("random", ext["random"]),
+            Part("clipping", ext["clipping"], True), Part("random", rng.integers(-32767, 32768, 160), True)]
 
 
 def check_a_changed_multiplier_is_caught(verilog: str, architecture: str, parts: list, feature: int) -> None:

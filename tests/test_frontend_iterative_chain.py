@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from test_frontend_hdl import check_a_changed_multiplier_is_caught, check_magnitude_and_normalisation, small_front_end, tiny_sample_ir
+from test_frontend_hdl import check_a_changed_multiplier_is_caught, check_magnitude_and_normalisation, small_front_end, tiny_parts, tiny_sample_ir
 
 from faultedge.errors import IRError
 from faultedge.hdl.artifacts import generate
@@ -131,7 +131,6 @@ def test_the_cycle_model_of_the_deployed_iterative_front_end():
 def test_iterative_sample_in_accelerator_is_bit_and_cycle_exact_in_verilator():
     """The tiny network behind a 16-sample iterative front end, SPRAM simulated with yosys's model: paced windows (latency),
     full rate (cycles per hop: the FFT's period), back-pressure; and a changed IR is caught."""
-    from faultedge.sim.samples import Part, extremes
     from faultedge.sim.verify import verify_samples
 
     ir = tiny_sample_ir()
@@ -140,10 +139,7 @@ def test_iterative_sample_in_accelerator_is_bit_and_cycle_exact_in_verilator():
     fp = check_frontend(fe, "iterative", "x")
     assert "SB_SPRAM256KA" in verilog and report["frontend"]["architecture"] == "iterative"
     assert report["frontend"]["cycle_model"] == frontend_model(fp, plan_1d(ir, 2)).to_dict()
-    rng = np.random.default_rng(0)
-    ext = extremes(fe, 6, rng)
-    parts = [Part("silent", ext["silent"]), Part("full-scale", ext["full-scale"]), Part("random", ext["random"]),
-             Part("clipping", ext["clipping"], True), Part("random", rng.integers(-32767, 32768, 160), True)]
+    parts = tiny_parts(fe)
     r = verify_samples(ir, verilog, 2, "iterative", parts, seed=3)
     assert r["bit_exact"] and r["mismatches"]["samples"] == 0, r["mismatches"]
     assert r["cycles"]["match"], r["cycles"]
