@@ -56,7 +56,7 @@ def test_the_plan_knows_maia_hdls_delay():
         fft = maia_fft(fp)
         assert fft.delay == fp.fft_delay
         Fragment.get(fft, None)  # elaborated: no warning about unused parts
-    assert check_frontend(small_front_end(2048, 1024), "pipelined", "x").fft_delay == 1072  # 1,023 in delay lines, 8 x 6 + 1 in twiddles
+    assert check_frontend(small_front_end(2048, 1024), "pipelined", "x").fft_delay == 1080  # 1,023 in delay lines, 8 x 7 + 1 in twiddles
 
 
 @pytest.mark.parametrize("window, hop, rate", [(16, 8, 0.5), (64, 2, 0.7), (128, 128, 0.8), (8, 4, 1.0)])
@@ -196,8 +196,8 @@ def test_cycle_model_of_the_student_sized_front_end():
     """Last sample -> engine input: the burst's start (3), the FFT (M - 1 + its delay), the split's lag (M/4 + 7), the square root
     (spectrum_bits + 2) and the normalisation (7); at hop M the FFT takes one frame (M steps) per hop."""
     fp = check_frontend(small_front_end(2048, 1024), "pipelined", "x")
-    assert (fp.points, fp.fft_delay, fp.fe.spectrum_bits) == (1024, 1072, 19)
-    assert fp.latency_to_features() == 3 + (1023 + 1072) + (256 + 7) + (19 + 2) + 7 == 2389
+    assert (fp.points, fp.fft_delay, fp.fe.spectrum_bits) == (1024, 1080, 19)
+    assert fp.latency_to_features() == 3 + (1023 + 1080) + (256 + 7) + (19 + 2) + 7 == 2397
 
 
 def test_sample_in_accelerator_is_bit_and_cycle_exact_in_verilator():

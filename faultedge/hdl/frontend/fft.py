@@ -28,6 +28,7 @@ from amaranth.hdl import Fragment
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from faultedge.hdl.frontend.cmult import RegisteredCmult
 from faultedge.hdl.frontend.plan import FrontEndPlan
 from faultedge.hdl.frontend.split import Split, points_signature
 from faultedge.hdl.frontend.streams import bins_signature, pairs_signature
@@ -35,15 +36,20 @@ from faultedge.hdl.frontend.streams import bins_signature, pairs_signature
 
 def maia_fft(fp: FrontEndPlan):
     """maia-hdl's FFT with the front end's widths and per-stage shifts (its arithmetic is the contract's), its delay lines in
-    block RAM read through the output register, except the two-word one, which is in flip-flops (see the module's docstring)."""
-    from maia_hdl.fft import FFT, FFTControl, R2SDF
+    block RAM read through the output register, except the two-word one, which is in flip-flops (see the module's docstring),
+    and its twiddle multipliers with their products registered twice (cmult.py)."""
+    from maia_hdl.fft import FFT, FFTControl, R2SDF, Twiddle
 
     fe = fp.fe
     fft = FFT(fe.widths[0], fe.stages, 2, width_twiddle=fe.twiddle_bits, truncates=list(fe.shifts), butterfly_storage="bram",
               twiddle_storage="bram", use_bram_reg=True)
     two = fft._butterflies[-2]  # order 2: a two-word delay line
-    replaced = (two, fft._control)
+    replaced = [two, fft._control]
     fft._butterflies[-2] = R2SDF(two.order, two.w, truncate=two.trunc, storage="distributed")
+    for tw in fft._twiddles:
+        if isinstance(tw, Twiddle):
+            replaced.append(tw.cmult)
+            tw.cmult = RegisteredCmult(tw.sw, tw.tw, truncate=tw.twiddle_scale_clog2())
     fft._control = FFTControl(fft._butterflies, fft._twiddles, fft._window)  # the controller follows the stages' storage
     for part in replaced:
         Fragment.get(part, None)  # elaborated once, so Amaranth does not warn that they were never used

@@ -9,7 +9,7 @@ and engine are idle when its last sample arrives (edge 0):
 
     window buffer   the burst of M pairs starts WINDOW_START cycles later, one pair per cycle
     FFT (R2SDF)     pair n leaves as output position n after `fft_delay` pipeline steps (maia-hdl's
-                    delay: M - 1 in the butterflies' delay lines, 6 per twiddle multiplier, 1 for the
+                    delay: M - 1 in the butterflies' delay lines, 7 per twiddle multiplier, 1 for the
                     exact -i stage); the pipeline is pushed by the next burst or by frames of zeros
     split           its output lags the FFT by M/4 bins at the end of a window: the last quarter of
                     the bit-reversed order completes a pair on every position, two bins each
@@ -49,7 +49,7 @@ PIECE_BITS = 16  # a serial multiplier's operand pieces: one SB_MAC16 (16 x 16 u
 
 # register depths of the components (each component's docstring draws its pipeline), in cycles
 WINDOW_START = 3  # last sample written -> pair 0 taken by the FFT (the read issued on the fill count, the RAM, its data registered)
-TWIDDLE_DELAY = 6  # maia-hdl's Cmult
+TWIDDLE_DELAY = 7  # maia-hdl's Cmult with its products registered twice (cmult.py)
 SPLIT_DEPTH = 7  # split: a pair's last read issued -> its second bin taken (RAM read, the pair's second bin a cycle later, T1..T4, out)
 SQRT_EXTRA = 2  # magnitude: the squares and their sum before the one-bit-per-stage square root
 NORMALISE_DEPTH = 7  # ROM read, ROM data registered, mag - offset, * multiplier, shift, + round bit, clamp
