@@ -50,6 +50,7 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schedule", choices=SCHEDULES, help="learning rate over the epochs of every stage: constant or cosine (to 0 "
                    "at the maximum epochs)")
     p.add_argument("--patience", type=int, help="epochs without a better validation score before a stage stops")
+    p.add_argument("--batch", type=int, help="mini-batch size of every stage (default 64)")
     p.add_argument("--lora-objective", choices=("ce", "dkd"), help="what the LoRA stage is fitted to: ce, the labels (default), "
                    "or dkd, the teacher too, as the DKD student is")
 
@@ -81,7 +82,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def schedule_from_args(cfg, args: argparse.Namespace):
-    """The config with the stages' epochs, schedule, patience and LoRA objective the options ask for (shared with
+    """The config with the stages' epochs, schedule, patience, batch size and LoRA objective the options ask for (shared with
     benchmarks/robustness.py)."""
     from dataclasses import replace
 
@@ -89,7 +90,8 @@ def schedule_from_args(cfg, args: argparse.Namespace):
     stages = {}
     for stage in ("teacher", "student", "lora"):
         fit = getattr(cfg, stage)
-        given = {k: v for k, v in (("epochs", epochs.get(stage)), ("schedule", args.schedule), ("patience", args.patience)) if v is not None}
+        given = {k: v for k, v in (("epochs", epochs.get(stage)), ("schedule", args.schedule), ("patience", args.patience),
+                                   ("batch_size", args.batch)) if v is not None}
         stages[stage] = replace(fit, **given)
     if args.lora_objective:
         stages["lora_objective"] = args.lora_objective

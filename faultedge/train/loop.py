@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from faultedge.errors import RunDirError
+
 # epochs -> (epoch -> the learning rate's factor)
 SCHEDULES: dict[str, Callable[[int], Callable[[int], float]]] = {
     "constant": lambda epochs: lambda epoch: 1.0,
@@ -38,7 +40,9 @@ class FitConfig:
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown learning-rate schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
+            raise RunDirError(f"unknown learning-rate schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
+        if self.batch_size < 1 or self.epochs < 1:
+            raise RunDirError(f"batch size and epochs must be at least 1, got batch {self.batch_size}, epochs {self.epochs}")
 
     def to_dict(self) -> dict:
         return asdict(self)
