@@ -197,7 +197,7 @@ def test_cycle_model_of_the_student_sized_front_end():
     (spectrum_bits + 2) and the normalisation (7); at hop M the FFT takes one frame (M steps) per hop."""
     fp = check_frontend(small_front_end(2048, 1024), "pipelined", "x")
     assert (fp.points, fp.fft_delay, fp.fe.spectrum_bits) == (1024, 1080, 19)
-    assert fp.latency_to_features() == 3 + (1023 + 1080) + (256 + 7) + (19 + 2) + 7 == 2397
+    assert fp.latency_to_features() == 3 + (1023 + 1080) + (256 + 8) + (19 + 4) + 8 == 2401
 
 
 def test_sample_in_accelerator_is_bit_and_cycle_exact_in_verilator():

@@ -7,9 +7,10 @@ value goes to address f of the engine's input memory whatever order the bins com
     N2  their words registered (a block RAM's output is slow)
     N3  d = mag - offset_f, the multiplier
     N4  p = d * multiplier_f (exact)
-    N5  p >> shift (floor) and the round-half-to-even decision
-    N6  + the round-up bit
-    N7  clamp to the IR's input range                                -> features (address, value, last)
+    N5  p registered again (so the placer can keep the first register at the DSPs)
+    N6  p >> shift (floor) and the round-half-to-even decision
+    N7  + the round-up bit
+    N8  clamp to the IR's input range                                -> features (address, value, last)
 
 One bin per cycle; every stage moves when the output can move.
 """
@@ -24,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 from faultedge.hdl.components.requant import clamp
 from faultedge.hdl.components.streams import features_signature
 from faultedge.hdl.frontend.magnitude import magnitudes_signature
-from faultedge.hdl.frontend.plan import FrontEndPlan
+from faultedge.hdl.frontend.plan import NORMALISE_DEPTH, FrontEndPlan
 from faultedge.ir.intmath import bits_for
 from faultedge.ir.frontend import MULTIPLIER_BITS
 
@@ -50,13 +51,13 @@ class Normalise(wiring.Component):
         adv = Signal()
         m.d.comb += [adv.eq(~out.valid | out.ready), inp.ready.eq(adv)]
         tag = data.StructLayout({"valid": 1, "addr": range(pts), "last": 1})
-        tags = [Signal(tag, name=f"tag{i}") for i in range(7)]
+        tags = [Signal(tag, name=f"tag{i}") for i in range(NORMALISE_DEPTH)]
         f = Signal(range(pts))
         m.d.comb += [f.eq(pts - inp.payload.bin), r_off.addr.eq(f), r_mul.addr.eq(f), r_off.en.eq(adv), r_mul.en.eq(adv)]
         mag1, mag2 = Signal(unsigned(fp.magnitude_bits)), Signal(unsigned(fp.magnitude_bits))
         off2, mul2 = Signal(signed(ow)), Signal(unsigned(MULTIPLIER_BITS))
         d, mul = Signal(signed(dw)), Signal(unsigned(MULTIPLIER_BITS))
-        p = Signal(signed(pw))
+        p, pq = Signal(signed(pw)), Signal(signed(pw))
         s = fe.shift
         q = Signal(signed(max(pw - s, 1)))
         up = Signal()
@@ -65,12 +66,12 @@ class Normalise(wiring.Component):
         with m.If(adv):
             m.d.sync += [tags[0].valid.eq(inp.valid), tags[0].addr.eq(f), tags[0].last.eq(inp.payload.last), mag1.eq(inp.payload.mag)]
             m.d.sync += [tags[i].eq(tags[i - 1]) for i in range(1, len(tags))]
-            m.d.sync += [mag2.eq(mag1), off2.eq(r_off.data), mul2.eq(r_mul.data), d.eq(mag2 - off2), mul.eq(mul2), p.eq(d * mul)]
+            m.d.sync += [mag2.eq(mag1), off2.eq(r_off.data), mul2.eq(r_mul.data), d.eq(mag2 - off2), mul.eq(mul2), p.eq(d * mul), pq.eq(p)]
             if s:
-                rem, half = p.as_unsigned()[:s], 1 << (s - 1)
-                m.d.sync += [q.eq(p >> s), up.eq((rem > half) | ((rem == half) & p[s]))]
+                rem, half = pq.as_unsigned()[:s], 1 << (s - 1)
+                m.d.sync += [q.eq(pq >> s), up.eq((rem > half) | ((rem == half) & pq[s]))]
             else:
-                m.d.sync += q.eq(p)
+                m.d.sync += q.eq(pq)
             m.d.sync += [r.eq(q + up), out.payload.value.eq(clamp(r, lo, hi))]
-        m.d.comb += [out.valid.eq(tags[6].valid), out.payload.addr.eq(tags[6].addr), out.payload.last.eq(tags[6].last)]
+        m.d.comb += [out.valid.eq(tags[-1].valid), out.payload.addr.eq(tags[-1].addr), out.payload.last.eq(tags[-1].last)]
         return m

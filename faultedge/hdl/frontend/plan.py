@@ -50,9 +50,9 @@ PIECE_BITS = 16  # a serial multiplier's operand pieces: one SB_MAC16 (16 x 16 u
 # register depths of the components (each component's docstring draws its pipeline), in cycles
 WINDOW_START = 3  # last sample written -> pair 0 taken by the FFT (the read issued on the fill count, the RAM, its data registered)
 TWIDDLE_DELAY = 7  # maia-hdl's Cmult with its products registered twice (cmult.py)
-SPLIT_DEPTH = 7  # split: a pair's last read issued -> its second bin taken (RAM read, the pair's second bin a cycle later, T1..T4, out)
-SQRT_EXTRA = 2  # magnitude: the squares and their sum before the one-bit-per-stage square root
-NORMALISE_DEPTH = 7  # ROM read, ROM data registered, mag - offset, * multiplier, shift, + round bit, clamp
+SPLIT_DEPTH = 8  # split: a pair's last read issued -> its second bin taken (RAM read, the pair's second bin a cycle later, T1..T5, out)
+SQRT_EXTRA = 4  # magnitude: inputs registered, the squares (registered twice) and their sum before the one-bit-per-stage square root
+NORMALISE_DEPTH = 8  # ROM read, ROM data registered, mag - offset, * multiplier, product registered again, shift, + round bit, clamp
 # the iterative chain's depths (each component's docstring draws its schedule)
 RING_FIRST_PAIR = 4  # last sample written -> pair 0 taken: read issued, data into the FIFO, pair visible (the FFT writes re), taken
 SERIAL_PRODUCT_DRAIN = 2  # a serial sum of products: the last product's operands -> product register -> accumulator

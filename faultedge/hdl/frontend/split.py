@@ -16,8 +16,9 @@ can move (back-pressure holds everything, the RAM and ROM reads included):
     T1  the bin's a, b, k; the twiddle ROM read (V_k at word k mod M: word 0 holds V_M)
     T2  A = a + conj(b), B = a - conj(b), V
     T3  the four products of B * V
-    T4  P = B * V (exact)
-    T5  X = (A + floor(P / 2**(twiddle_bits - 2)) wrapped) >> 1, wrapped     -> bins
+    T4  the products registered again (so the placer can keep the first register at the DSPs)
+    T5  P = B * V (exact)
+    T6  X = (A + floor(P / 2**(twiddle_bits - 2)) wrapped) >> 1, wrapped     -> bins
 """
 
 from __future__ import annotations
@@ -124,15 +125,16 @@ class Split(wiring.Component):
                 m.d.sync += first.eq(rd.data)
             m.d.sync += [pend.eq(pair_done), self2.eq(self1), pa.eq(first), pb.eq(rd.data), k2.eq(rev(p1)), last2.eq(last1)]
 
-        # T1 .. T4 and the output register: the split's arithmetic on one bin per cycle
-        stages = 4
+        # T1 .. T5 and the output register: the split's arithmetic on one bin per cycle
+        stages = 5
         valid = [Signal(name=f"v_t{i + 1}") for i in range(stages)]
         last = [Signal(name=f"last_t{i + 1}") for i in range(stages)]
         kk = [Signal(bits, name=f"k_t{i + 1}") for i in range(stages)]
         a1, b1 = Signal(z), Signal(z)
         am, bm, vv = Signal(_complex(w + 1)), Signal(_complex(w + 1)), Signal(_complex(tw))
         prods = [Signal(signed(w + 1 + tw), name=f"prod{i}") for i in range(4)]
-        a3, a4 = Signal(_complex(w + 1)), Signal(_complex(w + 1))
+        prods_q = [Signal(signed(w + 1 + tw), name=f"prod{i}_q") for i in range(4)]
+        a3, a3q, a4 = Signal(_complex(w + 1)), Signal(_complex(w + 1)), Signal(_complex(w + 1))
         pre, pim = Signal(signed(w + 2 + tw)), Signal(signed(w + 2 + tw))
         drop = tw - 2
         m.d.comb += [vr.addr.eq(tup_k), vr.en.eq(adv)]  # V_k arrives with the bin in T1
@@ -144,8 +146,9 @@ class Split(wiring.Component):
                          vv.re.eq(vr.data[:tw].as_signed()), vv.im.eq(vr.data[tw:].as_signed())]
             m.d.sync += [prods[0].eq(bm.re * vv.re), prods[1].eq(bm.im * vv.im), prods[2].eq(bm.im * vv.re), prods[3].eq(bm.re * vv.im),
                          a3.eq(am)]
-            m.d.sync += [pre.eq(prods[0] - prods[1]), pim.eq(prods[2] + prods[3]), a4.eq(a3)]
+            m.d.sync += [*(q.eq(pr) for q, pr in zip(prods_q, prods)), a3q.eq(a3)]
+            m.d.sync += [pre.eq(prods_q[0] - prods_q[1]), pim.eq(prods_q[2] + prods_q[3]), a4.eq(a3q)]
             t_re, t_im = pre[drop : drop + ws].as_signed(), pim[drop : drop + ws].as_signed()
-            m.d.sync += [bins.valid.eq(valid[3]), bins.payload.last.eq(last[3]), bins.payload.bin.eq(Mux(kk[3] == 0, pts, kk[3])),
+            m.d.sync += [bins.valid.eq(valid[4]), bins.payload.last.eq(last[4]), bins.payload.bin.eq(Mux(kk[4] == 0, pts, kk[4])),
                          bins.payload.re.eq((a4.re + t_re) >> 1), bins.payload.im.eq((a4.im + t_im) >> 1)]
         return m
