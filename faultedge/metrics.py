@@ -31,3 +31,10 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
         "f1_macro": 100.0 * f1[present].mean(),
         "confusion": cm.tolist(),
     }
+
+
+def per_class_recall(confusion: list[list[int]]) -> list[float | None]:
+    """Recall of each class in % (rows of the confusion matrix: truth); None for a class with no samples.
+    A dead minority class shows here when accuracy and even macro scores hide it."""
+    cm = np.asarray(confusion)
+    return [100.0 * cm[c, c] / cm[c].sum() if cm[c].sum() else None for c in range(cm.shape[0])]

@@ -92,6 +92,25 @@ def test_seeded_runs_repeat_exactly(tmp_path):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def test_class_loss_of_an_imbalanced_run_reaches_every_stage(tmp_path):
+    """--loss ghl on --imbalance data: the loss follows the training windows' counts through teacher, DKD and LoRA."""
+    cfg = TrainConfig(
+        data=DataSpec(split=SplitSpec(n_train=40, n_val=10, n_test=10, imbalance=8)),
+        teacher=FitConfig(epochs=1), student=FitConfig(epochs=1), lora=FitConfig(epochs=1), loss="ghl",
+    )
+    run = RunDir(tmp_path / "ghl")
+    metrics = run_stages(run, cfg, progress=False)
+    assert set(metrics) == {"teacher", "student", "lora", "merge"}
+    assert TrainConfig.from_dict(json.loads((run / "config.json").read_text())) == cfg
+    with pytest.raises(RunDirError, match="loss: expected one of ce, weighted, focal, ghl"):
+        TrainConfig(loss="hinge")
+    from faultedge.commands.train import LOSSES, SCHEDULES
+    from faultedge.train.loop import SCHEDULES as LOOP_SCHEDULES
+    from faultedge.train.losses import CLASS_LOSSES
+
+    assert LOSSES == CLASS_LOSSES and SCHEDULES == tuple(LOOP_SCHEDULES)  # the CLI's choices, without importing torch
+
+
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "faultedge.cli", *args], capture_output=True, text=True, check=check)
 

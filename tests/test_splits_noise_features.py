@@ -43,6 +43,16 @@ def test_counts_stride_grid_and_determinism(cwru_0hp):
     assert not np.array_equal(make_splits(cwru_0hp, spec, seed=2).train.start, a.train.start)
 
 
+def test_imbalance_keeps_the_normal_class_and_thins_the_faults(cwru_0hp):
+    spec = SplitSpec(n_train=400, n_val=20, n_test=30, imbalance=50)
+    splits = make_splits(cwru_0hp, spec, seed=0)
+    assert np.bincount(splits.train.y).tolist() == [400] + [8] * 9
+    assert np.bincount(splits.val.y).tolist() == [20] * 10 and np.bincount(splits.test.y).tolist() == [30] * 10
+    assert SplitSpec(n_train=10, imbalance=1000).n_train_of(4) == 1  # every fault class keeps a window
+    with pytest.raises(DataError, match="ratio must be at least 1"):
+        SplitSpec(imbalance=0.5)
+
+
 @pytest.mark.parametrize("snr_db", [-6.0, 0.0, 10.0])
 def test_awgn_reaches_the_requested_snr(snr_db):
     rng = np.random.default_rng(0)

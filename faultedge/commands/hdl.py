@@ -24,9 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run directory with the quantised IR (from `faultedge quantize`)")
     add_network_args(p, "which quantised network", "the bit width it was quantised at")
     p.add_argument("--lanes", type=int, help="parallel MAC lanes P, a power of two (default: the family's: "
-                   + ", ".join(f"{n} {f.lanes}" for n, f in FAMILIES.items()) + ")")
+                   + ", ".join(f"{n} {f.lanes}" for n, f in FAMILIES.items() if "hdl" in f.steps) + ")")
     p.add_argument("--beat", type=int, help="input values per stream beat, a power of two (default: the family's: "
-                   + ", ".join(f"{n} {f.beat}" for n, f in FAMILIES.items()) + ")")
+                   + ", ".join(f"{n} {f.beat}" for n, f in FAMILIES.items() if "hdl" in f.steps) + ")")
     p.add_argument("--board", default=DEFAULT_BOARD, help=f"the FPGA board `faultedge fpga build` targets by default (default {DEFAULT_BOARD})")
     add_frontend_arg(p)
     p.set_defaults(func=run)

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the golden model. Measures cycles per inference and both latencies and checks them against the cycle model. "
         "Writes sim/report.json; exits 2 on any mismatch.",
     )
-    defaults = ", ".join(f"{n} {f.sim_inputs}" for n, f in FAMILIES.items())
+    defaults = ", ".join(f"{n} {f.sim_inputs}" for n, f in FAMILIES.items() if "sim" in f.steps)
     p.add_argument("run", help="run directory with hdl/ (from `faultedge hdl`) and golden vectors")
     p.add_argument("--limit", type=int, default=None, help="simulate only the first N golden vectors (default all)")
     p.add_argument("--random", type=int, help=f"random input vectors (default: the family's: {defaults})")

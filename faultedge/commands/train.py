@@ -9,6 +9,7 @@ from faultedge.commands.common import loads_arg, snr_arg
 STAGE_CHOICES = ("all", "teacher", "student", "lora", "merge")
 RECIPES = ("robust", "reference")
 SCHEDULES = ("constant", "cosine")  # faultedge.train.loop.SCHEDULES (that module imports torch)
+LOSSES = ("ce", "weighted", "focal", "ghl")  # faultedge.train.losses.CLASS_LOSSES (that module imports torch)
 AUGMENT_OPTIONS = {"train_snr": "snr_range", "clean_fraction": "clean_fraction", "low_snr_weight": "low_snr_weight", "speed": "speed", "gain_db": "gain_db"}
 
 
@@ -29,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_recipe_args(p)
     p.add_argument("--loads", type=loads_arg, default=(0,), help="motor loads in hp to train and test on (default 0)")
     p.add_argument("--n-train", type=int, default=500, help="training windows per class (default 500)")
+    p.add_argument("--imbalance", type=float, default=1.0, metavar="RATIO",
+                   help="normal : fault training windows: the normal class keeps --n-train, each fault class gets "
+                   "--n-train / RATIO (default 1, balanced; validation and test stay balanced)")
     p.add_argument("--lora-rank", type=int, default=12)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the other core prepares the next epoch; "
                    "more threads only pay on an idle machine with more cores)")
@@ -51,6 +55,10 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
                    "at the maximum epochs)")
     p.add_argument("--patience", type=int, help="epochs without a better validation score before a stage stops")
     p.add_argument("--batch", type=int, help="mini-batch size of every stage (default 64)")
+    p.add_argument("--lr", type=float, help="Adam learning rate of every stage (default 0.001)")
+    p.add_argument("--loss", choices=LOSSES, help="the classification loss of every stage (the CE term of DKD too): ce "
+                   "(default), weighted (class costs), focal, or ghl (gradient harmonized, seed 003); the class counts "
+                   "of the training windows drive the last three")
     p.add_argument("--lora-objective", choices=("ce", "dkd"), help="what the LoRA stage is fitted to: ce, the labels (default), "
                    "or dkd, the teacher too, as the DKD student is")
 
@@ -73,7 +81,7 @@ def config_from_args(args: argparse.Namespace):
     from faultedge.train.pipeline import TrainConfig
 
     cfg = TrainConfig(
-        data=DataSpec(source=args.data, loads=args.loads, snr_db=args.snr, split=SplitSpec(n_train=args.n_train), seed=args.seed),
+        data=DataSpec(source=args.data, loads=args.loads, snr_db=args.snr, split=SplitSpec(n_train=args.n_train, imbalance=args.imbalance), seed=args.seed),
         seed=args.seed,
         augment=augment_from_args(args),
         lora_rank=args.lora_rank,
@@ -82,7 +90,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def schedule_from_args(cfg, args: argparse.Namespace):
-    """The config with the stages' epochs, schedule, patience, batch size and LoRA objective the options ask for (shared with
+    """The config with the stages' epochs, schedule, patience, batch size, learning rate and LoRA objective the options ask for (shared with
     benchmarks/robustness.py)."""
     from dataclasses import replace
 
@@ -91,10 +99,12 @@ def schedule_from_args(cfg, args: argparse.Namespace):
     for stage in ("teacher", "student", "lora"):
         fit = getattr(cfg, stage)
         given = {k: v for k, v in (("epochs", epochs.get(stage)), ("schedule", args.schedule), ("patience", args.patience),
-                                   ("batch_size", args.batch)) if v is not None}
+                                   ("batch_size", args.batch), ("lr", args.lr)) if v is not None}
         stages[stage] = replace(fit, **given)
     if args.lora_objective:
         stages["lora_objective"] = args.lora_objective
+    if args.loss:
+        stages["loss"] = args.loss
     return replace(cfg, **stages)
 
 

@@ -10,8 +10,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from faultedge.data.classes import CLASS_NAMES
 from faultedge.data.recording import Recording
 from faultedge.errors import DataError
+
+
+NORMAL_LABEL = CLASS_NAMES.index("normal")
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,17 @@ class SplitSpec:
     n_val: int = 250  # per class, drawn from the training part
     n_test: int = 250  # per class, drawn from the test part
     stride: int = 28
+    # normal : fault training windows. 1 is balanced; R keeps n_train normal windows and n_train / R
+    # (at least 1) per fault class, as a plant records mostly healthy data. Validation and test stay balanced.
+    imbalance: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.imbalance >= 1.0:
+            raise DataError(f"imbalance: the normal : fault ratio must be at least 1, got {self.imbalance}")
+
+    def n_train_of(self, label: int) -> int:
+        """Training windows drawn for a class: n_train for the normal class, n_train / imbalance for a fault."""
+        return self.n_train if label == NORMAL_LABEL else max(1, round(self.n_train / self.imbalance))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,10 +102,11 @@ def make_splits(recordings: list[Recording], spec: SplitSpec, seed: int) -> Spli
         length = rec.signal.shape[-1]
         cut = split_point(length, spec.train_fraction)
         boundaries.append(cut)
-        starts = window_starts(cut, spec.n_train + spec.n_val, spec, rng, rec.name)
+        n_train = spec.n_train_of(rec.label)
+        starts = window_starts(cut, n_train + spec.n_val, spec, rng, rec.name)
         rng.shuffle(starts)
         test_starts = cut + window_starts(length - cut, spec.n_test, spec, rng, f"{rec.name} (test part)")
-        for name, s in (("train", starts[: spec.n_train]), ("val", starts[spec.n_train :]), ("test", test_starts)):
+        for name, s in (("train", starts[:n_train]), ("val", starts[n_train:]), ("test", test_starts)):
             s = np.sort(s)
             parts[name].append((_cut(rec.signal, s, spec.window), np.full(s.size, rec.label), np.full(s.size, i), s))
 

@@ -22,7 +22,7 @@ from faultedge.data.features import Preprocessing
 from faultedge.data.noise import add_awgn
 from faultedge.data.splits import heldout_windows
 from faultedge.errors import DataError, RunDirError
-from faultedge.metrics import classification_report
+from faultedge.metrics import classification_report, per_class_recall
 from faultedge.runs import RunDir, read_json
 
 DEFAULT_SNRS: tuple[float | None, ...] = (-6.0, -3.0, 0.0, 3.0, 6.0, 10.0, None)
@@ -160,6 +160,7 @@ def evaluate_run(
                     "snr_db": snr,
                     "accuracy": report["accuracy"],
                     "f1_macro": report["f1_macro"],
+                    "recall": per_class_recall(report["confusion"]),
                     "n": report["n"],
                     "classes": int(np.unique(ts.y).size),
                 })

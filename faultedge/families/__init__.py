@@ -6,9 +6,10 @@ from __future__ import annotations
 from faultedge.errors import FaultedgeError
 from faultedge.families.base import Family, QuantData
 from faultedge.families.cnn1d import STUDENT, TEACHER
+from faultedge.families.dcnn import DCNN_FAMILY
 from faultedge.families.mkw import MKW_NET
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (STUDENT, TEACHER, MKW_NET)}
+FAMILIES: dict[str, Family] = {f.name: f for f in (STUDENT, TEACHER, MKW_NET, DCNN_FAMILY)}
 STUDENT_NAME, MKW_NAME = STUDENT.name, MKW_NET.name
 
 

@@ -41,6 +41,8 @@ class FitConfig:
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise RunDirError(f"unknown learning-rate schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
+        if not self.lr > 0:
+            raise RunDirError(f"the learning rate must be positive, got {self.lr}")
         if self.batch_size < 1 or self.epochs < 1:
             raise RunDirError(f"batch size and epochs must be at least 1, got batch {self.batch_size}, epochs {self.epochs}")
 

@@ -13,7 +13,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from faultedge.data.augment import AugmentSpec, augment
@@ -32,7 +31,7 @@ from faultedge.plots import plot_confusion
 from faultedge.runs import RunDir, read_json, write_json
 from faultedge.train.epochs import EpochStore
 from faultedge.train.loop import FitConfig, LossFn, as_tensors, fit, predict_logits
-from faultedge.train.losses import DKDConfig, dkd_objective
+from faultedge.train.losses import CLASS_LOSSES, DKDConfig, class_loss, dkd_objective
 
 STAGES = ("teacher", "student", "lora", "merge")
 LORA_OBJECTIVES = ("ce", "dkd")
@@ -54,10 +53,13 @@ class TrainConfig:
     dkd: DKDConfig = field(default_factory=DKDConfig)
     lora_rank: int = 12
     lora_objective: str = "ce"  # what the LoRA stage is fitted to: "ce" (the labels) or "dkd" (the teacher too, as the student)
+    loss: str = "ce"  # every stage's classification loss (faultedge.train.losses.CLASS_LOSSES), DKD's CE term included
 
     def __post_init__(self) -> None:
         if self.lora_objective not in LORA_OBJECTIVES:
             raise RunDirError(f"lora_objective: expected one of {', '.join(LORA_OBJECTIVES)}, got {self.lora_objective!r}")
+        if self.loss not in CLASS_LOSSES:
+            raise RunDirError(f"loss: expected one of {', '.join(CLASS_LOSSES)}, got {self.loss!r}")
 
     @property
     def recipe(self) -> str:
@@ -75,6 +77,7 @@ class TrainConfig:
             "dkd": self.dkd.__dict__.copy(),
             "lora_rank": self.lora_rank,
             "lora_objective": self.lora_objective,
+            "loss": self.loss,
         }
 
     @classmethod
@@ -91,6 +94,7 @@ class TrainConfig:
                 dkd=DKDConfig(**d["dkd"]),
                 lora_rank=int(d["lora_rank"]),
                 lora_objective=str(d.get("lora_objective", "ce")),  # config.json files from before the option: ce
+                loss=str(d.get("loss", "ce")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RunDirError(f"config.json: missing or malformed field ({exc})") from None
@@ -134,6 +138,21 @@ class Session:
         """Training features for one epoch; with resample_noise, the noise differs every epoch."""
         return as_tensors(self.prep(self.train_windows(epoch), "training windows"), self._clean_train.y)
 
+    def label_loss(self) -> Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]:
+        """A fresh instance of the configured classification loss for one stage, (logits, target, epoch) -> loss: its
+        class weights come from the training windows' class counts, and it is told when an epoch ends (GHL anneals)."""
+        loss = class_loss(self.cfg.loss, torch.bincount(torch.as_tensor(self._clean_train.y), minlength=NUM_CLASSES))
+        current = 0
+
+        def call(logits: torch.Tensor, target: torch.Tensor, epoch: int) -> torch.Tensor:
+            nonlocal current
+            if epoch != current:
+                loss.end_epoch()
+                current = epoch
+            return loss(logits, target)
+
+        return call
+
     @functools.cached_property
     def epochs(self) -> EpochStore:
         """Every stage's training epochs, computed once and one ahead (faultedge.train.epochs)."""
@@ -169,15 +188,22 @@ def _fit_info(result, seconds: float) -> dict[str, Any]:
     }
 
 
-def _ce(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
-    return F.cross_entropy(model(x), y)
+def _classify(s: Session) -> LossFn:
+    """The run's classification loss on the labels alone."""
+
+    labels = s.label_loss()
+
+    def loss(m: nn.Module, x: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
+        return labels(m(x), y, epoch)
+
+    return loss
 
 
 def train_teacher(s: Session) -> dict[str, Any]:
     torch.manual_seed(s.cfg.seed)
     model = Teacher(s.prep.n_features, NUM_CLASSES)
     t0 = time.perf_counter()
-    res = fit(model, s.epochs, s.val, _ce, s.cfg.teacher, s.cfg.seed, "teacher", s.progress)
+    res = fit(model, s.epochs, s.val, _classify(s), s.cfg.teacher, s.cfg.seed, "teacher", s.progress)
     s.run.save_model("teacher.pt", model)
     return s.record("teacher", model, _fit_info(res, time.perf_counter() - t0))
 
@@ -185,11 +211,12 @@ def train_teacher(s: Session) -> dict[str, Any]:
 def _dkd(s: Session) -> LossFn:
     """The DKD objective against the run's teacher (seed 001 Eq. 14)."""
     teacher = s.run.load_model("teacher.pt", Teacher(s.prep.n_features, NUM_CLASSES))
+    labels = s.label_loss()
 
     def loss(m: nn.Module, x: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
         with torch.no_grad():
             t_logits = teacher(x)
-        return dkd_objective(m(x), t_logits, y, epoch, s.cfg.dkd)
+        return dkd_objective(m(x), t_logits, y, epoch, s.cfg.dkd, ce=lambda logits, target: labels(logits, target, epoch))
 
     return loss
 
@@ -209,7 +236,7 @@ def train_lora(s: Session) -> dict[str, Any]:
     torch.manual_seed(s.cfg.seed + 2)
     model = add_lora(student, s.cfg.lora_rank)
     t0 = time.perf_counter()
-    loss = _dkd(s) if s.cfg.lora_objective == "dkd" else _ce
+    loss = _dkd(s) if s.cfg.lora_objective == "dkd" else _classify(s)
     res = fit(model, s.epochs, s.val, loss, s.cfg.lora, s.cfg.seed + 2, "LoRA fine-tune", s.progress)
     s.run.save_model("dkdl.pt", model)
     return s.record("lora", model, _fit_info(res, time.perf_counter() - t0), {"lora_rank": s.cfg.lora_rank})
