@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from faultedge.errors import FaultedgeError
 from faultedge.train.losses import class_loss
+from faultedge.train.loop import predict_logits
 
 
 class DCNN(nn.Module):
@@ -84,9 +85,6 @@ def train_dcnn(x: np.ndarray, y: np.ndarray, loss_name: str, n_classes: int, cfg
     return model.eval(), {"train_seconds": seconds, "loss_history": history, "epochs_run": cfg.epochs}
 
 
-@torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
     """Predicted classes of windows `x` (N, L)."""
-    model.eval()
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    return torch.cat([model(xt[i : i + batch_size]).argmax(1) for i in range(0, len(xt), batch_size)]).numpy()
+    return predict_logits(model, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).argmax(1).numpy()
