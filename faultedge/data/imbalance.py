@@ -20,7 +20,7 @@ from faultedge.data.classes import CLASS_NAMES
 from faultedge.data.cwru import load_recordings
 from faultedge.data.noise import add_awgn
 from faultedge.data.recording import Recording
-from faultedge.data.splits import NORMAL_LABEL, SplitSpec, WindowSet, split_point, window_starts
+from faultedge.data.splits import NORMAL_LABEL, SplitSpec, WindowSet, cut_windows, split_point, stack_windows, window_starts
 from faultedge.errors import DataError
 
 # minority windows per fault class in each of the paper's training sets (Table II)
@@ -85,14 +85,6 @@ def _evenly_spaced(segment: int, n: int, window: int, source: str) -> np.ndarray
     return np.round(np.linspace(0, last, n)).astype(np.int64)
 
 
-def _stack(items: list[tuple[np.ndarray, int, int, np.ndarray]]) -> WindowSet:
-    x = np.concatenate([it[0] for it in items])
-    y = np.concatenate([np.full(len(it[3]), it[1]) for it in items]).astype(np.int64)
-    r = np.concatenate([np.full(len(it[3]), it[2]) for it in items]).astype(np.int64)
-    s = np.concatenate([it[3] for it in items]).astype(np.int64)
-    return WindowSet(x, y, r, s)
-
-
 def make_imbalanced(recordings: list[Recording], spec: ImbalanceSpec) -> ImbalanceData:
     """Cut every record in time, draw the imbalanced training windows and the fixed test windows."""
     labels = sorted(r.label for r in recordings)
@@ -107,12 +99,11 @@ def make_imbalanced(recordings: list[Recording], spec: ImbalanceSpec) -> Imbalan
         stride = _train_stride(cut, n, spec.window)
         starts = window_starts(cut, n, SplitSpec(window=spec.window, stride=stride), rng, rec.name)
         test_starts = cut + _evenly_spaced(length - cut, spec.n_test, spec.window, rec.name)
-        idx = np.arange(spec.window)
-        train.append((rec.signal[starts[:, None] + idx].astype(np.float32), rec.label, i, starts))
-        test.append((rec.signal[test_starts[:, None] + idx].astype(np.float32), rec.label, i, test_starts))
+        for part, st in ((train, starts), (test, test_starts)):
+            part.append((cut_windows(rec.signal, st, spec.window), np.full(st.size, rec.label), np.full(st.size, i), st))
         boundaries.append(cut)
         strides[rec.name] = stride
-    tr, te = _stack(train), _stack(test)
+    tr, te = stack_windows(train), stack_windows(test)
     if spec.snr_db is not None:
         tr.x = add_awgn(tr.x, spec.snr_db, np.random.default_rng([spec.seed, 0xA1]))
         te.x = add_awgn(te.x, spec.snr_db, np.random.default_rng(_TEST_NOISE_SEED))

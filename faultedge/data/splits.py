@@ -87,7 +87,7 @@ def window_starts(segment_len: int, n: int, spec: SplitSpec, rng: np.random.Gene
     return np.sort(rng.choice(grid, size=n, replace=False))
 
 
-def _cut(signal: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+def cut_windows(signal: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
     """Windows (N, window) of a 1-D signal, or (N, channels, window) of a (channels, samples) one."""
     idx = starts[:, None] + np.arange(window)[None, :]
     return np.moveaxis(signal[..., idx], -2, 0).astype(np.float32)
@@ -108,13 +108,15 @@ def make_splits(recordings: list[Recording], spec: SplitSpec, seed: int) -> Spli
         test_starts = cut + window_starts(length - cut, spec.n_test, spec, rng, f"{rec.name} (test part)")
         for name, s in (("train", starts[:n_train]), ("val", starts[n_train:]), ("test", test_starts)):
             s = np.sort(s)
-            parts[name].append((_cut(rec.signal, s, spec.window), np.full(s.size, rec.label), np.full(s.size, i), s))
+            parts[name].append((cut_windows(rec.signal, s, spec.window), np.full(s.size, rec.label), np.full(s.size, i), s))
 
-    def stack(items: list[tuple]) -> WindowSet:
-        x, y, r, s = (np.concatenate(col) for col in zip(*items))
-        return WindowSet(x, y.astype(np.int64), r.astype(np.int64), s.astype(np.int64))
+    return Splits(stack_windows(parts["train"]), stack_windows(parts["val"]), stack_windows(parts["test"]), np.asarray(boundaries))
 
-    return Splits(stack(parts["train"]), stack(parts["val"]), stack(parts["test"]), np.asarray(boundaries))
+
+def stack_windows(items: list[tuple]) -> WindowSet:
+    """One WindowSet from per-record (windows, labels, record indices, starts) tuples."""
+    x, y, r, s = (np.concatenate(col) for col in zip(*items))
+    return WindowSet(x, y.astype(np.int64), r.astype(np.int64), s.astype(np.int64))
 
 
 def heldout_windows(recordings: list[Recording], spec: SplitSpec, seed: int) -> WindowSet:
