@@ -49,8 +49,10 @@ def tag_layout(p: Plan) -> data.StructLayout:
 
 
 def issue_signature(p: Plan) -> wiring.Signature:
-    """Sequencer -> MAC array: the chunk's tag, its window's first address and its weight-ROM word."""
-    return wiring.Signature({"tag": Out(tag_layout(p)), "base": Out(_addr_bits(p) + 1),
+    """Sequencer -> MAC array: the chunk's tag, its window's first address and its weight-ROM word,
+    and the next chunk's first address one cycle ahead (`next_base`), from which the MAC array
+    registers its bank addresses so that no adder sits in front of the banks' LUT RAM."""
+    return wiring.Signature({"tag": Out(tag_layout(p)), "base": Out(_addr_bits(p) + 1), "next_base": Out(_addr_bits(p) + 1),
                              "waddr": Out(range(max(len(s.weights) for s in p.stages) + 1))})
 
 
@@ -203,13 +205,17 @@ class MacArray(wiring.Component):
             wroms.append(wrom.read_port())
             broms.append(brom.read_port())
 
-        # read side: bank rows (one more in the banks before the window's first), the weight word
+        # read side: bank rows (one more in the banks before the window's first), the weight word.
+        # The row, the row after it and each bank's choice between them are registered from
+        # `next_base`, so a bank's address is one 2:1 mux (the adder used to limit the clock).
         for i, s in enumerate(stages):
-            row = issue.base >> log2(s.in_mem.banks)
-            rr = Signal(range(s.in_mem.banks), name=f"rr{i}")
-            m.d.comb += rr.eq(issue.base & (s.in_mem.banks - 1))
+            nb = s.in_mem.banks
+            row, row1 = (Signal(len(issue.base), name=f"row{i}_{k}") for k in range(2))
+            m.d.sync += [row.eq(issue.next_base >> log2(nb)), row1.eq((issue.next_base >> log2(nb)) + 1)]
             for b, rd in enumerate(self.reads[i]):
-                m.d.comb += rd.addr.eq(row + (b < rr))
+                after = Signal(name=f"after{i}_{b}")  # bank b lies before the window's first: read the next row
+                m.d.sync += after.eq(b < (issue.next_base & (nb - 1)))
+                m.d.comb += rd.addr.eq(Mux(after, row1, row))
             m.d.comb += wroms[i].addr.eq(issue.waddr)
 
         # operands: the window rotated into lane order, the weights
@@ -334,6 +340,9 @@ class Sequencer(wiring.Component):
         l = Signal(range(max(s.positions for s in stages) + 1))
         j = Signal(range(max(s.chunks for s in stages) + 1))
         base, waddr = self.issue.base, self.issue.waddr  # the window's first address, the weight word
+        next_base = self.issue.next_base  # base's next value: the states below set it, base follows a cycle later
+        m.d.comb += next_base.eq(base)
+        m.d.sync += base.eq(next_base)
         pos_base = Signal.like(base)
         wgbase = Signal.like(waddr)
         pp = Signal(range(max([s.pool.stride for s in stages if s.pool] + [1]) + 1))  # pool phase
@@ -351,7 +360,8 @@ class Sequencer(wiring.Component):
         def enter(i: int) -> list:
             s = stages[i]
             start = s.in_mem.offset - s.padding * s.in_mem.stride
-            return [g.eq(0), l.eq(0), j.eq(0), pos_base.eq(start), base.eq(start), waddr.eq(0), wgbase.eq(0), pp.eq(0), pm.eq(0),
+            m.d.comb += next_base.eq(start)
+            return [g.eq(0), l.eq(0), j.eq(0), pos_base.eq(start), waddr.eq(0), wgbase.eq(0), pp.eq(0), pm.eq(0),
                     wa.eq(write_layout(i)[0])]
 
         def issue(i: int, s: Stage) -> None:
@@ -368,9 +378,11 @@ class Sequencer(wiring.Component):
             m.d.comb += [tag0.valid.eq(1), tag0.first.eq(j == 0), tag0.last.eq(j == s.chunks - 1), tag0.pfirst.eq(pp == 0),
                          tag0.contrib.eq(contrib), tag0.write.eq(write), tag0.wa.eq(wa), tag0.g.eq(g)]
             with m.If(j != s.chunks - 1):
-                m.d.sync += [j.eq(j + 1), base.eq(base + s.pr), waddr.eq(waddr + 1)]
+                m.d.sync += [j.eq(j + 1), waddr.eq(waddr + 1)]
+                m.d.comb += next_base.eq(base + s.pr)
             with m.Elif(l != s.positions - 1):
-                m.d.sync += [j.eq(0), l.eq(l + 1), pos_base.eq(pos_base + step), base.eq(pos_base + step), waddr.eq(wgbase)]
+                m.d.sync += [j.eq(0), l.eq(l + 1), pos_base.eq(pos_base + step), waddr.eq(wgbase)]
+                m.d.comb += next_base.eq(pos_base + step)
                 if pool:
                     with m.If(pp == pool.stride - 1):
                         m.d.sync += [pp.eq(0), pm.eq(pm + 1), wa.eq(wa + nstride)]
@@ -379,7 +391,8 @@ class Sequencer(wiring.Component):
                 else:
                     m.d.sync += wa.eq(wa + nstride)
             with m.Else():
-                m.d.sync += [j.eq(0), l.eq(0), pos_base.eq(start), base.eq(start), pp.eq(0), pm.eq(0)]
+                m.d.sync += [j.eq(0), l.eq(0), pos_base.eq(start), pp.eq(0), pm.eq(0)]
+                m.d.comb += next_base.eq(start)
                 with m.If(g != s.groups - 1):
                     m.d.sync += [g.eq(g + 1), wgbase.eq(wgbase + s.chunks), waddr.eq(wgbase + s.chunks), wa.eq(off + (g + 1) * s.pc)]
                 with m.Else():
