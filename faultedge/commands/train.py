@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from faultedge.commands.common import loads_arg, snr_arg
+from faultedge.errors import RunDirError
+
+if TYPE_CHECKING:
+    from faultedge.runs import RunDir
 
 STAGE_CHOICES = ("all", "teacher", "student", "lora", "merge")
 RECIPES = ("robust", "reference")
 SCHEDULES = ("constant", "cosine")  # faultedge.train.loop.SCHEDULES (that module imports torch)
 LOSSES = ("ce", "weighted", "focal", "ghl")  # faultedge.train.losses.CLASS_LOSSES (that module imports torch)
+NETWORKS = ("student", "axmlp")  # the chain's student, or the axial-shift MLP family
+DISTILL = ("dynamic", "none")  # faultedge.train.sdd.DISTILL (that module imports torch)
 AUGMENT_OPTIONS = {"train_snr": "snr_range", "clean_fraction": "clean_fraction", "low_snr_weight": "low_snr_weight", "speed": "speed", "gain_db": "gain_db"}
 
 
@@ -34,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="normal : fault training windows: the normal class keeps --n-train, each fault class gets "
                    "--n-train / RATIO (default 1, balanced; validation and test stay balanced)")
     p.add_argument("--lora-rank", type=int, default=12)
+    p.add_argument("--network", choices=NETWORKS, default="student",
+                   help="student (default): the teacher -> DKD -> LoRA -> merge chain; axmlp: the axial-shift MLP in one stage "
+                   "with the teacher-free dynamic distillation of seed 004 (faultedge.train.sdd)")
+    p.add_argument("--distill", choices=DISTILL, help="one stage, no pre-trained teacher: dynamic (the default for axmlp) trains "
+                   "a dynamic teacher with the student, none trains the student on the labels alone; with --network student, "
+                   "the CNN student is trained this way instead of the chain")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the other core prepares the next epoch; "
                    "more threads only pay on an idle machine with more cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -122,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
     from faultedge.runs import RunDir
 
     run_dir = RunDir(args.out)
+    if args.network != STUDENT_NAME or args.distill:
+        return run_one_stage(args, run_dir)
     stages = tuple(ALL_STAGES if not args.stage or "all" in args.stage else args.stage)
     cfg = None
     if (run_dir / "config.json").exists():
@@ -129,5 +144,27 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = config_from_args(args)
     run_step(run_dir, FlowConfig(network=STUDENT_NAME, train=TrainSpec(cfg, stages, args.threads), progress=not args.quiet), "train")
+    print(f"run directory: {run_dir.path}")
+    return 0
+
+
+def run_one_stage(args: argparse.Namespace, run_dir: RunDir) -> int:
+    """The axial-shift MLP, or the CNN student, trained in one stage (dynamic distillation or labels alone)."""
+    from faultedge.families import AXIAL_MLP
+    from faultedge.flow.config import FlowConfig
+    from faultedge.flow.runner import run_step
+    from faultedge.runs import read_json
+    from faultedge.train.pipeline import TrainConfig
+    from faultedge.train.sdd import SDDConfig, SDDSpec
+
+    if args.stage:
+        raise RunDirError("--stage applies to the student chain; the one-stage trainer has no stages")
+    if (run_dir / "config.json").exists():
+        print(f"continuing {run_dir.path} with its saved config.json (data and hyperparameter options are ignored)")
+        cfg = TrainConfig.from_dict(read_json(run_dir / "config.json"))
+    else:
+        cfg = config_from_args(args)
+    sdd = SDDConfig(student="axmlp" if args.network == "axmlp" else "cnn", distill=args.distill or "dynamic")
+    run_step(run_dir, FlowConfig(network=AXIAL_MLP.name, train=SDDSpec(cfg, sdd, args.threads), progress=not args.quiet), "train")
     print(f"run directory: {run_dir.path}")
     return 0

@@ -119,33 +119,12 @@ def available_models(run: RunDir) -> list[str]:
     return names
 
 
-def evaluate_run(
-    run: RunDir,
-    models: Sequence[str] | None = None,
-    snrs: Sequence[float | None] = DEFAULT_SNRS,
-    loads: Sequence[int] | None = None,
-    data: str | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Score `models` of a run at every SNR on every load; returns the JSON-ready result.
-
-    `loads` defaults to every load in the data directory (the run's training loads for the
-    synthetic source); `data` overrides the run's data source (e.g. a directory with more loads).
-    """
+def score(sets: Sequence[EvalSet], prep: Preprocessing, classifiers: dict[str, Classifier], snrs: Sequence[float | None],
+          progress: bool = True) -> list[dict[str, Any]]:
+    """One record (accuracy, macro F1, recall per class) per classifier, load and SNR: every classifier sees the same noisy windows."""
     from tqdm.auto import tqdm
 
-    cfg = read_json(run.require("config.json"))
-    spec = DataSpec.from_dict(cfg.get("data", {}))
-    if data is not None:
-        spec = replace(spec, source=data)
-    if loads is None:
-        loads = spec.loads if spec.source == SYNTHETIC else available_loads(spec.source)
-    prep = Preprocessing.from_dict(read_json(run.require("preprocessing.json")), str(run / "preprocessing.json"))
-    models = list(models) if models else available_models(run)
-    classifiers = {m: load_classifier(run, m, int(cfg.get("lora_rank", 12))) for m in models}
-
     records = []
-    sets = evaluation_sets(spec, loads)
     bar = tqdm(total=len(sets) * len(snrs), desc="evaluate", disable=not progress, leave=False)
     for ts in sets:
         for snr in snrs:
@@ -166,6 +145,33 @@ def evaluate_run(
                 })
             bar.update()
     bar.close()
+    return records
+
+
+def evaluate_run(
+    run: RunDir,
+    models: Sequence[str] | None = None,
+    snrs: Sequence[float | None] = DEFAULT_SNRS,
+    loads: Sequence[int] | None = None,
+    data: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Score `models` of a run at every SNR on every load; returns the JSON-ready result.
+
+    `loads` defaults to every load in the data directory (the run's training loads for the
+    synthetic source); `data` overrides the run's data source (e.g. a directory with more loads).
+    """
+    cfg = read_json(run.require("config.json"))
+    spec = DataSpec.from_dict(cfg.get("data", {}))
+    if data is not None:
+        spec = replace(spec, source=data)
+    if loads is None:
+        loads = spec.loads if spec.source == SYNTHETIC else available_loads(spec.source)
+    prep = Preprocessing.from_dict(read_json(run.require("preprocessing.json")), str(run / "preprocessing.json"))
+    models = list(models) if models else available_models(run)
+    classifiers = {m: load_classifier(run, m, int(cfg.get("lora_rank", 12))) for m in models}
+
+    records = score(evaluation_sets(spec, loads), prep, classifiers, snrs, progress)
     return {
         "run": str(run.path),
         "data": spec.source,
