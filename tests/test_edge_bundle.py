@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from faultedge.boards import list_boards
-from faultedge.edge import bundle, onnx_export, runner
+from faultedge.edge import bundle, onnx_export, runner, streaming
 from faultedge.edge.predictor import load_classifier
 from faultedge.errors import FaultedgeError
 
@@ -44,7 +44,7 @@ def test_deploy_writes_a_complete_verified_bundle(edge_run, tmp_path):
     out = tmp_path / "bundles" / "x86"
     manifest = bundle.deploy(run, "x86-cpu", out)
     names = {p.name for p in out.iterdir()}
-    assert names == {"manifest.json", "run.py", "requirements.txt", "README.md", "model_fp32_magnitude.onnx", "model_fp32_window.onnx",
+    assert names == {"manifest.json", "run.py", "streaming.py", "requirements.txt", "README.md", "model_fp32_magnitude.onnx", "model_fp32_window.onnx",
                      "model_int8_qdq_magnitude.onnx", "model_int8_qdq_window.onnx"}
     assert set(manifest["files"]) == names - {"manifest.json"}
     assert runner.verify_bundle(out) == json.loads((out / "manifest.json").read_text())
@@ -88,11 +88,12 @@ def test_deploy_failure_leaves_nothing_behind(edge_run, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_runner_is_python38_syntax_and_imports_only_numpy_and_onnxruntime():
-    tree = ast.parse(Path(runner.__file__).read_text(), feature_version=(3, 8))
+@pytest.mark.parametrize("module, allowed", [(runner, {"numpy", "onnxruntime"}), (streaming, {"numpy"})])
+def test_bundle_code_is_python38_syntax_and_imports_only_numpy_and_onnxruntime(module, allowed):
+    tree = ast.parse(Path(module.__file__).read_text(), feature_version=(3, 8))
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0}
-    assert imported - set(sys.stdlib_module_names) == {"numpy", "onnxruntime"}
+    assert imported - set(sys.stdlib_module_names) == allowed
 
 
 def test_runner_in_a_fresh_venv(edge_run, runner_python, tmp_path):
@@ -140,3 +141,31 @@ def test_runner_in_a_fresh_venv(edge_run, runner_python, tmp_path):
     (out / "manifest.json").write_text("{not json")
     res = run_py(str(tmp_path / "w.npy"))
     assert res.returncode == 2 and "manifest.json: not valid JSON" in res.stderr
+
+
+def test_the_bundle_streams_samples_to_alarms_as_the_monitor_does(edge_run, runner_python, cwru_dir, tmp_path):
+    """run.py --stream in a venv with only numpy + onnxruntime: the same hop decisions and alarms as
+    `faultedge monitor` on a real normal -> fault -> normal CWRU stream, malformed lines skipped."""
+    from faultedge.monitor.backends import OnnxBackend
+    from faultedge.monitor.outputs import JsonLines
+    from faultedge.monitor.runtime import Monitor
+    from faultedge.monitor.sources import Replay, read_recording
+
+    run, _ = edge_run
+    out = tmp_path / "bundle"
+    bundle.deploy(run, "x86-cpu", out)
+    parts = [read_recording(cwru_dir / name) for name in ("97_Normal_0.mat", "209_0.mat")]
+    parts = [x[int(len(x) * 2 / 3) :] for x in parts]
+    n = 16 * 512
+    x = np.concatenate([parts[0][:n], parts[1][:n], parts[0][n : 2 * n]])
+    lines = [f"{v:.17g}" for v in x]
+    lines.insert(3000, "not a sample")
+    res = subprocess.run([str(runner_python), str(out / "run.py"), "--stream", "-"], input="\n".join(lines) + "\n", capture_output=True,
+                         text=True, env=clean_env(), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "line 3001 is not a list of numbers" in res.stderr
+    got = [json.loads(line) for line in res.stdout.splitlines()]
+    Monitor(OnnxBackend(run), [Replay("stdin", samples=x, chunk=700)], [JsonLines(tmp_path / "m.jsonl")]).run()
+    want = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert [(e["type"], e["hop"], e["class"]) for e in got] == [(e["type"], e["hop"], e["class"]) for e in want]
+    assert [e["class"] for e in got if e["type"] == "alarm"] == ["IR021"]

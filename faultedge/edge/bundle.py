@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from faultedge.boards import load_board
-from faultedge.edge import runner
+from faultedge.edge import runner, streaming
 from faultedge.edge.artifacts import ONNX_DIR
 from faultedge.edge.exported import ensure_exported
 from faultedge.errors import FaultedgeError
 from faultedge.runs import RunDir, read_json
 
 RUNNER = "run.py"
+STREAMING = "streaming.py"
 PROFILE_FIELDS = {"description": str, "arch": str, "cpu": str, "os": str, "python": str, "providers": list, "threads": int,
                   "precision": str, "requirements": list, "onnxruntime_install": str}
 
@@ -58,6 +59,7 @@ Target: {profile['cpu']}; {profile['os']}; Python {profile['python']}.
     python run.py windows.csv --format json
     cat samples.txt | python run.py -       # numbers on standard input
     python run.py --bench 1000              # latency on this device
+    adc_reader | python run.py --stream -  # continuous: a JSON line per hop (window/4) and per alarm change
 
 run.py checks the sha256 of every file listed in manifest.json before it loads anything and
 refuses a modified or incomplete bundle (exit code 2). It uses the {profile['precision']} model with
@@ -80,6 +82,7 @@ def build(run: RunDir, profile: dict[str, Any], root: Path) -> dict[str, Any]:
     for name in models.values():
         shutil.copyfile(run / ONNX_DIR / name, root / name)
     shutil.copyfile(runner.__file__, root / RUNNER)
+    shutil.copyfile(streaming.__file__, root / STREAMING)  # run.py --stream loads it from beside itself
     requirements = "\n".join(profile["requirements"]) + "\n"
     (root / "requirements.txt").write_text(f"# {profile['description']}: see README.md for onnxruntime\n{requirements}", encoding="utf-8")
     manifest = {

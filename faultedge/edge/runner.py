@@ -443,6 +443,57 @@ def bundle_classifier(root: Path, manifest: Dict[str, Any], precision: Optional[
     return Classifier(root / models[key], spec, providers or board.get("providers"), threads), precision
 
 
+def streaming_module() -> Any:
+    """faultedge.edge.streaming, loaded by path: it sits beside this file both in the package and in a
+    bundle (as streaming.py), and this runner may not import faultedge."""
+    import importlib.util
+
+    path = Path(__file__).resolve().with_name("streaming.py")
+    spec = importlib.util.spec_from_file_location("faultedge_bundle_streaming", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise RunnerError(f"{path}: missing; --stream needs streaming.py beside run.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def stream_lines(clf: "Classifier", labels: Sequence[str], lines: Any, hop: int, settings: Any, channel: str = "stdin",
+                 out: Any = sys.stdout, err: Any = sys.stderr) -> Dict[str, Any]:
+    """Continuous diagnosis of text sample lines (numbers separated by spaces or commas): one JSON line per
+    hop and per alarm change, the same decisions as `faultedge monitor`. A malformed line is counted and
+    skipped with a warning. Returns the summary."""
+    st = streaming_module()
+    windower = st.Windower(clf.spec.window, hop)
+    tracker = st.AlarmTracker(channel, labels, "normal", settings)
+    malformed = alarms = 0
+    for number, line in enumerate(lines, 1):
+        parts = line.replace(",", " ").split()
+        if not parts:
+            continue
+        try:
+            values = np.array([float(v) for v in parts])
+            if not np.isfinite(values).all():
+                raise ValueError
+        except ValueError:
+            malformed += 1
+            print(f"warning: line {number} is not a list of numbers, skipped: {line.strip()[:60]!r}", file=err)
+            continue
+        ready = windower.push(values)
+        if not ready:
+            continue
+        probs = st.softmax(clf.logits(np.stack([w for _, w in ready]), "the stream"))
+        for (start, _), p in zip(ready, probs):
+            hop_event, change = tracker.update(p, start + clf.spec.window)
+            out.write(json.dumps(hop_event, separators=(",", ":")) + "\n")
+            if change is not None:
+                alarms += 1
+                out.write(json.dumps(change, separators=(",", ":")) + "\n")
+                out.flush()
+    out.flush()
+    return {"hops": tracker.hops, "state": tracker.state, "alarm": tracker.alarm_class, "malformed_lines": malformed, "alarm_events": alarms}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     here = Path(__file__).resolve().parent
     p = argparse.ArgumentParser(description="Classify bearing vibration with this faultedge bundle. INPUT is a .npy "
@@ -457,6 +508,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--hop", type=int, help="samples between window starts in a recording (default: one window)")
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")
     p.add_argument("--bench", type=int, metavar="N", help="instead of classifying INPUT, time N single random windows")
+    p.add_argument("--stream", action="store_true", help="continuous diagnosis of text sample lines (INPUT a text file or - for "
+                   "stdin): a JSON line per hop and per alarm change, as `faultedge monitor` (hop default: a quarter window)")
+    p.add_argument("--smooth", type=int, default=4, help="--stream: hops averaged and voted over (default 4)")
+    p.add_argument("--agree", type=int, default=3, help="--stream: hops of the last --smooth naming one fault that raise its alarm (default 3)")
+    p.add_argument("--threshold", type=float, default=0.5, help="--stream: below this probability a hop is 'unknown' (default 0.5)")
+    p.add_argument("--clear", type=int, default=8, help="--stream: consecutive normal hops that clear an alarm (default 8)")
+    p.add_argument("--suppress", type=int, default=4, help="--stream: hops after an alarm event with no further one (default 4)")
     args = p.parse_args(argv)
     np.seterr(over="ignore", invalid="ignore")  # bad samples get a RunnerError naming them, not numpy warnings
     if args.input is None and not args.bench:
@@ -469,6 +527,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             lat = percentiles(time_calls(lambda: clf.classify(window), args.bench, max(10, args.bench // 10)))
             print(f"{precision} model on {clf.provider}, batch 1, raw window -> class: "
                   f"p50 {lat['p50']:.1f} us, p90 {lat['p90']:.1f} us, p99 {lat['p99']:.1f} us ({args.bench} runs)")
+            return 0
+        if args.stream:
+            st = streaming_module()
+            try:
+                settings = st.AlarmSettings(args.smooth, args.agree, args.threshold, args.clear, args.suppress)
+                hop = args.hop or clf.spec.window // 4
+                lines = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8", errors="replace")
+                with lines:
+                    summary = stream_lines(clf, manifest["labels"], lines, hop, settings)
+            except (st.StreamError, OSError) as exc:
+                raise RunnerError(str(exc)) from None
+            print(json.dumps({"summary": summary}), file=sys.stderr)
             return 0
         what = "standard input" if args.input == "-" else args.input
         windows, starts, ignored = windows_from_array(read_input(args.input), clf.spec.window, args.hop or clf.spec.window, what)
