@@ -66,6 +66,22 @@ def cwru_run(cwru_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def axmlp_run(cwru_dir, tmp_path_factory):
+    """A short but real axial-shift MLP run (seed 004's student, labels only) on the 0 hp CWRU files."""
+    from faultedge.data.dataset import DataSpec
+    from faultedge.data.splits import SplitSpec
+    from faultedge.runs import RunDir
+    from faultedge.train.loop import FitConfig
+    from faultedge.train.pipeline import TrainConfig
+    from faultedge.train.sdd import SDDConfig, SDDSpec, train_sdd
+
+    cfg = TrainConfig(data=DataSpec(source=str(cwru_dir), split=SplitSpec(n_train=150, n_val=50, n_test=100)), student=FitConfig(epochs=8, patience=8))
+    run = RunDir(tmp_path_factory.mktemp("axmlp") / "run")
+    train_sdd(run, SDDSpec(cfg, SDDConfig(distill="none")), progress=False)
+    return run
+
+
+@pytest.fixture(scope="session")
 def edge_run(cwru_run, tmp_path_factory):
     """A copy of cwru_run, quantised (8-bit student) and exported to ONNX; a copy, so other tests
     re-quantising cwru_run cannot change the models under the edge tests."""

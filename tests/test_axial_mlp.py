@@ -81,11 +81,10 @@ def test_bad_shapes_and_settings_are_refused():
     assert AxialMLPConfig.from_dict(AxialMLPConfig(dim=6).to_dict()) == AxialMLPConfig(dim=6)
 
 
-def test_the_family_is_registered_with_the_train_step_only():
+def test_the_family_is_registered_with_training_and_quantisation():
     f = family("axmlp")
-    assert FAMILIES["axmlp"] is f and f.steps == ("train",)
+    assert FAMILIES["axmlp"] is f and f.steps[:2] == ("train", "quantize")  # tests/test_axmlp_quant.py: the fixed-point path
     spec = f.train_spec(None, 3)
     assert spec.train.seed == 3 and spec.sdd.student == "axmlp" and spec.sdd.distill == "dynamic"
     assert spec.train.augment is not None  # the robust recipe
-    with pytest.raises(FaultedgeError, match="no QAT, IR or hardware path yet"):
-        f.qat_config(8)
+    assert f.qat_config(8, epochs=2).epochs == 2

@@ -106,7 +106,7 @@ class _Gelu:
 def test_unsupported_ops_and_options_get_clear_errors(student_ir):
     layers = list(student_ir.layers)
     gelu = dataclasses.replace(student_ir, layers=(layers[0], _Gelu("act", layers[0].out_shape, layers[0].out_shape), *layers[1:]))
-    with pytest.raises(IRError, match=r"faultedge\.hdl\) does not support op 'gelu' \(layer 'act'\); supported: argmax, conv1d, linear, maxpool1d"):
+    with pytest.raises(IRError, match=r"faultedge\.hdl\) does not support op 'gelu' \(layer 'act'\); supported: add, argmax, conv1d, linear, maxpool1d, shift"):
         generate_verilog(gelu, 8)
     pool = layers[1]
     overlapping = dataclasses.replace(student_ir, layers=(layers[0], dataclasses.replace(pool, kernel=3), *layers[2:]))

@@ -2,15 +2,15 @@
 
 It takes the CNN student's input (the 1,024 FFT bins of faultedge.data.features) within the CNN
 student's budget, and trains in one stage with the teacher-free dynamic distillation of
-faultedge.train.sdd on the robust recipe's data. Its quantised form (the shift and residual-add
-ops in the IR, the engine) is not built yet, so the quantisation methods say so.
+faultedge.train.sdd on the robust recipe's data. Quantisation is faultedge.quant.axmlp_qat
+(Brevitas, the BatchNorms folded, the IR's `shift` and `add` ops); it reads the same data, and
+its IR carries the same integer front end, as the CNN student's. The 1-D MAC engine runs it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from faultedge.errors import FaultedgeError
 from faultedge.families.base import Family, QuantData
 
 if TYPE_CHECKING:
@@ -20,16 +20,16 @@ if TYPE_CHECKING:
     from faultedge.runs import RunDir
     from faultedge.train.sdd import SDDSpec
 
-_NO_QUANT = ("the axial-shift MLP has no QAT, IR or hardware path yet (its shift and residual-add ops are not in the IR; "
-             "issue 21): quantise the student instead")
+CALIBRATION_WINDOWS = 512  # training windows that initialise the activation scales before QAT
 
 
 class AxialMLPFamily(Family):
     name = "axmlp"
     title = "the axial-shift MLP (seed 004), dynamic distillation"
-    engine = "none"  # no hardware path yet: lanes, beat and sim_inputs are never read
-    lanes, beat, sim_inputs = 0, 0, 0
-    steps = ("train",)
+    engine = "mac1d"  # the shift is a write offset, the residual add a second operand into the requantiser (faultedge.hdl.plan)
+    lanes, beat = 16, 1  # the CNN student's, so the two compare at the same lanes
+    sim_inputs = 32
+    steps = ("train", "quantize", "hdl", "sim")
 
     def train_spec(self, data: str | None, seed: int) -> "SDDSpec":
         """The robust recipe on `data` (the embedded synthetic data by default), validated and tested at -6 dB, with the
@@ -46,25 +46,52 @@ class AxialMLPFamily(Family):
         return train_sdd(run, spec, progress)
 
     def float_model(self, run: "RunDir", source: str | None = None, data: QuantData | None = None) -> "tuple[nn.Module, str]":
+        from faultedge.errors import RunDirError
+        from faultedge.models.axial_mlp import AxialMLP
         from faultedge.train.sdd import load_student
 
         self.source_weights(source)
-        return load_student(run)
+        model, weights = load_student(run)
+        if not isinstance(model, AxialMLP):
+            raise RunDirError(f"{run.path} trained the CNN student with the dynamic teacher ({weights}), not the axial-shift MLP: "
+                              "use `faultedge train --network axmlp`")
+        return model, weights
 
     def qat_config(self, bits: int, **overrides: Any) -> Any:
-        raise FaultedgeError(_NO_QUANT)
+        from faultedge.quant.qat import QATConfig
+
+        return QATConfig(bits=bits, **overrides)
 
     def quant_data(self, run: "RunDir", progress: bool = True) -> QuantData:
-        raise FaultedgeError(_NO_QUANT)
+        """The CNN student's: the run's robust-recipe epochs, the -6 dB validation and test features, the test windows."""
+        from faultedge.families.cnn1d import STUDENT
+
+        return STUDENT.quant_data(run, progress)
 
     def quant_net(self, model: "nn.Module", cfg: Any, data: QuantData) -> "nn.Module":
-        raise FaultedgeError(_NO_QUANT)
+        """The Brevitas MLP (BatchNorms folded), its activation scales calibrated on training windows of the first epoch."""
+        import torch
+
+        from faultedge.quant.axmlp_qat import QuantAxialMLP
+
+        net = QuantAxialMLP(model, cfg.bits)
+        x_train, _ = data.epoch_data(0)
+        pick = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(data.seed))[:CALIBRATION_WINDOWS]
+        net.calibrate(x_train[pick])
+        return net
 
     def export_ir(self, net: "nn.Module", data: QuantData, meta: dict[str, Any]) -> "IRModel":
-        raise FaultedgeError(_NO_QUANT)
+        from faultedge.families.cnn1d import with_frontend
+        from faultedge.quant.axmlp_export import export_axmlp_ir
+
+        return with_frontend(export_axmlp_ir(net, self.name, data.class_names, data.preprocessing, meta), data)
 
     def load_qat(self, run: "RunDir", bits: int = 8) -> "nn.Module":
-        raise FaultedgeError(_NO_QUANT)
+        from faultedge.ir.files import Artifacts
+        from faultedge.quant.axmlp_qat import QuantAxialMLP
+
+        model, _ = self.float_model(run)
+        return run.load_model(Artifacts(self.name, bits).qat, QuantAxialMLP(model, bits))
 
 
 AXIAL_MLP = AxialMLPFamily()

@@ -38,6 +38,18 @@ class TrainSpec:
     threads: int = 1
 
 
+def with_frontend(ir: "IRModel", data: QuantData) -> "IRModel":
+    """An FFT-feature network's IR with its front end: the preprocessing in integers, from raw samples of the training data's range."""
+    from dataclasses import replace
+
+    from faultedge.data.features import Preprocessing
+
+    prep = Preprocessing.from_dict(data.preprocessing)
+    fe = frontend.fit(prep.mean, prep.std, ir.input.scale_exp, ir.input.clamp, frontend.DEFAULT_SAMPLE_BITS, data.sample_lsb,
+                      prep.window, prep.window // 2, frontend.default_shifts(prep.window, frontend.DEFAULT_SAMPLE_BITS), frontend.DEFAULT_TWIDDLE_BITS)
+    return replace(ir, frontend=fe)
+
+
 class Cnn1dFamily(Family):
     engine = "mac1d"
     lanes, beat = 16, 1
@@ -98,17 +110,9 @@ class Cnn1dFamily(Family):
         return self._quant_net(model, cfg.bits)
 
     def export_ir(self, net: "nn.Module", data: QuantData, meta: dict[str, Any]) -> "IRModel":
-        """The network's IR with its front end: the preprocessing in integers, from raw samples of the training data's range."""
-        from dataclasses import replace
-
-        from faultedge.data.features import Preprocessing
         from faultedge.quant.export import export_ir
 
-        ir = export_ir(net, data.test[0][:8], self.name, data.class_names, data.preprocessing, meta)
-        prep = Preprocessing.from_dict(data.preprocessing)
-        fe = frontend.fit(prep.mean, prep.std, ir.input.scale_exp, ir.input.clamp, frontend.DEFAULT_SAMPLE_BITS, data.sample_lsb,
-                          prep.window, prep.window // 2, frontend.default_shifts(prep.window, frontend.DEFAULT_SAMPLE_BITS), frontend.DEFAULT_TWIDDLE_BITS)
-        return replace(ir, frontend=fe)
+        return with_frontend(export_ir(net, data.test[0][:8], self.name, data.class_names, data.preprocessing, meta), data)
 
     def load_qat(self, run: "RunDir", bits: int = 8) -> "nn.Module":
         from faultedge.ir.files import Artifacts

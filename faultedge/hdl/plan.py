@@ -15,6 +15,16 @@ reads each bank once; the writer (the input loader, `beat` values per cycle, or 
 stage, `pc` channels per cycle) writes an aligned block, so its data lanes wire to banks without
 a multiplexer. Zero padding, padded channels and window overrun are memory that is never written.
 
+Axial-shift MLP blocks (x + fc2(relu(fc1(shift(x))))) add two ops. A `shift` is an address offset
+with zero fill on the write side: the stage that writes the shifted map puts channel c of position
+l at position l + offset[c] of the next memory, whose margin of max|offset| positions on each side
+keeps every value and whose never-written positions are the zero fill; the stride is a multiple of
+the banks there, so a channel keeps its bank and a per-bank row offset is all the shift costs. An
+`add` folds into the MAC stage before it: the *residual* operand (the block input, in the memory
+the block's first stage read, idle while this stage runs) is read by channel block, shifted onto
+the accumulator grid and added to the finished sums in one extra pipeline register in front of
+the requantiser, which then requantises the sum with the add's settings.
+
 This module is pure Python: the Amaranth generator (faultedge.hdl.accel) and the analytic cycle
 model (faultedge.hdl.cycles) both read the plan, so they cannot disagree about the schedule.
 """
@@ -26,7 +36,7 @@ import numpy as np
 
 from faultedge.errors import IRError
 from faultedge.hdl.stream_plan import StreamPlan, check_lanes
-from faultedge.ir import Argmax, Conv1d, IRModel, Layer, Linear, MaxPool1d, Requant, bits_for, dispatch, is_pow2
+from faultedge.ir import Add, Argmax, Conv1d, IRModel, Layer, Linear, MaxPool1d, Requant, Shift, bits_for, dispatch, is_pow2
 
 CONSUMER = "the hardware generator (faultedge.hdl)"
 
@@ -47,6 +57,11 @@ class ActMemory:
     signed: bool
     offset: int
     stride: int  # stored channels per position (channels rounded up to the writer's block)
+    shifts: tuple[int, ...] = ()  # per channel: the writer puts position l at l + shift (an IR shift before the reader); () = none
+
+    def row_shift(self, channel: int) -> int:
+        """Rows channel `channel` is moved by (the stride is a multiple of the banks wherever there are shifts)."""
+        return self.shifts[channel] * self.stride // self.banks if channel < len(self.shifts) else 0
 
     @property
     def width(self) -> int:
@@ -59,6 +74,15 @@ class Pool:
     kernel: int
     stride: int
     length: int  # pooled positions written
+
+
+@dataclass(frozen=True)
+class Residual:
+    """The second operand of a residual add: the block input, in stage `source`'s input memory (which
+    holds it shifted by that memory's shifts), left-shifted by `shift` onto the accumulator grid."""
+
+    source: int
+    shift: int
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,7 @@ class Stage:
     pool: Pool | None
     in_mem: ActMemory
     weight_bits: int
+    residual: Residual | None = None  # an add folded into this stage (its requant is then the add's)
 
     @property
     def chunks(self) -> int:
@@ -133,6 +158,16 @@ class Plan(StreamPlan):
         return max(s.acc_bits for s in self.stages)
 
     @property
+    def residual(self) -> bool:
+        """Whether the engine has the residual adder (one more pipeline register behind the accumulators, for every stage)."""
+        return any(s.residual for s in self.stages)
+
+    @property
+    def post_acc(self) -> int:
+        """Cycles from the accumulator to the write: requantiser and write-back, and the residual adder where there is one."""
+        return POST_ACC + int(self.residual)
+
+    @property
     def act_width(self) -> int:
         return max(s.in_mem.width for s in self.stages)
 
@@ -146,7 +181,7 @@ class Plan(StreamPlan):
 
     def cycle_phases(self) -> list[tuple[str, int]]:
         """Per stage: its issue cycles and the pipeline drain before the next stage may read what it wrote."""
-        return [(s.name, s.issue_cycles + PRE_TREE + s.tree_levels + POST_ACC) for s in self.stages]
+        return [(s.name, s.issue_cycles + PRE_TREE + s.tree_levels + self.post_acc) for s in self.stages]
 
     @property
     def lane_macs(self) -> int:
@@ -209,15 +244,32 @@ def _linear_geometry(layer: Linear, m: _Map) -> tuple[int, int, int, int, np.nda
 
 
 GEOMETRY = {"conv1d": _conv_geometry, "linear": _linear_geometry}
-# ops the engine runs; argmax closes the network and max-pool folds into the stage before it
-SUPPORTED = {"conv1d": None, "linear": None, "maxpool1d": None, "argmax": None}
+# ops the engine runs; argmax closes the network, max-pool and add fold into the stage before them, a shift into the writer
+SUPPORTED = {"conv1d": None, "linear": None, "maxpool1d": None, "argmax": None, "shift": None, "add": None}
 
 
-def _memory(m: _Map, banks: int, padding: int, stage_reads_end: int) -> ActMemory:
-    offset = _align(padding * m.stride, banks)
-    data_end = offset + m.length * m.stride
+def _memory(m: _Map, banks: int, padding: int, stage_reads_end: int, shifts: tuple[int, ...] = ()) -> ActMemory:
+    margin = max((abs(k) for k in shifts), default=0)  # positions written before the first and after the last
+    offset = _align((padding + margin) * m.stride, banks)
+    data_end = offset + (m.length + margin) * m.stride
     rows = max(data_end, stage_reads_end(offset)) // banks + 2  # +1 row: a window spans two rows
-    return ActMemory(banks, rows, m.bits, m.signed, offset, m.stride)
+    return ActMemory(banks, rows, m.bits, m.signed, offset, m.stride, shifts)
+
+
+def _pow2_ceil(n: int) -> int:
+    return 1 << (n - 1).bit_length()
+
+
+def _fold_add(add: Add, layer: Conv1d | Linear, in_memory: dict[str, int], index: int) -> tuple[Requant, int, Residual, str]:
+    """An add after stage `index` (`layer`): its requantiser, the sum's width, the residual operand, the name of what it writes."""
+    source = in_memory.get(add.skip)
+    if source is None or source == 0 or source == index:
+        raise IRError(f"layer {add.name!r}: {CONSUMER} adds the input of an earlier stage other than the first (a block input), "
+                      f"got {add.skip!r}")
+    if add.acc_shift:
+        raise IRError(f"layer {add.name!r}: {CONSUMER} shifts the residual operand onto the accumulator grid; the accumulators "
+                      f"must be on the finer grid (acc_shift 0, got {add.acc_shift})")
+    return add.requant, max(layer.acc_bits, add.acc_bits), Residual(source, add.skip_shift), add.name
 
 
 def plan_1d(ir: IRModel, lanes: int, beat: int = 1) -> Plan:
@@ -234,6 +286,10 @@ def plan_1d(ir: IRModel, lanes: int, beat: int = 1) -> Plan:
     m = _Map(1, in_len, 1, beat, ir.input.bits, ir.input.signed)
     stages: list[Stage] = []
     layers = list(ir.layers)
+    skips = {l.skip for l in layers if isinstance(l, Add)}
+    held = "input"  # the layer whose output the map `m` is
+    in_memory: dict[str, int] = {}  # a layer's name -> the stage whose input memory holds its output
+    shift: Shift | None = None  # a shift waiting for the stage that reads the map
     i = 0
     while i < len(layers):
         layer: Layer = layers[i]
@@ -241,10 +297,19 @@ def plan_1d(ir: IRModel, lanes: int, beat: int = 1) -> Plan:
             break
         if isinstance(layer, MaxPool1d):
             raise IRError(f"layer {layer.name!r}: {CONSUMER} folds max-pool into the conv1d before it; a max-pool must follow a conv1d")
+        if isinstance(layer, Add):
+            raise IRError(f"layer {layer.name!r}: {CONSUMER} folds an add into the conv1d/linear right before it")
+        if isinstance(layer, Shift):
+            if not stages or shift is not None or i + 1 >= len(layers) or not isinstance(layers[i + 1], (Conv1d, Linear)):
+                raise IRError(f"layer {layer.name!r}: {CONSUMER} shifts a map one stage writes for the conv1d/linear right after the shift")
+            shift = layer
+            i += 1
+            continue
         assert isinstance(layer, (Conv1d, Linear))
-        pool = None
+        pool, pool_name = None, None
         if i + 1 < len(layers) and isinstance(layers[i + 1], MaxPool1d):
             p = layers[i + 1]
+            pool_name = p.name
             if not isinstance(layer, Conv1d) or p.kernel > p.stride:
                 raise IRError(f"layer {p.name!r}: {CONSUMER} supports max-pool after conv1d with kernel <= stride, got kernel {p.kernel}, stride {p.stride}")
             pool = Pool(p.kernel, p.stride, p.out_shape[1])
@@ -254,11 +319,25 @@ def plan_1d(ir: IRModel, lanes: int, beat: int = 1) -> Plan:
         reduce = w.shape[1]
         pr, pc = _choose_split(lanes, channels, positions, reduce)
         banks = max(pr, m.block)
+        shifts: tuple[int, ...] = ()
+        if shift is not None and padding:
+            raise IRError(f"layer {shift.name!r}: {CONSUMER} writes a shifted map with a margin the zero padding of {layer.name!r} "
+                          f"would read; a shift must feed an unpadded conv1d or a linear")
+        if shift is not None or held in skips:
+            # read by channel (a residual block) or written shifted: the stride becomes a multiple of the banks, so a
+            # channel always sits in the same bank; the banks cover a residual's channel block (pc <= next power of two)
+            banks = max(banks, min(lanes, _pow2_ceil(m.channels)))
+            m = _Map(m.channels, m.length, _align(m.stride, banks), m.block, m.bits, m.signed)
+            kernel, stride, padding, positions, w = GEOMETRY[layer.op](layer, m)
+            reduce = w.shape[1]
+            shifts = shift.offsets if shift is not None else ()
+            shift = None
+        in_memory[held] = len(stages)
 
         def reads_end(offset: int, positions=positions, stride=stride, padding=padding, reduce=reduce, pr=pr, banks=banks, st=m.stride) -> int:
             return offset + ((positions - 1) * stride - padding) * st + _align(reduce, pr) + banks
 
-        mem = _memory(m, banks, padding, reads_end)
+        mem = _memory(m, banks, padding, reads_end, shifts)
         groups, chunks = -(-channels // pc), -(-reduce // pr)
         rom = np.zeros((groups * pc, chunks * pr), dtype=np.int64)
         rom[:channels, :reduce] = w
@@ -266,11 +345,17 @@ def plan_1d(ir: IRModel, lanes: int, beat: int = 1) -> Plan:
         rom = rom.reshape(groups, pc, chunks, pr).transpose(0, 2, 1, 3).reshape(groups * chunks, pc * pr)
         bias = np.zeros(groups * pc, dtype=np.int64)
         bias[:channels] = layer.bias.data
+        requant, acc_bits, residual, held = layer.requant, layer.acc_bits, None, pool_name or layer.name
+        if requant is None and i + 1 < len(layers) and isinstance(layers[i + 1], Add):
+            requant, acc_bits, residual, held = _fold_add(layers[i + 1], layer, in_memory, len(stages))
+            i += 1
         stage = Stage(layer.name, channels, positions, kernel, stride, padding, reduce, pr, pc, rom, bias.reshape(groups, pc),
-                      layer.acc_bits, layer.requant, pool, mem, layer.weight.bits)
+                      acc_bits, requant, pool, mem, layer.weight.bits, residual)
         stages.append(stage)
-        if layer.requant is not None:
-            lo, hi = layer.requant.clamp
+        if residual and pc > stages[residual.source].in_mem.banks:  # the planner gives such memories enough banks
+            raise IRError(f"layer {layer.name!r}: {pc} channel lanes read a residual operand from {stages[residual.source].in_mem.banks} banks")
+        if requant is not None:
+            lo, hi = requant.clamp
             out_len = pool.length if pool else positions
             m = _Map(channels, out_len, stage.out_stride, pc, bits_for(lo, hi) - (1 if lo >= 0 else 0), lo < 0)
         i += 1

@@ -12,11 +12,11 @@ Numpy only, so hardware generation, simulation and FPGA builds never load torch 
 
 from faultedge.ir.intmath import bits_for, int_range, is_pow2
 from faultedge.ir.model import (
-    IR_FORMAT, IR_VERSION, MAC_LAYERS, OPS, Argmax, AttentionNorm, AvgPool2d, Conv1d, IntTensor, IRModel, KWConv2d, Layer, Linear,
-    MaxPool1d, Quantizer, Requant, dispatch,
+    IR_FORMAT, IR_VERSION, MAC_LAYERS, OPS, Add, Argmax, AttentionNorm, AvgPool2d, Conv1d, IntTensor, IRModel, KWConv2d, Layer, Linear,
+    MaxPool1d, Quantizer, Requant, Shift, dispatch,
 )
 
 __all__ = [
-    "IR_FORMAT", "IR_VERSION", "MAC_LAYERS", "OPS", "Argmax", "AttentionNorm", "AvgPool2d", "Conv1d", "IntTensor", "IRModel", "KWConv2d",
-    "Layer", "Linear", "MaxPool1d", "Quantizer", "Requant", "bits_for", "dispatch", "int_range", "is_pow2",
+    "IR_FORMAT", "IR_VERSION", "MAC_LAYERS", "OPS", "Add", "Argmax", "AttentionNorm", "AvgPool2d", "Conv1d", "IntTensor", "IRModel", "KWConv2d",
+    "Layer", "Linear", "MaxPool1d", "Quantizer", "Requant", "Shift", "bits_for", "dispatch", "int_range", "is_pow2",
 ]

@@ -15,7 +15,7 @@ import numpy as np
 from faultedge.errors import IRError
 from faultedge.ir import frontend
 from faultedge.ir.intmath import round_shift
-from faultedge.ir.model import Argmax, AttentionNorm, AvgPool2d, Conv1d, IRModel, KWConv2d, Linear, MaxPool1d, Requant, dispatch
+from faultedge.ir.model import Add, Argmax, AttentionNorm, AvgPool2d, Conv1d, IRModel, KWConv2d, Linear, MaxPool1d, Requant, Shift, dispatch
 
 
 def requantize(acc: np.ndarray, rq: Requant) -> np.ndarray:
@@ -49,7 +49,7 @@ def quantize_input(ir: IRModel, features: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.ldexp(x, -q.scale_exp)), q.clamp[0], q.clamp[1]).astype(np.int64).reshape((len(x), *q.shape))
 
 
-def _check_acc(acc: np.ndarray, layer: Conv1d | Linear | KWConv2d, bits: int | None = None, what: str = "accumulator") -> np.ndarray:
+def _check_acc(acc: np.ndarray, layer: Conv1d | Linear | KWConv2d | Add, bits: int | None = None, what: str = "accumulator") -> np.ndarray:
     bits = layer.acc_bits if bits is None else bits
     lim = 1 << (bits - 1)
     if acc.size and (acc.min() < -lim or acc.max() >= lim):
@@ -128,7 +128,21 @@ def _kwconv2d(x: np.ndarray, layer: KWConv2d, chunk: int = 64) -> np.ndarray:
     return out
 
 
-OPS = {"conv1d": _mac(_conv1d), "linear": _mac(_linear), "maxpool1d": _maxpool1d, "avgpool2d": _avgpool2d, "kwconv2d": _kwconv2d}
+def _shift(x: np.ndarray, layer: Shift) -> np.ndarray:
+    out = np.zeros_like(x)
+    length = x.shape[2]
+    for c, k in enumerate(layer.offsets):
+        out[:, c, max(k, 0) : length + min(k, 0)] = x[:, c, max(-k, 0) : length - max(k, 0)]
+    return out
+
+
+def _add(acc: np.ndarray, layer: Add, skip: np.ndarray) -> np.ndarray:
+    total = (acc << layer.acc_shift) + (skip << layer.skip_shift)
+    return requantize(_check_acc(total, layer), layer.requant)
+
+
+OPS = {"conv1d": _mac(_conv1d), "linear": _mac(_linear), "maxpool1d": _maxpool1d, "avgpool2d": _avgpool2d, "kwconv2d": _kwconv2d,
+       "shift": _shift, "add": _add}  # add also takes the output of its `skip` layer
 
 
 @dataclass
@@ -149,10 +163,15 @@ def run(ir: IRModel, x_int: np.ndarray, trace: bool = False) -> GoldenResult:
         raise IRError(f"input: values outside the input range [{lo}, {hi}]")
     acts: list[np.ndarray] = []
     logits = x
+    skips = {l.skip for l in ir.layers if isinstance(l, Add)}
+    kept: dict[str, np.ndarray] = {}  # outputs an add reads later
     for layer in ir.layers:
         if isinstance(layer, Argmax):
             break
-        x = dispatch(layer, OPS, "golden model")(x, layer)
+        fn = dispatch(layer, OPS, "golden model")
+        x = fn(x, layer, kept[layer.skip]) if isinstance(layer, Add) else fn(x, layer)
+        if layer.name in skips:
+            kept[layer.name] = x
         if trace:
             acts.append(x)
         logits = x

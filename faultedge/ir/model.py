@@ -14,6 +14,11 @@ Image networks (MKW-Net) add two ops: `avgpool2d` (k x k sum, then a round-half-
 log2(k*k)) and `kwconv2d`, a KernelWarehouse convolution whose kernel is assembled per sample
 from a warehouse of integer cells shared between layers (top-level "warehouses", referenced by
 index); see `KWConv2d` for its integer arithmetic, including the one division.
+The axial-shift MLP (seed 004) adds two more: `shift` moves each channel of a (channels, length)
+map along the length by its own offset with zero fill, and `add` is a residual add: the raw
+accumulators of the MAC layer before it plus the output of an earlier layer (named by `skip`),
+both aligned to the finer of their two scales, into one requantiser (see `Add`). Its per-token
+linear layers are kernel-1 conv1d layers and its patch embedding a conv1d with stride = kernel.
 The version stays 1: the additions are new ops and an optional top-level field, which a reader
 without them refuses with a clear error.
 
@@ -46,7 +51,7 @@ from faultedge.runs import write_text
 IR_FORMAT = "faultedge-ir"
 IR_VERSION = 1
 ROUNDING_MODES = ("half_even",)
-OPS = ("conv1d", "linear", "maxpool1d", "argmax", "avgpool2d", "kwconv2d")
+OPS = ("conv1d", "linear", "maxpool1d", "argmax", "avgpool2d", "kwconv2d", "shift", "add")
 
 
 @dataclass(frozen=True)
@@ -235,7 +240,41 @@ class KWConv2d:
         return conv + assembly + self.fc1.weight.data.size + self.fc2.weight.data.size
 
 
-Layer = Union[Conv1d, Linear, MaxPool1d, Argmax, AvgPool2d, KWConv2d]
+@dataclass(frozen=True)
+class Shift:
+    """Per-channel shift along the length, zero fill: out[c, l] = x[c, l - offsets[c]] (0 outside the map).
+
+    The axial shift of an axial-shift MLP block; the scale and range pass through unchanged."""
+
+    name: str
+    in_shape: tuple[int, int]
+    out_shape: tuple[int, int]
+    offsets: tuple[int, ...]  # one per channel, |offset| < length
+    op: str = field(default="shift", init=False)
+
+
+@dataclass(frozen=True)
+class Add:
+    """A residual add into one requantiser: requantize((acc << acc_shift) + (skip << skip_shift)).
+
+    `acc` are the raw accumulators of the MAC layer right before (requant null) at 2**acc_exp, `skip`
+    the output of the earlier layer named `skip` at 2**skip_exp. Both are aligned to the finer scale
+    2**min(acc_exp, skip_exp) (so one of the two shifts is 0) and summed exactly, then one requantiser
+    rounds and saturates the sum: the float sum Brevitas quantises, in integers.
+    """
+
+    name: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    skip: str  # the name of the earlier layer whose output is the second operand
+    acc_shift: int  # >= 0: left shift of the accumulators onto the common scale
+    skip_shift: int  # >= 0: left shift of the skip operand
+    acc_bits: int  # signed width of the aligned sum
+    requant: Requant
+    op: str = field(default="add", init=False)
+
+
+Layer = Union[Conv1d, Linear, MaxPool1d, Argmax, AvgPool2d, KWConv2d, Shift, Add]
 MAC_LAYERS = (Conv1d, Linear)
 
 
@@ -319,6 +358,10 @@ def _layer_to_json(layer: Layer) -> dict[str, Any]:
         out.update(kernel=layer.kernel, stride=layer.stride)
     if isinstance(layer, AvgPool2d):
         out.update(kernel=layer.kernel)
+    if isinstance(layer, Shift):
+        out.update(offsets=list(layer.offsets))
+    if isinstance(layer, Add):
+        out.update(skip=layer.skip, acc_shift=layer.acc_shift, skip_shift=layer.skip_shift, acc_bits=layer.acc_bits, requant=layer.requant.to_json())
     if isinstance(layer, MAC_LAYERS):
         out.update(
             weight=layer.weight.to_json(),
@@ -466,8 +509,12 @@ def _mac_common(obj: Any, path: str, w_shape: tuple[int, ...], out_ch: int, in_s
     return weight, bias, acc_bits, _requant(obj, path, acc_scale_exp)
 
 
-def _parse_layer(obj: Any, path: str, in_shape: tuple[int, ...], in_scale_exp: int, warehouses: tuple[IntTensor, ...] = ()) -> tuple[Layer, int]:
-    """Parse one layer given the shape and scale arriving from the previous one."""
+Produced = dict[str, tuple[tuple[int, ...], int]]  # earlier layers' names -> (out_shape, scale_exp), for `add`
+
+
+def _parse_layer(obj: Any, path: str, in_shape: tuple[int, ...], in_scale_exp: int, warehouses: tuple[IntTensor, ...] = (),
+                 produced: Produced | None = None) -> tuple[Layer, int]:
+    """Parse one layer given the shape and scale arriving from the previous one (and, for `add`, what the earlier ones produced)."""
     op = _str(obj, "op", path)
     name = _str(obj, "name", path)
     declared = _shape(obj, "in_shape", path, (1, 2, 3))
@@ -508,12 +555,52 @@ def _parse_layer(obj: Any, path: str, in_shape: tuple[int, ...], in_scale_exp: i
     elif op == "kwconv2d":
         layer = _parse_kwconv2d(obj, path, name, in_shape, in_scale_exp, warehouses)
         return layer, layer.requant.out_scale_exp
+    elif op == "shift":
+        layer = _parse_shift(obj, path, name, in_shape)
+    elif op == "add":
+        layer = _parse_add(obj, path, name, in_shape, in_scale_exp, produced or {})
+        return layer, layer.requant.out_scale_exp
     else:
         raise IRError(f"{path}.op: unsupported op {op!r} (supported: {', '.join(OPS)})")
     out_scale = in_scale_exp
     if isinstance(layer, MAC_LAYERS):
         out_scale = layer.requant.out_scale_exp if layer.requant else in_scale_exp + layer.weight.scale_exp
     return layer, out_scale
+
+
+def _parse_shift(obj: Any, path: str, name: str, in_shape: tuple[int, ...]) -> Shift:
+    if len(in_shape) != 2:
+        raise IRError(f"{path}.in_shape: shift needs (channels, length), got {list(in_shape)}")
+    channels, length = in_shape
+    offsets = _int_list(obj, "offsets", path, channels)
+    if np.any(np.abs(offsets) >= length):
+        raise IRError(f"{path}.offsets: every offset must be below the length {length} in magnitude, got {offsets.tolist()}")
+    out_shape = _shape(obj, "out_shape", path, 2)
+    if out_shape != in_shape:
+        raise IRError(f"{path}.out_shape: a shift keeps the shape {list(in_shape)}, got {list(out_shape)}")
+    return Shift(name, in_shape, out_shape, tuple(int(o) for o in offsets))  # type: ignore[arg-type]
+
+
+def _parse_add(obj: Any, path: str, name: str, in_shape: tuple[int, ...], acc_exp: int, produced: Produced) -> Add:
+    skip = _str(obj, "skip", path)
+    if skip not in produced:
+        raise IRError(f"{path}.skip: no earlier layer is named {skip!r}")
+    skip_shape, skip_exp = produced[skip]
+    if skip_shape != in_shape:
+        raise IRError(f"{path}.skip: {skip!r} gives {list(skip_shape)}, the accumulators are {list(in_shape)}")
+    out_shape = _shape(obj, "out_shape", path, (1, 2, 3))
+    if out_shape != in_shape:
+        raise IRError(f"{path}.out_shape: an add keeps the shape {list(in_shape)}, got {list(out_shape)}")
+    common = min(acc_exp, skip_exp)
+    acc_shift, skip_shift = _int(obj, "acc_shift", path, 0, 62), _int(obj, "skip_shift", path, 0, 62)
+    if (acc_shift, skip_shift) != (acc_exp - common, skip_exp - common):
+        raise IRError(f"{path}.acc_shift: shifts ({acc_shift}, {skip_shift}) do not align scale_exps {acc_exp} (accumulators) and "
+                      f"{skip_exp} ({skip!r}) to {common}: expected ({acc_exp - common}, {skip_exp - common})")
+    acc_bits = _int(obj, "acc_bits", path, 2, 62)
+    requant = _requant(obj, path, common)
+    if requant is None:
+        raise IRError(f"{path}.requant: an add must requantise, got null")
+    return Add(name, in_shape, out_shape, skip, acc_shift, skip_shift, acc_bits, requant)
 
 
 def _image_shape(in_shape: tuple[int, ...], path: str, op: str) -> tuple[int, int, int]:
@@ -636,9 +723,18 @@ def _parse_model(obj: Any) -> IRModel:
     warehouses = _parse_warehouses(obj)
     layers: list[Layer] = []
     shape, scale = quant.shape, quant.scale_exp
+    produced: Produced = {}
     for i, raw in enumerate(raw_layers):
-        layer, scale = _parse_layer(raw, f"layers[{i}]", shape, scale, warehouses)
+        layer, scale = _parse_layer(raw, f"layers[{i}]", shape, scale, warehouses, produced)
+        if layer.name in produced:
+            raise IRError(f"layers[{i}].name: {layer.name!r} names an earlier layer too")
+        raw = bool(layers) and isinstance(layers[-1], MAC_LAYERS) and layers[-1].requant is None
+        if raw and not isinstance(layer, (Add, Argmax)):
+            raise IRError(f"layers[{i - 1}].requant: only the last conv1d/linear, or one an add requantises, may omit requantisation")
+        if isinstance(layer, Add) and not raw:
+            raise IRError(f"layers[{i}].op: an add must follow a conv1d/linear that outputs raw accumulators")
         shape = layer.out_shape
+        produced[layer.name] = (shape, scale)
         layers.append(layer)
     if not isinstance(layers[-1], Argmax):
         raise IRError(f"layers[{len(layers) - 1}].op: the last layer must be argmax, got {layers[-1].op!r}")
@@ -647,9 +743,9 @@ def _parse_model(obj: Any) -> IRModel:
     mac = [l for l in layers if isinstance(l, MAC_LAYERS)]
     if not mac or mac[-1].requant is not None:
         raise IRError("layers: the last conv1d/linear must output raw accumulators (requant null) as the logits")
-    if any(l.requant is None for l in mac[:-1]):
-        i = next(i for i, l in enumerate(layers) if isinstance(l, MAC_LAYERS) and l.requant is None)
-        raise IRError(f"layers[{i}].requant: only the last conv1d/linear may omit requantisation")
+    last_mac = max(i for i, l in enumerate(layers) if isinstance(l, MAC_LAYERS))
+    if any(isinstance(l, Add) for l in layers[last_mac:]):
+        raise IRError(f"layers[{last_mac + 1}].op: the logits must be the last conv1d/linear's raw accumulators, not an add")
     out = _get(obj, "output", "")
     out_scale = _int(out, "scale_exp", "output", -64, 64)
     if out_scale != scale:

@@ -8,12 +8,14 @@ Pipeline of one issued chunk (cycle t = issue; every arrow is a register):
     t+2                     a * w                                                                   -> product
     t+3..                   adder tree, one level per cycle; a stage with pr reduction lanes taps level log2(pr)
     T                       accumulators (bias on the first chunk) at T = t + 3 + log2(pr)
+   (T+1   MacArray          with a residual add: + the block input, read from its memory by channel block)
     T+1   Requantiser       arithmetic shift and the round-half-to-even decision
     T+2                     + round bit
     T+3                     clamp (saturation; ReLU is the lower bound 0)
     T+4   MaxPoolWriteBack  max-pool running maximum, write to the next stage's banks (or the logit registers)
 
-PRE_TREE and POST_ACC in faultedge.hdl.plan are those depths; the cycle model reads them there.
+PRE_TREE and `Plan.post_acc` (POST_ACC, plus one with the residual adder) in faultedge.hdl.plan are
+those depths; the cycle model reads them there.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from faultedge.hdl.components.argmax import logits_signature
-from faultedge.hdl.components.common import Banks, bits, log2, pack, read_signature, value_shape, write_signature
+from faultedge.hdl.components.common import Banks, addr_bits, bits, log2, pack, read_signature, value_shape, write_signature
 from faultedge.hdl.components.streams import (beats_signature, buffer_signature, control_signature, features_signature, pipeline_signature,
                                               select_signature)
-from faultedge.hdl.plan import POST_ACC, PRE_TREE, Plan, Stage
+from faultedge.hdl.plan import PRE_TREE, ActMemory, Plan, Stage
 
 
 def stage_memory(p: Plan, i: int) -> tuple[Shape, int, int]:
@@ -44,8 +46,11 @@ def tag_layout(p: Plan) -> data.StructLayout:
     """What travels down the pipeline with an issued chunk: first and last chunk of a position,
     first of a pool window, whether the position is in the pool (contrib) and ends it (write),
     the write address in the next memory, and the channel group."""
-    return data.StructLayout({"valid": 1, "first": 1, "last": 1, "pfirst": 1, "contrib": 1, "write": 1,
-                              "wa": max(_addr_bits(p), bits(p.n_classes)), "g": Shape.cast(range(max(s.groups for s in p.stages) + 1))})
+    fields = {"valid": 1, "first": 1, "last": 1, "pfirst": 1, "contrib": 1, "write": 1,
+              "wa": max(_addr_bits(p), bits(p.n_classes)), "g": Shape.cast(range(max(s.groups for s in p.stages) + 1))}
+    if p.residual:  # the residual operand's address in its memory: the position's first channel of the group
+        fields["ra"] = _addr_bits(p)
+    return data.StructLayout(fields)
 
 
 def issue_signature(p: Plan) -> wiring.Signature:
@@ -208,6 +213,7 @@ class MacArray(wiring.Component):
         # read side: bank rows (one more in the banks before the window's first), the weight word.
         # The row, the row after it and each bank's choice between them are registered from
         # `next_base`, so a bank's address is one 2:1 mux (the adder used to limit the clock).
+        residual_rows = self._residual_rows(m, tags)
         for i, s in enumerate(stages):
             nb = s.in_mem.banks
             row, row1 = (Signal(len(issue.base), name=f"row{i}_{k}") for k in range(2))
@@ -215,7 +221,10 @@ class MacArray(wiring.Component):
             for b, rd in enumerate(self.reads[i]):
                 after = Signal(name=f"after{i}_{b}")  # bank b lies before the window's first: read the next row
                 m.d.sync += after.eq(b < (issue.next_base & (nb - 1)))
-                m.d.comb += rd.addr.eq(Mux(after, row1, row))
+                addr = Mux(after, row1, row)
+                for r, rows in residual_rows.get(i, []):  # idle while stage r runs: its residual operand's reads
+                    addr = Mux(stage == r, rows[b], addr)
+                m.d.comb += rd.addr.eq(addr)
             m.d.comb += wroms[i].addr.eq(issue.waddr)
 
         # operands: the window rotated into lane order, the weights
@@ -248,8 +257,12 @@ class MacArray(wiring.Component):
                 m.d.sync += sig.eq(prev[2 * k] + prev[2 * k + 1])
             levels.append(cur)
 
-        # accumulators; `sums.tag` is the tag of their content when it is a finished sum
-        acc, fin = self.sums.value, self.sums.tag
+        # accumulators; `fin` is the tag of their content when it is a finished sum
+        if p.residual:
+            acc = [Signal(signed(accw), name=f"acc{k}") for k in range(p.max_pc)]
+            fin = Signal(tag_layout(p), name="fin")
+        else:
+            acc, fin = self.sums.value, self.sums.tag
         bias_word = Signal(p.max_pc * accw)
         with m.Switch(stage):
             for i, s in enumerate(stages):
@@ -264,7 +277,51 @@ class MacArray(wiring.Component):
                         with m.If(tag.valid):
                             m.d.sync += acc[k].eq(Mux(tag.first, bias_k, acc[k]) + sums[k])
                     m.d.sync += [fin.eq(tag), fin.valid.eq(tag.valid & tag.last)]
+        if p.residual:
+            self._residual_add(m, acc, fin)
         return m
+
+    def _residual_rows(self, m: Module, tags: list) -> dict[int, list[tuple[int, list[Signal]]]]:
+        """Per source memory, per residual stage r reading it: each bank's row of the residual operand, registered one
+        cycle before the finishing chunk reaches the accumulators (from the tag one step behind), so that the banks' data
+        arrive with the finished sums. Bank b holds channel g * pc + b % pc of group g's block, moved by its shift."""
+        p = self.plan
+        rows: dict[int, list[tuple[int, list[Signal]]]] = {}
+        for r, s in enumerate(p.stages):
+            if s.residual is None:
+                continue
+            src = p.stages[s.residual.source].in_mem
+            tag = tags[PRE_TREE + s.tree_levels - 1]
+            regs = [Signal(addr_bits(src.rows), name=f"res_row{r}_{b}") for b in range(src.banks)]
+            for b, reg in enumerate(regs):
+                delta = Signal(signed(addr_bits(src.rows) + 1), name=f"res_delta{r}_{b}")
+                with m.Switch(tag.g):
+                    for g in range(s.groups):
+                        with m.Case(g):
+                            m.d.comb += delta.eq(src.row_shift(g * s.pc + b % s.pc))
+                m.d.sync += reg.eq((tag.ra >> log2(src.banks)) + delta)
+            rows.setdefault(s.residual.source, []).append((r, regs))
+        return rows
+
+    def _residual_add(self, m: Module, acc: list[Signal], fin: Signal) -> None:
+        """The finished sums plus, in a residual stage, the block input (lane k: bank (g * pc) % banks + k of the source
+        memory), shifted onto the accumulator grid: one register, then `sums`."""
+        p = self.plan
+        addend = [Signal(signed(p.acc_bits), name=f"addend{k}") for k in range(p.max_pc)]
+        with m.Switch(self.stage.index):
+            for r, s in enumerate(p.stages):
+                if s.residual is None:
+                    continue
+                with m.Case(r):
+                    src = p.stages[s.residual.source].in_mem
+                    data_out = [rd.data for rd in self.reads[s.residual.source]]
+                    with m.Switch(fin.g):
+                        for g in range(s.groups):
+                            with m.Case(g):
+                                first = (g * s.pc) % src.banks
+                                m.d.comb += [addend[k].eq(data_out[first + k] << s.residual.shift) for k in range(s.pc)]
+        m.d.sync += self.sums.tag.eq(fin)
+        m.d.sync += [self.sums.value[k].eq(acc[k] + addend[k]) for k in range(p.max_pc)]
 
 
 class MaxPoolWriteBack(wiring.Component):
@@ -273,7 +330,8 @@ class MaxPoolWriteBack(wiring.Component):
     A pool's kernel is at most its stride, so windows never overlap and one register per lane
     holds the running maximum. A position goes to the next stage's banks as an aligned block of
     pc channels (lane k wires to its bank: no write multiplexer), or after the last stage into the
-    logit registers that the argmax reads."""
+    logit registers that the argmax reads. Into a shifted memory (an IR shift before the next stage)
+    each bank's row moves by its channel's shift: the channel keeps its bank, so still no multiplexer."""
 
     def __init__(self, p: Plan, width: int) -> None:
         self.plan, self.width = p, width
@@ -308,8 +366,9 @@ class MaxPoolWriteBack(wiring.Component):
                     if i + 1 < n_st:
                         nm = stages[i + 1].in_mem
                         for b, wp in enumerate(self.write_ports(i + 1)):
+                            row = tag.wa >> log2(nm.banks)
                             m.d.comb += [
-                                wp.addr.eq(tag.wa >> log2(nm.banks)),
+                                wp.addr.eq(row + self._shift_rows(m, nm, i, b) if nm.shifts else row),
                                 wp.data.eq(pooled[b % s.pc]),
                                 wp.en.eq(write & ((tag.wa & (nm.banks - 1)) >> log2(s.pc) == b // s.pc)),
                             ]
@@ -318,6 +377,17 @@ class MaxPoolWriteBack(wiring.Component):
                             with m.If(write & (tag.wa >> log2(s.pc) == c // s.pc)):
                                 m.d.sync += logits[c].eq(pooled[c % s.pc])
         return m
+
+
+    def _shift_rows(self, m: Module, nm: ActMemory, i: int, b: int) -> Signal:
+        """Rows bank b's write of stage i moves by in a shifted memory: the shift of the channel it gets in group g (g * pc + b % pc)."""
+        tag, s = self.inp.tag, self.plan.stages[i]
+        delta = Signal(signed(addr_bits(nm.rows) + 1), name=f"shift_rows{i}_{b}")
+        with m.Switch(tag.g):
+            for g in range(s.groups):
+                with m.Case(g):
+                    m.d.comb += delta.eq(nm.row_shift(g * s.pc + b % s.pc))
+        return delta
 
 
 class Sequencer(wiring.Component):
@@ -348,7 +418,15 @@ class Sequencer(wiring.Component):
         pp = Signal(range(max([s.pool.stride for s in stages if s.pool] + [1]) + 1))  # pool phase
         pm = Signal(range(max(s.out_positions for s in stages) + 2))  # pooled position
         wa = Signal.like(tag0.wa)  # write address of this position's block in the next memory
-        drain = Signal(range(PRE_TREE + max(s.tree_levels for s in stages) + POST_ACC + 2))
+        drain = Signal(range(PRE_TREE + max(s.tree_levels for s in stages) + p.post_acc + 2))
+        ra = Signal.like(tag0.ra) if p.residual else None  # the residual operand's address (residual stages)
+
+        def residual_layout(s: Stage) -> tuple[int, int] | None:
+            """(offset, stride) of a residual stage's source memory."""
+            if s.residual is None:
+                return None
+            src = stages[s.residual.source].in_mem
+            return src.offset, src.stride
 
         def write_layout(i: int) -> tuple[int, int]:
             """(offset, stride) of stage i's output: the next memory, or the logit registers."""
@@ -361,8 +439,9 @@ class Sequencer(wiring.Component):
             s = stages[i]
             start = s.in_mem.offset - s.padding * s.in_mem.stride
             m.d.comb += next_base.eq(start)
+            res = residual_layout(s)
             return [g.eq(0), l.eq(0), j.eq(0), pos_base.eq(start), waddr.eq(0), wgbase.eq(0), pp.eq(0), pm.eq(0),
-                    wa.eq(write_layout(i)[0])]
+                    wa.eq(write_layout(i)[0]), *([ra.eq(res[0])] if res else [])]
 
         def issue(i: int, s: Stage) -> None:
             """One chunk per cycle: chunks j inside positions l inside channel groups g."""
@@ -377,6 +456,9 @@ class Sequencer(wiring.Component):
                 contrib, write = Const(1), Const(1)
             m.d.comb += [tag0.valid.eq(1), tag0.first.eq(j == 0), tag0.last.eq(j == s.chunks - 1), tag0.pfirst.eq(pp == 0),
                          tag0.contrib.eq(contrib), tag0.write.eq(write), tag0.wa.eq(wa), tag0.g.eq(g)]
+            res = residual_layout(s)
+            if res:
+                m.d.comb += tag0.ra.eq(ra)
             with m.If(j != s.chunks - 1):
                 m.d.sync += [j.eq(j + 1), waddr.eq(waddr + 1)]
                 m.d.comb += next_base.eq(base + s.pr)
@@ -390,13 +472,17 @@ class Sequencer(wiring.Component):
                         m.d.sync += pp.eq(pp + 1)
                 else:
                     m.d.sync += wa.eq(wa + nstride)
+                if res:
+                    m.d.sync += ra.eq(ra + res[1])
             with m.Else():
                 m.d.sync += [j.eq(0), l.eq(0), pos_base.eq(start), pp.eq(0), pm.eq(0)]
                 m.d.comb += next_base.eq(start)
                 with m.If(g != s.groups - 1):
                     m.d.sync += [g.eq(g + 1), wgbase.eq(wgbase + s.chunks), waddr.eq(wgbase + s.chunks), wa.eq(off + (g + 1) * s.pc)]
+                    if res:
+                        m.d.sync += ra.eq(res[0] + (g + 1) * s.pc)
                 with m.Else():
-                    m.d.sync += drain.eq(PRE_TREE + s.tree_levels + POST_ACC - 1)
+                    m.d.sync += drain.eq(PRE_TREE + s.tree_levels + p.post_acc - 1)
                     if i == 0:
                         m.d.comb += self.buffer.release.eq(1)  # the input buffer may be refilled
                     m.next = "DRAIN"
