@@ -118,7 +118,7 @@ class AxialMLP(nn.Module):
         """(batch, n_features) spectra -> (batch, tokens, dim) after the blocks."""
         if x.dim() != 2 or x.shape[1] != self.n_features:
             raise FaultedgeError(f"axial-shift MLP: expected inputs of shape (N, {self.n_features}), got {tuple(x.shape)}")
-        return self.blocks(self.embed(x.reshape(len(x), self.cfg.tokens, self.cfg.patch)))
+        return self.blocks(self.embed(x.reshape(-1, self.cfg.tokens, self.cfg.patch)))  # -1: a traced batch stays free (ONNX)
 
     def head(self, tokens: torch.Tensor) -> torch.Tensor:
         """(batch, tokens, dim) -> logits."""
