@@ -211,6 +211,7 @@ def test_a_serial_port_is_read_and_a_lost_port_retried(edge_run, sequence, tmp_p
     result: dict = {}
     th = threading.Thread(target=lambda: result.update(mon.run()))
     th.start()
+    assert src.connected.wait(30)  # opening a port flushes what was sent before
     payload = "".join(f"{v:.5f}\n" for v in x[: n + 8 * 512]).encode()
     for i in range(0, len(payload), 4096):
         os.write(master, payload[i : i + 4096])

@@ -138,6 +138,7 @@ class SerialLines(TextLines):
     port: str = ""
     baud: int = 115200
     backoff_max: float = 30.0
+    connected: threading.Event = field(default_factory=threading.Event, init=False)  # set while the port is open
 
     def lines(self, stop: threading.Event) -> Iterator[str]:
         while not stop.is_set():  # an empty read is a timeout here, not the end
@@ -153,8 +154,10 @@ class SerialLines(TextLines):
             try:
                 with serial.Serial(self.port, self.baud, timeout=0.2) as self._port:
                     delay = 0.5
+                    self.connected.set()
                     super().run(emit, stop)
             except (serial.SerialException, OSError) as exc:
+                self.connected.clear()
                 self.stats.reconnects += 1
                 self.stats.error = str(exc)
                 self.warn(f"warning: {self.channel}: serial port {self.port}: {exc}; retrying in {delay:g} s")
