@@ -5,9 +5,13 @@ then `faultedge evaluate` at -6, -3, 0, 3, 6, 10 dB and noise-free on the 0 hp t
 every other load of the data directory (1 hp: 9 fault classes, never trained on). Writes mean ±
 std per model, load and SNR as JSON, the docs' tables (.md), a plot of F1 against SNR, and the issue's targets (merged
 student) as met / missed with the margin. A seed whose run directory already holds every stage's
-output is evaluated without retraining, so an interrupted benchmark resumes. Usage:
+output is evaluated without retraining, so an interrupted benchmark resumes. With --ray the seeds
+run side by side as Ray tasks (faultedge.sweep.tasks, the runner of `faultedge sweep`: Ray embedded
+here, or --address joins a cluster); the figures are the same, the seconds per stage are those of
+seeds sharing the machine. Usage:
 
     python benchmarks/robustness.py --data ../shared/data/cwru --seeds 0 1 2 --quantize
+    python benchmarks/robustness.py --data ../shared/data/cwru --seeds 0 1 2 --quantize --ray --threads 1
     python benchmarks/robustness.py --recipe reference --seeds 0 --runs runs/bench_robust_ref
     python benchmarks/robustness.py --speed 0.02 --gain-db 3 --runs runs/bench_speed2 --out benchmarks/results/robustness_speed2.json
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -128,6 +133,42 @@ def summarise(per_seed: list[dict]) -> list[dict]:
     return out
 
 
+def seed_job(seed: int, args: argparse.Namespace, progress: bool, cwd: str) -> dict:
+    """One seed in the working directory `cwd` (a Ray worker's may differ): train, or reuse a finished run; optionally
+    quantise; evaluate. Returns the evaluation, the seconds per stage and a line for the log."""
+    os.chdir(cwd)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    run = RunDir(Path(args.runs) / f"seed{seed}")
+    t0 = time.perf_counter()
+    cfg = schedule_from_args(TrainConfig(data=DataSpec(source=args.data, snr_db=-6.0, seed=seed), seed=seed, augment=augment_from_args(args)), args)
+    reused = (run / "student_merged.pt").exists()
+    if reused:
+        prepare_run(run, cfg)  # a finished run is reused only if it was trained with this very config
+    else:
+        run_stages(run, cfg, progress=progress)
+    train_s = time.perf_counter() - t0
+    if args.quantize and not (run / "model.ir.json").exists():
+        from faultedge.quant.qat import QATConfig
+        from faultedge.families import family
+        from faultedge.quant.stage import quantize
+
+        quantize(run, family("student"), QATConfig(), progress=progress)
+    models = ["teacher", "student", "merged"] + (["quant", "chip"] if args.quantize else [])
+    result = evaluate_run(run, models, DEFAULT_SNRS, progress=progress)
+    write_json(run / "robustness.json", result)
+    metrics = read_json(run / "metrics.json")
+    stage_s = {stage: metrics[stage].get("train_seconds") for stage in ("teacher", "student", "lora")}
+    epochs = {stage: metrics[stage].get("epochs_run") for stage in ("teacher", "student", "lora")}
+    seconds = {"seed": seed, "reused": reused, "train_s": round(train_s, 1), "total_s": round(time.perf_counter() - t0, 1), "stage_s": stage_s, "epochs": epochs}
+    merged0 = [r for r in result["results"] if r["model"] == "merged" and r["load_hp"] == 0]
+    line = (f"seed {seed}: merged 0 hp F1 " + " ".join(f"{snr_label(r['snr_db'])} {r['f1_macro']:.2f}" for r in merged0)
+            + f" ({seconds['total_s']:.0f} s)")
+    return {"result": result, "seconds": seconds, "line": line}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/cwru")
@@ -136,40 +177,33 @@ def main() -> None:
     ap.add_argument("--quantize", action="store_true", help="also quantise the merged student (8 bit) and score the golden model")
     ap.add_argument("--runs", default="runs/bench_robust", help="parent of the per-seed run directories")
     ap.add_argument("--out", default="benchmarks/results/robustness.json", help="JSON result; the plot goes beside it (.png)")
-    ap.add_argument("--threads", type=int, help="torch threads (1 is fastest on a busy machine)")
+    ap.add_argument("--threads", type=int, help="torch threads (1 is fastest on a busy machine); with --ray, also the CPUs per seed")
+    ap.add_argument("--ray", action="store_true", help="run the seeds as Ray tasks, side by side (the figures are the same)")
+    ap.add_argument("--address", help="with --ray: join this Ray cluster (`ray start --head`) instead of starting Ray here")
     args = ap.parse_args()
-    if args.threads:
-        import torch
 
-        torch.set_num_threads(args.threads)
+    jobs = [(seed, args, not args.ray, os.getcwd()) for seed in args.seeds]
+    outcomes: dict[int, dict] = {}
+    if args.ray:  # one Ray task per seed, each with --threads CPUs (faultedge.sweep.tasks, as `faultedge sweep` runs points)
+        from faultedge.sweep.tasks import connect, run_tasks
 
-    per_seed, seconds = [], []
-    for seed in args.seeds:
-        run = RunDir(Path(args.runs) / f"seed{seed}")
-        t0 = time.perf_counter()
-        cfg = schedule_from_args(TrainConfig(data=DataSpec(source=args.data, snr_db=-6.0, seed=seed), seed=seed, augment=augment_from_args(args)), args)
-        reused = (run / "student_merged.pt").exists()
-        if reused:
-            prepare_run(run, cfg)  # a finished run is reused only if it was trained with this very config
-        else:
-            run_stages(run, cfg, progress=True)
-        train_s = time.perf_counter() - t0
-        if args.quantize and not (run / "model.ir.json").exists():
-            from faultedge.quant.qat import QATConfig
-            from faultedge.families import family
-            from faultedge.quant.stage import quantize
+        cpus = args.threads or 1
+        info = connect(args.address, None, cpus)
+        print(f"Ray: {info['mode']}, {info['cpus']:g} CPUs, {cpus} per seed")
 
-            quantize(run, family("student"), QATConfig(), progress=True)
-        models = ["teacher", "student", "merged"] + (["quant", "chip"] if args.quantize else [])
-        result = evaluate_run(run, models, DEFAULT_SNRS, progress=True)
-        write_json(run / "robustness.json", result)
-        per_seed.append(result)
-        metrics = read_json(run / "metrics.json")
-        stage_s = {stage: metrics[stage].get("train_seconds") for stage in ("teacher", "student", "lora")}
-        epochs = {stage: metrics[stage].get("epochs_run") for stage in ("teacher", "student", "lora")}
-        seconds.append({"seed": seed, "reused": reused, "train_s": round(train_s, 1), "total_s": round(time.perf_counter() - t0, 1), "stage_s": stage_s, "epochs": epochs})
-        merged0 = [r for r in result["results"] if r["model"] == "merged" and r["load_hp"] == 0]
-        print(f"seed {seed}: merged 0 hp F1 " + " ".join(f"{snr_label(r['snr_db'])} {r['f1_macro']:.2f}" for r in merged0) + f" ({seconds[-1]['total_s']:.0f} s)")
+        def done(i: int, outcome: dict | Exception) -> str:
+            if isinstance(outcome, Exception):
+                raise outcome
+            outcomes[i] = outcome
+            return outcome["line"]
+
+        run_tasks(seed_job, jobs, cpus, done, lambda pending: None, progress=True)
+    else:
+        for i, job in enumerate(jobs):
+            outcomes[i] = seed_job(*job)
+            print(outcomes[i]["line"])
+    per_seed = [outcomes[i]["result"] for i in range(len(jobs))]
+    seconds = [outcomes[i]["seconds"] for i in range(len(jobs))]
 
     summary = summarise(per_seed)
     out = Path(args.out)

@@ -14,7 +14,7 @@ from faultedge import __version__
 from faultedge.errors import FaultedgeError
 
 # Subcommands in the order `faultedge --help` lists them; each is the module faultedge.commands.<name with _ for ->.
-COMMANDS = ("demo", "run", "train", "evaluate", "quantize", "export", "hdl", "sim", "fpga", "predict", "deploy", "bench", "distill-data", "train-mkw", "monitor")
+COMMANDS = ("demo", "run", "train", "evaluate", "quantize", "export", "hdl", "sim", "fpga", "sweep", "predict", "deploy", "bench", "distill-data", "train-mkw", "monitor")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ import pytest
 from test_ir import tiny_ir_json
 
 from faultedge.cli import main
-from faultedge.fpga.build import BuildOptions, build
+from faultedge.fpga.build import MAX_PASSES, RAISE_MIN, BuildOptions, build
 from faultedge.fpga.flow import FitError
 from faultedge.ir import IRModel, bits_for
 from faultedge.runs import RunDir
@@ -59,6 +59,29 @@ def test_ice40_no_fit_verdict_comes_from_synthesis_alone(tmp_path):
     assert r["fit"]["over"]["dsp"] == {"need": 16, "have": 8, "excess": 8, "percent_of_device": 200.0}
     assert r["synthesis"]["cells"]["SB_MAC16"] == 16
     assert not (out / "build" / "nextpnr.log").exists() and "bitstream" not in r
+
+
+@pytest.mark.slow
+def test_a_pass_that_meets_timing_with_slack_tries_a_faster_clock_and_the_fastest_met_pass_is_kept(tmp_path):
+    """The tiny network on the iCE40 meets the profile's 30 MHz with room to spare: the search climbs towards the
+    achieved Fmax within the pass budget. Whatever the later passes do, the report, the routed design it was packed
+    from and the bitstream are those of the fastest pass that met timing."""
+    run = _run_with(tiny_ir_json(), tmp_path / "run")
+    assert main(["hdl", str(run), "--lanes", "2", "--board", "icebreaker"]) == 0
+    r = build(RunDir(run), None, BuildOptions(), log=lambda s: None)
+    passes, kept = r["passes"], r["passes"][r["kept_pass"] - 1]
+    assert passes[0]["core_clock_mhz"] == 30.0 and passes[0]["timing_met"] and passes[0]["fmax_mhz"] > 30.0 * (1 + RAISE_MIN)
+    assert 2 <= len(passes) <= MAX_PASSES and passes[1]["core_clock_mhz"] > 30.0
+    assert kept["timing_met"] and kept["core_clock_mhz"] == max(p["core_clock_mhz"] for p in passes if p["timing_met"]) > 30.0
+    assert (r["clock_mhz"], r["fmax_mhz"], r["timing_met"]) == (kept["core_clock_mhz"], kept["fmax_mhz"], True)
+    work = run / "fpga" / "icebreaker" / "build"
+    routed = json.loads((work / "pnr_report.json").read_text())
+    assert round(min(v["achieved"] for v in routed["fmax"].values()), 2) == r["fmax_mhz"]  # the kept pass's routing, restored
+    top = (work / "faultedge_top.v").read_text()
+    assert all(f".{k}(32'd{v})" in top for k, v in r["pll"].items() if k != "FILTER_RANGE")  # the kept pass's PLL
+    assert not (work / "kept").exists()
+    bit = Path(r["bitstream"]["path"])
+    assert hashlib.sha256(bit.read_bytes()).hexdigest() == r["bitstream"]["sha256"] and r["latency_us"] > 0
 
 
 @pytest.mark.slow
@@ -112,9 +135,11 @@ def test_ecp5_bitstream_of_a_sample_in_design_with_the_core_clock_at_the_achieve
     assert main(["hdl", str(run), "--lanes", "2", "--frontend", "pipelined"]) == 0
     assert main(["fpga", "build", str(run), "--board", "ulx3s-85f", "--target-mhz", "400"]) == 0
     r = json.loads((run / "fpga" / "ulx3s-85f" / "report.json").read_text())
-    first, last = r["passes"][0], r["passes"][-1]
+    first, kept = r["passes"][0], r["passes"][r["kept_pass"] - 1]
     assert not first["timing_met"] and first["fmax_mhz"] < first["core_clock_mhz"]
-    assert last["timing_met"] and r["timing_met"] is True and len(r["passes"]) >= 2
+    assert kept["timing_met"] and r["timing_met"] is True and r["kept_pass"] >= 2 and len(r["passes"]) <= MAX_PASSES
+    assert (kept["core_clock_mhz"], kept["fmax_mhz"]) == (r["clock_mhz"], r["fmax_mhz"])
+    assert all(p["core_clock_mhz"] > kept["core_clock_mhz"] and not p["timing_met"] for p in r["passes"][r["kept_pass"]:])
     f = r["clock_mhz"]
     assert f <= r["fmax_mhz"] and f > 0.8 * first["fmax_mhz"]
     pll = r["pll"]

