@@ -37,16 +37,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def broker(port: int) -> Iterator[subprocess.Popen]:
-    proc = subprocess.Popen([_tool("mosquitto"), "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
+def _wait_listening(port: int, seconds: float) -> None:
+    """Until something accepts connections on the port (a broker or the monitor's page starting up)."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
+            return
         except OSError:
             time.sleep(0.05)
+    pytest.fail(f"nothing listens on port {port} after {seconds} s")
+
+
+@contextmanager
+def broker(port: int) -> Iterator[subprocess.Popen]:
+    proc = subprocess.Popen([_tool("mosquitto"), "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_listening(port, 10)
     try:
         yield proc
     finally:
@@ -138,13 +144,7 @@ def test_the_live_page_shows_the_alarm_in_a_real_browser(edge_run, cwru_dir, tmp
                              "--realtime", "--rate", "6000", "--loops", "3", "--serve", str(port), "--events", "changes"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        _wait_listening(port, 60)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=_tool("chromium"), args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1100, "height": 620})
