@@ -468,14 +468,10 @@ def stream_lines(clf: "Classifier", labels: Sequence[str], lines: Any, hop: int,
     tracker = st.AlarmTracker(channel, labels, "normal", settings)
     malformed = alarms = 0
     for number, line in enumerate(lines, 1):
-        parts = line.replace(",", " ").split()
-        if not parts:
+        values = st.parse_samples(line)
+        if values is not None and not len(values):
             continue
-        try:
-            values = np.array([float(v) for v in parts])
-            if not np.isfinite(values).all():
-                raise ValueError
-        except ValueError:
+        if values is None:
             malformed += 1
             print(f"warning: line {number} is not a list of numbers, skipped: {line.strip()[:60]!r}", file=err)
             continue

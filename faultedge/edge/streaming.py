@@ -24,6 +24,16 @@ class StreamError(ValueError):
     """A setting or input the streaming runtime cannot work with; the message says which and why."""
 
 
+def parse_samples(line: str) -> Optional[np.ndarray]:
+    """The numbers of one text line (spaces or commas between them); None if any is not a finite number
+    (the caller counts and skips such a line). Empty lines give an empty array."""
+    try:
+        values = np.array([float(v) for v in line.replace(",", " ").split()], dtype=np.float64)
+    except ValueError:
+        return None
+    return values if np.isfinite(values).all() else None
+
+
 class Windower:
     """One channel's ring of samples: push any number of samples, get every complete window whose start
     lies on the hop grid (the first window is samples [0, window), the next [hop, hop + window), ...)."""

@@ -13,6 +13,7 @@ from typing import Callable, Iterator, TextIO
 
 import numpy as np
 
+from faultedge.edge.streaming import parse_samples
 from faultedge.errors import DataError
 
 Emit = Callable[[str, np.ndarray], None]  # (channel, samples)
@@ -85,16 +86,6 @@ class Replay(Source):
                 sent += len(part)
 
 
-def parse_line(line: str) -> np.ndarray | None:
-    """The numbers of one text line (spaces or commas between them); None if any is not a finite number."""
-    parts = line.replace(",", " ").split()
-    try:
-        values = np.array([float(p) for p in parts], dtype=np.float64)
-    except ValueError:
-        return None
-    return values if np.all(np.isfinite(values)) else None
-
-
 @dataclass
 class TextLines(Source):
     """Samples as text lines (one or more numbers per line), from stdin or any text stream. A malformed
@@ -115,7 +106,7 @@ class TextLines(Source):
                 break
             if not line.strip():
                 continue
-            values = parse_line(line)
+            values = parse_samples(line)
             if values is None:
                 self.stats.malformed += 1
                 self.warn(f"warning: {self.channel}: line {number} is not a list of numbers, skipped: {line.strip()[:60]!r}")
