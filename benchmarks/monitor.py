@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from faultedge.data.noise import add_awgn
-from faultedge.edge.streaming import AlarmSettings
+from faultedge.edge.streaming import AlarmSettings, default_hop
 from faultedge.monitor.backends import make_backend
 from faultedge.monitor.runtime import Monitor, MonitorSettings
 from faultedge.monitor.sources import Replay, read_recording
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.one_core:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     backend = make_backend(args.backend, RunDir(args.run))
-    settings = MonitorSettings(hop=backend.window // 4, alarms=AlarmSettings())
+    settings = MonitorSettings(hop=default_hop(backend.window), alarms=AlarmSettings())
     result: dict[str, Any] = {"run": args.run, "backend": backend.name, "window": backend.window, "hop": settings.hop,
                               "alarm_settings": settings.alarms.to_dict(), "alarms": []}
     for load in args.loads:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from faultedge.errors import DataError
+from faultedge.monitor.outputs import EVENTS
 
 
 def _named(value: str, what: str) -> tuple[str | None, str]:
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=0.5, help="a hop below this probability is 'unknown' (default 0.5)")
     p.add_argument("--clear", type=int, default=8, help="consecutive normal hops that clear an alarm (default 8)")
     p.add_argument("--suppress", type=int, default=4, help="hops after an alarm event with no further alarm event (default 4)")
-    p.add_argument("--events", choices=("all", "changes"), default="all", help="every hop's event, or alarm changes only")
+    p.add_argument("--events", choices=EVENTS, default="all", help="every hop's event, or alarm changes only")
     p.add_argument("--out", type=Path, help="write the JSON lines here instead of stdout")
     p.add_argument("--mqtt", metavar="HOST[:PORT]", help="also publish to this MQTT broker: events on PREFIX/CHANNEL/events, the alarm "
                    "state retained on PREFIX/CHANNEL/state")
@@ -56,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from faultedge.edge.streaming import AlarmSettings, StreamError
+    from faultedge.edge.streaming import AlarmSettings, StreamError, default_hop
     from faultedge.monitor.backends import make_backend
     from faultedge.monitor.outputs import JsonLines
     from faultedge.monitor.runtime import Monitor, MonitorSettings
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     except StreamError as exc:
         raise DataError(str(exc)) from None
     backend = make_backend(args.backend, RunDir(args.run), args.precision)
-    hop = args.hop or backend.window // 4
+    hop = args.hop or default_hop(backend.window)
     if not 1 <= hop <= backend.window:
         raise DataError(f"--hop {args.hop}: expected 1..{backend.window} (the run's window)")
     sources = []

@@ -528,7 +528,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             st = streaming_module()
             try:
                 settings = st.AlarmSettings(args.smooth, args.agree, args.threshold, args.clear, args.suppress)
-                hop = args.hop or clf.spec.window // 4
+                hop = args.hop or st.default_hop(clf.spec.window)
                 lines = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8", errors="replace")
                 with lines:
                     summary = stream_lines(clf, manifest["labels"], lines, hop, settings)

@@ -20,6 +20,11 @@ import numpy as np
 UNKNOWN = "unknown"
 
 
+def default_hop(window: int) -> int:
+    """Samples between windows unless told otherwise: a quarter window (each sample is seen 4 times)."""
+    return max(1, window // 4)
+
+
 class StreamError(ValueError):
     """A setting or input the streaming runtime cannot work with; the message says which and why."""
 

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from faultedge.edge.streaming import AlarmSettings, AlarmTracker, Windower
+from faultedge.edge.streaming import AlarmSettings, AlarmTracker, Windower, default_hop
 from faultedge.errors import DataError
 from faultedge.monitor.backends import Backend
 from faultedge.monitor.outputs import Output
@@ -42,7 +42,7 @@ class Monitor:
         if len(set(names)) != len(names):
             raise DataError(f"channel names must be unique, got {names}")
         self.backend, self.sources, self.outputs, self.settings = backend, list(sources), list(outputs), settings
-        self.hop = settings.hop or backend.window // 4
+        self.hop = settings.hop or default_hop(backend.window)
         self.windowers = {n: Windower(backend.window, self.hop) for n in names}
         self.trackers = {n: AlarmTracker(n, backend.labels, settings.normal, settings.alarms) for n in names}
         self._queue: queue.Queue = queue.Queue(maxsize=settings.queue_chunks)
