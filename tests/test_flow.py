@@ -113,7 +113,8 @@ def test_run_command_builds_the_sample_in_accelerator_with_frontend(ir_run, caps
     assert main(["run", str(ir_run.path), "--steps", "hdl", "--lanes", "64", "--frontend", "pipelined", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert f"faultedge hdl {ir_run.path} --network student --bits 8 --lanes 64 --beat 1 --frontend pipelined" in out
-    assert "raw samples in: pipelined FFT front end, window 2048, hop 1024, 16-bit samples: 2,991 cycles from a window's last sample" in out
+    assert "raw samples in: pipelined FFT front end, window 2048, hop 1024, 16-bit samples: 1,968 cycles from a window's last sample to its class at one sample per cycle" in out
+    assert "2,991 for samples slower than one per 1,024 cycles" in out
     design = json.loads((ir_run / "hdl" / "design.json").read_text())
     assert (design["frontend"], design["beat"]) == ("pipelined", 1)
     assert json.loads((ir_run / "hdl" / "report.json").read_text())["frontend"]["cycle_model"]["cycles_per_hop"] == 1024

@@ -152,6 +152,8 @@ def test_ecp5_bitstream_of_a_sample_in_design_with_the_core_clock_at_the_achieve
     for key in ("lut", "ff", "dsp"):
         assert 0 < r["resources"][key] < r["resources"]["available"][key]
     assert r["latency_last_sample_us"] == r["latency_us"] == pytest.approx(model["latency_last_sample"] / f, abs=1e-4)
+    assert r["latency_slow_stream_us"] == pytest.approx(model["latency_slow_stream"] / f, abs=1e-4)
+    assert r["latency_slow_stream_us"] > r["latency_last_sample_us"]  # the burst follows the window
     assert r["samples_per_s"] == pytest.approx(model["samples_per_cycle"] * f * 1e6, rel=1e-4)
     assert r["results_per_s"] == pytest.approx(r["samples_per_s"] / 8, rel=1e-4)
     assert r["uart"]["window"] == 16 and r["uart"]["hop"] == 8 and r["uart"]["samples_per_s"] == 5760.0

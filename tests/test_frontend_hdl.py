@@ -59,9 +59,8 @@ def test_the_plan_knows_maia_hdls_delay():
     assert check_frontend(small_front_end(2048, 1024), "pipelined", "x").fft_delay == 1080  # 1,023 in delay lines, 8 x 7 + 1 in twiddles
 
 
-@pytest.mark.parametrize("window, hop, rate", [(16, 8, 0.5), (64, 2, 0.7), (128, 128, 0.8), (8, 4, 1.0)])
-def test_window_buffer_fft_and_split_are_bit_exact_under_backpressure(window, hop, rate):
-    """Samples in, spectrum bins out, in Amaranth's simulator, with random valid and ready (rate 1: none)."""
+def samples_to_bins(fe: frontend.FrontEnd):
+    """The pipelined window buffer and FFT (with its split) as one component: samples in, spectrum bins out."""
     from amaranth import Module
     from amaranth.lib import wiring
 
@@ -70,7 +69,6 @@ def test_window_buffer_fft_and_split_are_bit_exact_under_backpressure(window, ho
     from faultedge.hdl.frontend.streams import bins_signature
     from faultedge.hdl.frontend.window import WindowBuffer
 
-    fe = small_front_end(window, hop)
     fp = check_frontend(fe, "pipelined", "x")
 
     class Chain(wiring.Component):
@@ -85,7 +83,14 @@ def test_window_buffer_fft_and_split_are_bit_exact_under_backpressure(window, ho
             wiring.connect(m, fft.bins, wiring.flipped(self.bins))
             return m
 
-    dut = Chain()
+    return Chain()
+
+
+@pytest.mark.parametrize("window, hop, rate", [(16, 8, 0.5), (64, 2, 0.7), (128, 128, 0.8), (8, 4, 1.0)])
+def test_window_buffer_fft_and_split_are_bit_exact_under_backpressure(window, hop, rate):
+    """Samples in, spectrum bins out, in Amaranth's simulator, with random valid and ready (rate 1: none)."""
+    fe = small_front_end(window, hop)
+    dut = samples_to_bins(fe)
     lo, hi = fe.sample_range
     rng = np.random.default_rng(window + hop)
     stream = np.concatenate([np.full(window, hi), np.tile([hi, lo], window // 2), np.full(window, lo), np.zeros(window, np.int64),
@@ -125,6 +130,61 @@ def test_window_buffer_fft_and_split_are_bit_exact_under_backpressure(window, ho
         assert sorted(bins) == list(range(1, window // 2 + 1))  # every bin k = 1 .. M once, the last one flagged last
         assert [bins[k][0] for k in range(1, window // 2 + 1)] == want_re[w].tolist()
         assert [bins[k][1] for k in range(1, window // 2 + 1)] == want_im[w].tolist()
+
+
+def test_a_stream_that_pauses_does_not_hold_the_previous_window_back():
+    """At one sample per cycle a burst starts before its window is complete; when the stream then pauses, the burst is given
+    up after M cycles, so the window before it still leaves the FFT within its latency, not when the stream resumes; the
+    given-up window comes again, bit-exact, once its samples are in."""
+    window, hop, pause = 64, 32, 3000
+    fe = small_front_end(window, hop)
+    fp = check_frontend(fe, "pipelined", "x")
+    dut = samples_to_bins(fe)
+    rng = np.random.default_rng(5)
+    stream = rng.integers(*fe.sample_range, 6 * window)
+    windows = frontend.frame(stream, window, hop)
+    want_re, want_im = frontend.spectrum(fe, windows)
+    stop = 3 * window + hop // 2 + 4  # mid-way through the new half of window 5: its burst has started
+    sent: list[int] = []
+    done: list[tuple[int, dict]] = []
+
+    async def drive(ctx):
+        cycle, i = 0, 0
+        while i < len(stream):
+            valid = not (stop <= i and cycle < stop + pause)
+            ctx.set(dut.samples.payload, int(stream[i]))
+            ctx.set(dut.samples.valid, int(valid))
+            await ctx.delay(1e-9)
+            if valid and ctx.get(dut.samples.ready):
+                sent.append(cycle)
+                i += 1
+            await ctx.tick()
+            cycle += 1
+        ctx.set(dut.samples.valid, 0)
+
+    async def collect(ctx):
+        cycle, current = 0, {}
+        ctx.set(dut.bins.ready, 1)
+        while True:
+            await ctx.delay(1e-9)
+            if ctx.get(dut.bins.valid):
+                b = ctx.get(dut.bins.payload)
+                current[b.bin] = (b.re, b.im)
+                if b.last:
+                    done.append((cycle, current))
+                    current = {}
+            await ctx.tick()
+            cycle += 1
+
+    _simulate(dut, drive, collect, len(stream) + pause + 40 * window)
+    assert len(done) == len(windows)
+    for w, (_, bins) in enumerate(done):
+        assert [bins[k] for k in range(1, window // 2 + 1)] == list(zip(want_re[w].tolist(), want_im[w].tolist()))
+    before = (stop - window) // hop  # the last window complete before the pause
+    last_sample = sent[before * hop + window - 1]
+    bound = fp.points + fp.fft_delay + fp.split_tail() + fp.points  # its burst's lag, the FFT, the split, and the give-up budget
+    assert done[before][0] - last_sample <= bound < pause
+    assert done[before + 1][0] > sent[stop]  # the window the pause cut comes after the stream resumes
 
 
 def check_magnitude_and_normalisation(fe: frontend.FrontEnd, fp, magnitude: type, normalise: type, n_random: int, cycles_per_bin: int) -> None:
@@ -193,11 +253,16 @@ def test_magnitude_and_normalisation_at_the_extremes():
 
 
 def test_cycle_model_of_the_student_sized_front_end():
-    """Last sample -> engine input: the burst's start (3), the FFT (M - 1 + its delay), the split's lag (M/4 + 7), the square root
-    (spectrum_bits + 2) and the normalisation (7); at hop M the FFT takes one frame (M steps) per hop."""
+    """Last sample -> engine input for a slow stream: the burst's start (3), the FFT (M - 1 + its delay), the split's lag (M/4 + 8),
+    the square root (spectrum_bits + 4) and the normalisation (8). At one sample per cycle the burst starts M - 1 samples early,
+    and at `pace` cycles a sample (M - 1) >> ceil(log2 pace) samples early, so it never waits for a sample."""
     fp = check_frontend(small_front_end(2048, 1024), "pipelined", "x")
     assert (fp.points, fp.fft_delay, fp.fe.spectrum_bits) == (1024, 1080, 19)
-    assert fp.latency_to_features() == 3 + (1023 + 1080) + (256 + 8) + (19 + 4) + 8 == 2401
+    assert fp.latency_to_features(2048) == 3 + (1023 + 1080) + (256 + 8) + (19 + 4) + 8 == 2401
+    assert fp.latency_to_features() == 2401 - 1023 == 1378
+    assert [fp.lead(pace) for pace in (1, 2, 3, 4, 5, 1023, 1024)] == [1023, 511, 255, 255, 127, 0, 0]
+    assert all(fp.lead(pace) * pace <= fp.points - 1 for pace in range(1, 3000))
+    assert check_frontend(small_front_end(2048, 1024), "iterative", "x").lead(1) == 0
 
 
 def test_sample_in_accelerator_is_bit_and_cycle_exact_in_verilator():
@@ -212,7 +277,7 @@ def test_sample_in_accelerator_is_bit_and_cycle_exact_in_verilator():
     r = verify_samples(ir, verilog, 2, "pipelined", parts, seed=3)
     assert r["bit_exact"] and r["mismatches"]["samples"] == 0, r["mismatches"]
     assert r["cycles"]["match"], r["cycles"]
-    assert r["cycles"]["measured"]["latency_last_sample"] == [report["frontend"]["cycle_model"]["latency_last_sample"]]
+    assert r["cycles"]["measured"]["latency_paced"] == [r["cycles"]["model"]["latency_paced"]]
     assert r["windows"]["full_rate_measured"] > 10 and r["windows"]["kinds"]["clipping (back-pressure)"] > 3
 
     check_a_changed_multiplier_is_caught(verilog, "pipelined", parts, 3)

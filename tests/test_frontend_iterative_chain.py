@@ -144,7 +144,7 @@ def test_iterative_sample_in_accelerator_is_bit_and_cycle_exact_in_verilator():
     assert r["bit_exact"] and r["mismatches"]["samples"] == 0, r["mismatches"]
     assert r["cycles"]["match"], r["cycles"]
     model = report["frontend"]["cycle_model"]
-    assert r["cycles"]["measured"]["latency_last_sample"] == [model["latency_last_sample"]]
+    assert r["cycles"]["measured"]["latency_paced"] == [model["latency_last_sample"]] == [model["latency_slow_stream"]]
     assert r["cycles"]["measured"]["cycles_per_hop"] == [model["cycles_per_hop"]] == [fp.fft_period()]
     assert r["windows"]["full_rate_measured"] > 5 and r["windows"]["kinds"]["clipping (back-pressure)"] > 3
 

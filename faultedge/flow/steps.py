@@ -149,8 +149,10 @@ def hdl_summary(report: Report, cfg: "FlowConfig") -> list[str]:
         fe = report["frontend"]
         fm = fe["cycle_model"]
         lines.append(f"raw samples in: {fe['architecture']} FFT front end, window {fe['window']}, hop {fe['hop']}, {fe['sample_bits']}-bit samples: "
-                     f"{fm['latency_last_sample']:,} cycles from a window's last sample to its class ({fm['to_features']:,} to the engine's "
-                     f"input), {fm['cycles_per_hop']:,} cycles per hop at the highest rate ({fm['samples_per_cycle']:.3f} samples per cycle)")
+                     f"{fm['latency_last_sample']:,} cycles from a window's last sample to its class at one sample per cycle "
+                     f"({fm['to_features']:,} to the engine's input; {fm['latency_slow_stream']:,} for samples slower than one per "
+                     f"{fe['points']:,} cycles), {fm['cycles_per_hop']:,} cycles per hop at the highest rate "
+                     f"({fm['samples_per_cycle']:.3f} samples per cycle)")
     return lines + ["wrote hdl/faultedge_accel.v, hdl/design.json and hdl/report.json"]
 
 
@@ -192,8 +194,10 @@ def sample_sim_summary(report: Report) -> list[str]:
     model, measured = cyc["model"], cyc["measured"]
     kinds = ", ".join(f"{n} {k}" for k, n in w["kinds"].items())
     return [f"{w['total']:,} windows of {w['samples']:,} raw samples ({kinds}): {mm['samples']} mismatched windows, {mm['logits']} mismatched logits",
-            f"last sample -> class: measured {', '.join(map(str, measured['latency_last_sample']))} cycles, model {model['latency_last_sample']:,} "
-            f"({lat['last_sample_to_result_us']:.2f} us at {lat['clock_mhz']:g} MHz); cycles per hop at full rate: measured "
+            f"last sample -> class at one sample per cycle: measured {', '.join(map(str, measured['latency_last_sample'])) or '-'} cycles, "
+            f"model {model['latency_last_sample']:,} ({lat['last_sample_to_result_us']:.2f} us at {lat['clock_mhz']:g} MHz); at one sample "
+            f"per {model['pace']} cycles: measured {', '.join(map(str, measured['latency_paced']))}, model {model['latency_paced']:,}; "
+            f"cycles per hop at full rate: measured "
             f"{', '.join(map(str, measured['cycles_per_hop']))}, model {model['cycles_per_hop']:,} ({'equal' if cyc['match'] else 'DIFFERENT'}); "
             f"highest sustained rate {lat['samples_per_s'] / 1e6:.2f} M samples/s at hop {model['hop']}",
             "wrote sim/report.json"]
@@ -236,7 +240,8 @@ def fpga_summary(r: Report, cfg: "FlowConfig") -> list[str]:
         lines.append(f"Fmax {r['fmax_mhz']:.2f} MHz, core clock {r['clock_mhz']:g} MHz: timing {'met' if r['timing_met'] else 'NOT met'}")
     if r.get("latency_last_sample_us") is not None:
         fe = r["frontend"]
-        lines.append(f"raw samples in: {r['latency_last_sample_us']:.3f} us from a window's last sample to its class, up to "
+        lines.append(f"raw samples in: {r['latency_last_sample_us']:.3f} us from a window's last sample to its class at one sample per "
+                     f"cycle ({r['latency_slow_stream_us']:.3f} us for a slow stream), up to "
                      f"{r['samples_per_s'] / 1e6:.2f} M samples/s at hop {fe['hop']} ({r['results_per_s']:,.0f} results/s)")
         res = fe["resources"]
         lines.append("the front end alone: " + ", ".join(f"{k} {res[k]:,}" for k in ("lut", "ff", "dsp", "bram")) + f" ({res['stage']})")

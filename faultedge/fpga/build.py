@@ -229,7 +229,8 @@ def _frontend_alone(verilog: str, figures: dict[str, Any], board: FpgaBoard, wor
 def _clock_fields(report: dict[str, Any], clock: ClockPlan, fmax: float | None, timing_met: bool | None,
                   opts: BuildOptions, protocol: Protocol, board: FpgaBoard) -> None:
     """Clock, latency, throughput and UART entries; latencies only at a clock that timing met. A sample-in design's
-    latency is from a window's last sample to its class, its throughput the highest sustained sample rate at its hop."""
+    latency is from a window's last sample to its class (at one sample per cycle, and for a slow stream), its throughput the
+    highest sustained sample rate at its hop."""
     report.update(board_clock_mhz=board.clock_mhz, clock_mhz=clock.core_mhz, pll=clock.params or None, fmax_mhz=fmax, timing_met=timing_met)
     known, f, cycles = timing_met is True, clock.core_mhz, report["cycles"]
     baud = opts.baud or board.baud
@@ -237,7 +238,8 @@ def _clock_fields(report: dict[str, Any], clock: ClockPlan, fmax: float | None, 
     report["uart"] = {"baud": baud, "divisor": uart_divisor(f, baud), **protocol.to_json(), "reply_bytes": protocol.reply_bytes, "note": board.uart_note}
     if protocol.samples:
         fm = report["frontend"]["cycle_model"]
-        report["latency_last_sample_us"] = round(fm["latency_last_sample"] / f, 4) if known else None
+        report["latency_last_sample_us"] = round(fm["latency_last_sample"] / f, 4) if known else None  # one sample per cycle
+        report["latency_slow_stream_us"] = round(fm["latency_slow_stream"] / f, 4) if known else None  # the burst after the window
         report["samples_per_s"] = round(fm["samples_per_cycle"] * f * 1e6, 1) if known else None
         report["results_per_s"] = round(fm["samples_per_cycle"] * f * 1e6 / fm["hop"], 1) if known else None
         report["latency_us"], report["throughput_per_s"] = report["latency_last_sample_us"], report["results_per_s"]  # end to end

@@ -11,7 +11,8 @@ back inferences come every max(load, compute) cycles; a single-buffered one (the
 takes the next input only after handing off the result: every load + compute cycles.
 
 A sample-in design (faultedge.hdl.frontend.plan) adds its front end: from a window's last sample to
-the engine's full input buffer (`FrontEndPlan.latency_to_features`), then the engine's compute; and
+the engine's full input buffer (`FrontEndPlan.latency_to_features`, which depends on the sample rate:
+a burst starts early when samples come fast), then the engine's compute; and
 per hop the window buffer takes `hop` samples (one per cycle at most), the FFT runs one frame of M
 steps and the split emits M bins (one per cycle each; the iterative FFT: its load, stages and split,
 `FrontEndPlan.fft_period`), and the engine computes one window, all overlapping: the slowest of them
@@ -63,7 +64,8 @@ class FrontEndCycles:
     hop: int
     to_features: int  # a window's last sample accepted -> its last input written into the engine's memory
     compute: int  # the engine: buffer noticed -> result registered
-    latency_last_sample: int  # a window's last sample accepted -> out_valid, front end and engine idle
+    latency_last_sample: int  # a window's last sample accepted -> out_valid, front end and engine idle, one sample per cycle
+    latency_slow_stream: int  # the same when samples come slower than one per M cycles (the burst follows the window): the most
     cycles_per_hop: int  # between results when samples come as fast as the design takes them
     samples_per_cycle: float  # the highest sustained sample rate, per clock cycle: hop / cycles_per_hop
 
@@ -74,8 +76,14 @@ class FrontEndCycles:
         return self.samples_per_cycle * clock_mhz * 1e6
 
 
+def frontend_latency(fp: FrontEndPlan, p: StreamPlan, pace: int) -> int:
+    """Cycles from a window's last sample accepted to out_valid, front end and engine idle, at one sample every `pace` cycles."""
+    return fp.latency_to_features(pace) + model(p).compute
+
+
 def frontend_model(fp: FrontEndPlan, p: StreamPlan) -> FrontEndCycles:
     compute = model(p).compute
     per_hop = max(fp.hop, fp.fft_period(), compute)
     to_features = fp.latency_to_features()
-    return FrontEndCycles(fp.window, fp.hop, to_features, compute, to_features + compute, per_hop, fp.hop / per_hop)
+    slow = frontend_latency(fp, p, 2 * fp.points)
+    return FrontEndCycles(fp.window, fp.hop, to_features, compute, to_features + compute, slow, per_hop, fp.hop / per_hop)

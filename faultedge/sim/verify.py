@@ -1,10 +1,12 @@
 """Bit-exact verification of the generated accelerator against the golden model, in Verilator.
 
 A sample-in accelerator gets one raw sample stream instead (`verify_samples`, faultedge.sim.samples):
-every window of it (faultedge.ir.frontend.frame) is compared with `golden.predict_samples`; the
-first windows come paced so slowly that each finds the design idle, and their latency from the last
-sample to the result must equal the cycle model; then full rate, where the results must come every
-`cycles_per_hop` cycles; then random valid/ready back-pressure on both streams.
+every window of it (faultedge.ir.frontend.frame) is compared with `golden.predict_samples`. The
+first windows come at one sample per cycle from reset, and their latency from the last sample to
+the result must equal the cycle model's (the first window's alone when the design cannot keep up
+with one sample per cycle); the next windows come paced so slowly that each finds the design idle,
+and their latency must equal the model's at that pace; then full rate, where the results must come
+every `cycles_per_hop` cycles; then random valid/ready back-pressure on both streams.
 
 A feature accelerator's simulation streams three segments and compares every logit and class with
 `faultedge.ir.golden.run`:
@@ -26,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from faultedge.hdl.components.streams import accelerator_signature, sample_accelerator_signature, stream_ports
-from faultedge.hdl.cycles import FrontEndCycles, frontend_model, model
+from faultedge.hdl.cycles import FrontEndCycles, frontend_latency, frontend_model, model
 from faultedge.hdl.engines import DEFAULT_ENGINE, plan
 from faultedge.hdl.frontend.plan import check_frontend
 from faultedge.hdl.frontend.spram import simulation_models
@@ -126,12 +128,14 @@ def _mismatches(expect: golden.GoldenResult, logits: np.ndarray, classes: np.nda
     return {"samples": int(len(bad)), "logits": int(bad_logits.sum()), "classes": int((classes != expect.classes).sum()), "first": first}
 
 
-def sample_segments(parts: list[Part], window: int, hop: int, pace: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """The stream and its segments: the first PACED_WINDOWS windows paced (`pace` cycles a sample), then each part at
-    full rate or under back-pressure."""
+def sample_segments(parts: list[Part], window: int, hop: int, pace: int, reset_windows: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """The stream and its segments: the first `reset_windows` windows at one sample per cycle from reset, the next
+    PACED_WINDOWS whole windows paced (`pace` cycles a sample), then each part at full rate or under back-pressure."""
     stream = np.concatenate([p.samples for p in parts])
-    paced = min(window + (PACED_WINDOWS - 1) * hop, len(stream))
-    segments, start = [{"start": 0, "stop": paced, "pace": pace, "backpressure": False}], 0
+    first = min(window + (reset_windows - 1) * hop, len(stream))
+    paced = min(first + window + (PACED_WINDOWS - 1) * hop, len(stream))
+    segments, start = [{"start": 0, "stop": first, "pace": 1, "backpressure": False},
+                       {"start": first, "stop": paced, "pace": pace, "backpressure": False}], 0
     for p in parts:
         lo, hi = max(start, paced), start + len(p.samples)
         if hi > lo:
@@ -140,17 +144,25 @@ def sample_segments(parts: list[Part], window: int, hop: int, pace: int) -> tupl
     return stream, segments
 
 
+def whole_windows_in(segment: dict[str, Any], window: int, hop: int) -> list[int]:
+    """The windows whose every sample the segment streams."""
+    return [k for k in range(-(-segment["start"] // hop), segment["stop"] // hop + 1) if k * hop + window <= segment["stop"]]
+
+
 def verify_samples(ir: IRModel, verilog: str, lanes: int, architecture: str, parts: list[Part], seed: int = 0, clock_mhz: float = 100.0,
                    toplevel: str = TOPLEVEL, progress: bool = False) -> dict[str, Any]:
     """Simulate the sample-in accelerator `verilog` on the stream of `parts` and compare every window with golden.predict_samples."""
     fp = check_frontend(ir.frontend, architecture, "faultedge quantize RUN")
     p = plan(ir, lanes, 1)
     cm: FrontEndCycles = frontend_model(fp, p)
-    pace = -(-max(fp.busy_after_window(), cm.latency_last_sample) // fp.hop) + 1  # each paced window finds the design idle
-    stream, segments = sample_segments(parts, fp.window, fp.hop, pace)
+    pace = -(-max(fp.busy_after_window(), cm.latency_slow_stream) // fp.hop) + 1  # each paced window finds the design idle
+    paced_model = frontend_latency(fp, p, pace)
+    # from reset at one sample per cycle: the first window finds the design idle, and the next ones do too when it keeps up
+    keeps_up = cm.cycles_per_hop == fp.hop
+    stream, segments = sample_segments(parts, fp.window, fp.hop, pace, PACED_WINDOWS if keeps_up else 1)
     windows = frontend.frame(stream, fp.window, fp.hop)
-    if len(windows) <= PACED_WINDOWS + 2:
-        raise ValueError(f"the stream holds {len(windows)} windows; verify_samples needs more than {PACED_WINDOWS + 2}")
+    if len(windows) <= 2 * PACED_WINDOWS + 4:
+        raise ValueError(f"the stream holds {len(windows)} windows; verify_samples needs more than {2 * PACED_WINDOWS + 4}")
     ends = (np.arange(len(windows)) * fp.hop + fp.window - 1).tolist()
     owner = np.repeat(np.arange(len(parts)), [len(pt.samples) for pt in parts])
     kinds = [parts[owner[e]].kind + (" (back-pressure)" if parts[owner[e]].backpressure else "") for e in ends]
@@ -171,12 +183,15 @@ def verify_samples(ir: IRModel, verilog: str, lanes: int, architecture: str, par
     classes = np.asarray(res["classes"], dtype=np.int64)
     out_edges, last_edges = np.asarray(res["out_edge"]), np.asarray(res["last_edge"])
     latency = out_edges - last_edges
-    paced = latency[:PACED_WINDOWS]
-    full = [k for k in range(PACED_WINDOWS + 3, len(ends)) if all(segments_of(segments, ends[j]) == (1, False) for j in range(k - 3, k + 1))]
+    from_reset = whole_windows_in(segments[0], fp.window, fp.hop)
+    paced = latency[whole_windows_in(segments[1], fp.window, fp.hop)]
+    first_full = len(from_reset) + 2 * PACED_WINDOWS + 3
+    full = [k for k in range(first_full, len(ends)) if all(segments_of(segments, ends[j]) == (1, False) for j in range(k - 3, k + 1))]
     intervals = np.diff(out_edges)[np.asarray(full, dtype=np.int64) - 1] if full else np.zeros(0, np.int64)
-    measured = {"latency_last_sample": sorted(set(paced.tolist())), "cycles_per_hop": sorted(set(intervals.tolist())),
-                "full_rate_windows": len(full)}
-    match = measured["latency_last_sample"] == [cm.latency_last_sample] and measured["cycles_per_hop"] == [cm.cycles_per_hop]
+    measured = {"latency_last_sample": sorted(set(latency[from_reset].tolist())), "latency_paced": sorted(set(paced.tolist())),
+                "cycles_per_hop": sorted(set(intervals.tolist())), "full_rate_windows": len(full)}
+    match = (measured["latency_last_sample"] == [cm.latency_last_sample] and measured["latency_paced"] == [paced_model]
+             and measured["cycles_per_hop"] == [cm.cycles_per_hop])
     mm = _mismatches(expect, logits, classes, kinds)
     us = 1.0 / clock_mhz
     return {
@@ -186,7 +201,8 @@ def verify_samples(ir: IRModel, verilog: str, lanes: int, architecture: str, par
                     "kinds": {k: kinds.count(k) for k in dict.fromkeys(kinds)}, "samples": int(len(stream))},
         "mismatches": mm,
         "bit_exact": not mm["samples"],
-        "cycles": {"model": cm.to_dict(), "measured": measured, "match": bool(match)},
+        "cycles": {"model": {**cm.to_dict(), "pace": pace, "latency_paced": paced_model, "keeps_up": keeps_up}, "measured": measured,
+                   "match": bool(match)},
         "latency": {"clock_mhz": clock_mhz, "last_sample_to_result_us": cm.latency_last_sample * us,
                     "samples_per_s": cm.samples_per_s(clock_mhz), "results_per_s": cm.samples_per_s(clock_mhz) / fp.hop},
         "versions": runner.versions(),

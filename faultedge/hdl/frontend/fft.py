@@ -10,8 +10,11 @@ reference, tests/test_frontend.py). `SdfCore` gives it streams:
 - A window's outputs leave while the next frame goes in. At a frame boundary the next burst starts
   if it is waiting; otherwise zero frames follow while a real window's outputs are still inside;
   otherwise the pipeline rests at phase 0.
-- The output stream is valid while the position in front of it belongs to a real frame; the clock
-  enable waits for its `ready`, so back-pressure stops the whole pipeline without losing a value.
+- The output stream is valid while the position in front of it belongs to a real frame and the
+  pipeline can step; the clock enable waits for its `ready`, so back-pressure stops the whole
+  pipeline without losing a value. A burst that waits for its next pair (the window buffer starts
+  bursts before their window is complete) stops the pipeline the same way; the rest of a burst
+  the window buffer gives up comes marked `void`, and that frame's outputs are dropped.
 
 Twiddles are synchronous ROMs (`twiddle_storage="bram"`, with maia-hdl's output register): no
 asynchronous ROM for synth_ecp5 to refuse. Delay lines are in block RAM read through its output
@@ -95,9 +98,11 @@ class SdfCore(wiring.Component):
             m.d.sync += [phase.eq(Mux(phase == pts - 1, 0, phase + 1)), out_pos.eq(Mux(out_pos == pts - 1, 0, out_pos + 1))]
             with m.If(at_boundary):
                 m.d.sync += [kind_real.eq(real_now), hist.eq((hist << 1) | real_now)]
+            with m.Elif(real_now & pairs.payload.void):  # a burst given up: its outputs are dropped like a zero frame's
+                m.d.sync += hist[0].eq(0)
             with m.If(out_pos == pts - 1):  # the next position starts an output frame
                 m.d.sync += out_real.eq(hist[behind] if rem else hist[behind - 1])
-        m.d.comb += [points.valid.eq(out_real), points.payload.pos.eq(out_pos), points.payload.re.eq(fft.re_out),
+        m.d.comb += [points.valid.eq(out_real & has_input), points.payload.pos.eq(out_pos), points.payload.re.eq(fft.re_out),
                      points.payload.im.eq(fft.im_out), points.payload.last.eq(out_pos == pts - 1)]
         return m
 

@@ -7,7 +7,10 @@ here imports Amaranth.
 A window's path through the pipelined front end, in clock cycles, for a window whose front end
 and engine are idle when its last sample arrives (edge 0):
 
-    window buffer   the burst of M pairs starts WINDOW_START cycles later, one pair per cycle
+    window buffer   the burst of M pairs may start before the window is complete: `lead(pace)` samples
+                    early, so that at one sample every `pace` cycles its pairs never wait for samples
+                    and its last pair reaches the FFT WINDOW_START cycles after the last sample
+                    (at one sample per clock that saves M - 1 cycles; `lead` is 0 for slow streams)
     FFT (R2SDF)     pair n leaves as output position n after `fft_delay` pipeline steps (maia-hdl's
                     delay: M - 1 in the butterflies' delay lines, 7 per twiddle multiplier, 1 for the
                     exact -i stage); the pipeline is pushed by the next burst or by frames of zeros
@@ -187,9 +190,18 @@ class FrontEndPlan:
             return 2 * (self.points - 1) + window_cycles(self.points).latency
         return self.fft_cycles() + self.split_tail()
 
-    def window_start(self) -> int:
-        """Cycles from a window's last sample written to its first pair taken by the FFT (front end idle)."""
-        return RING_FIRST_PAIR if self.iterative else WINDOW_START
+    def lead(self, pace: int) -> int:
+        """Samples before a window's last at which its burst starts, when a sample comes every `pace` cycles: the pipelined
+        window buffer's rule, (M - 1) >> ceil(log2 pace), so the burst's M pairs take no longer than the missing samples
+        (lead * pace <= M - 1) and never wait for one; 0 when pace >= M, and always for the iterative ring."""
+        if self.iterative:
+            return 0
+        return (self.points - 1) >> (pace - 1).bit_length()  # ceil(log2 pace)
+
+    def window_start(self, pace: int = 1) -> int:
+        """Cycles from a window's last sample written to its first pair taken by the FFT (front end idle), at one sample every
+        `pace` cycles: negative when the burst starts early."""
+        return RING_FIRST_PAIR if self.iterative else WINDOW_START - self.lead(pace) * pace
 
     def fft_period(self) -> int:
         """Cycles per window the FFT needs at the least when windows come back to back (pipelined: one frame of M
@@ -203,10 +215,10 @@ class FrontEndPlan:
             return self.window_start() + self.fft_latency() + 1
         return WINDOW_START + (1 + -(-self.fft_delay // self.points)) * self.points
 
-    def latency_to_features(self) -> int:
-        """Cycles from a window's last sample taken to its last input written into the engine's memory, front end idle
-        (the engine's compute starts there, as from a feature window's last beat)."""
-        return self.window_start() + self.fft_latency() + self.magnitude_depth + self.normalise_depth
+    def latency_to_features(self, pace: int = 1) -> int:
+        """Cycles from a window's last sample taken to its last input written into the engine's memory, front end idle, at one
+        sample every `pace` cycles (the engine's compute starts there, as from a feature window's last beat)."""
+        return self.window_start(pace) + self.fft_latency() + self.magnitude_depth + self.normalise_depth
 
     def figures(self) -> dict:
         common = {"architecture": self.architecture, "window": self.window, "hop": self.hop, "points": self.points,

@@ -1,7 +1,8 @@
 """The stream payloads between the front end's parts (faultedge.ir.frontend defines their integers).
 
     pairs_layout     window buffer -> FFT: one complex value z[n] = x[2n] + i x[2n+1] (sample_bits + 1
-                     bits each: the guard bit), in order n = 0 .. M-1 within a window, `last` on n = M-1
+                     bits each: the guard bit), in order n = 0 .. M-1 within a window, `last` on n = M-1;
+                     `void` on the rest of a burst the window buffer gave up (its window comes again)
     bins_layout      FFT (with its split) -> magnitude: one spectrum bin X[k], k = 1 .. M, in any order
                      the architecture produces them, `last` on the window's final bin
 """
@@ -16,7 +17,7 @@ from faultedge.ir.frontend import FrontEnd
 
 def pairs_layout(fe: FrontEnd) -> data.StructLayout:
     w = fe.widths[0]
-    return data.StructLayout({"re": signed(w), "im": signed(w), "last": unsigned(1)})
+    return data.StructLayout({"re": signed(w), "im": signed(w), "last": unsigned(1), "void": unsigned(1)})
 
 
 def bins_layout(fe: FrontEnd) -> data.StructLayout:
