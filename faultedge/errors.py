@@ -20,5 +20,9 @@ class IRError(FaultedgeError):
     """An integer IR file is malformed, foreign, or uses something the consumer does not support."""
 
 
+class ToolTimeout(FaultedgeError):
+    """A tool ran past the time budget it was given (and was stopped)."""
+
+
 class ToolError(FaultedgeError):
     """An external tool (Verilator, yosys, nextpnr, ...) is missing or failed."""

@@ -80,8 +80,20 @@ def test_a_pass_that_meets_timing_with_slack_tries_a_faster_clock_and_the_fastes
     top = (work / "faultedge_top.v").read_text()
     assert all(f".{k}(32'd{v})" in top for k, v in r["pll"].items() if k != "FILTER_RANGE")  # the kept pass's PLL
     assert not (work / "kept").exists()
+    assert all((work / f"nextpnr-pass{n}.log").is_file() for n in range(1, len(passes) + 1))  # every pass's log kept
     bit = Path(r["bitstream"]["path"])
     assert hashlib.sha256(bit.read_bytes()).hexdigest() == r["bitstream"]["sha256"] and r["latency_us"] > 0
+
+
+def test_place_and_route_past_its_budget_is_stopped_with_a_clear_error(tmp_path, capsys):
+    """nextpnr is stopped when the budget runs out; with no pass met, the build fails naming the budget and the pass."""
+    run = _run_with(tiny_ir_json(), tmp_path / "run")
+    assert main(["hdl", str(run), "--lanes", "2", "--board", "icebreaker"]) == 0
+    assert main(["fpga", "build", str(run), "--pnr-budget-min", "0"]) != 0
+    assert "--pnr-budget-min must be a positive number" in capsys.readouterr().err
+    assert main(["fpga", "build", str(run), "--pnr-budget-min", "0.001"]) != 0
+    err = capsys.readouterr().err
+    assert "place and route ran past its budget of 0.001 min in pass 1" in err and "before any pass met timing" in err
 
 
 @pytest.mark.slow

@@ -77,7 +77,13 @@ def test_the_grid_is_checked_before_anything_runs(tmp_path, capsys):
              (["--lanes", "3"], "lanes must be a power of two"),
              (["--lanes", "2", "--beat", "3"], "beat must be a power of two dividing the 8 inputs"),
              (["--lanes", "2", "--boards", "nosuchboard"], "nosuchboard"),
-             (["--lanes", "2", "2"], "--lanes: a value is given twice")]
+             (["--lanes", "2", "2"], "--lanes: a value is given twice"),
+             (["--lanes", "2", "--frontend", "pipelined"], f"the IR has no front end (raw samples -> inputs), so a sample-in accelerator "
+              f"cannot be built: run `faultedge quantize {run} --bits 8` first"),
+             (["--lanes", "2", "--frontend", "pipelined", "--beat", "2"], "takes one sample per beat; leave --beat out"),
+             (["--lanes", "2", "--frontend", "iterative", "--boards", "ulx3s-85f"], "the iterative front end's memories are iCE40 SPRAM"),
+             (["--lanes", "2", "--frontend", "pipelined", "--sim"], "--sim with --frontend: a sample-in point is simulated on the run's "
+              "recordings")]
     for extra, message in cases:
         assert main(["sweep", str(run), *extra]) == 2, extra
         assert message in capsys.readouterr().err, extra

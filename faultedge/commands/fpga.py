@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--target-mhz", type=float, help="first pass's core clock when following Fmax (default: the profile's)")
     b.add_argument("--baud", type=int, help="UART baud rate (default: the profile's)")
     b.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    b.add_argument("--pnr-budget-min", type=float, help="stop place and route after this many minutes over all passes, keeping "
+                   "the fastest pass that met timing (default: no limit)")
     a = b.add_argument_group("sample source", "where a sample-in design's raw samples come from (docs/fpga.md: the SPI ADC source)")
     a.add_argument("--source", choices=("uart", "spi"), default="uart",
                    help="uart: the host streams samples (or windows) over the UART; spi: an SPI ADC on the board's header feeds the "
@@ -53,7 +55,8 @@ def run_build(args: argparse.Namespace) -> int:
     from faultedge.runs import RunDir
 
     run_dir = RunDir(args.run)
-    opts = BuildOptions(clock_mhz=args.clock_mhz, target_mhz=args.target_mhz, baud=args.baud, seed=args.seed, adc=_adc(args))
+    opts = BuildOptions(clock_mhz=args.clock_mhz, target_mhz=args.target_mhz, baud=args.baud, seed=args.seed, adc=_adc(args),
+                        pnr_budget_min=args.pnr_budget_min)
     run_step(run_dir, FlowConfig(network=read_design(run_dir).network, fpga=opts, fpga_board=args.board), "fpga")
     return 0
 

@@ -7,6 +7,7 @@ import argparse
 from faultedge.commands.common import BITS
 from faultedge.families import FAMILIES, STUDENT_NAME
 from faultedge.hdl.design import DEFAULT_BOARD
+from faultedge.hdl.frontend.plan import FRONTENDS, NO_FRONTEND
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,10 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "whose load time is at most 1/8 of the compute time, up to 64)")
     p.add_argument("--boards", nargs="+", default=[DEFAULT_BOARD], help=f"FPGA boards (faultedge fpga boards; default {DEFAULT_BOARD})")
     p.add_argument("--seeds", type=int, nargs="+", default=[1], help="nextpnr placement seeds (default 1)")
+    p.add_argument("--frontend", choices=FRONTENDS, default=NO_FRONTEND, help="none: features in; pipelined / iterative: raw samples "
+                   "in through that FFT front end (the latency is then from a window's last sample; default none)")
     p.add_argument("--sim", action="store_true", help="simulate every point against the golden vectors before its build")
     p.add_argument("--pack", action="store_true", help="also pack bitstreams (left in RUN/sweep/work/POINT/fpga/BOARD)")
     p.add_argument("--clock-mhz", type=float, help="fixed core clock: one place-and-route pass per point")
     p.add_argument("--target-mhz", type=float, help="first pass's core clock when following Fmax (default: the board's)")
+    p.add_argument("--pnr-budget-min", type=float, help="a point's place and route stops after this many minutes, keeping its "
+                   "fastest pass that met timing, else the point is recorded as a timeout (default: no limit)")
     p.add_argument("--threads", type=int, default=1, help="nextpnr threads per point = CPUs per Ray task (default 1)")
     p.add_argument("--cpus", type=int, help="CPUs of the embedded Ray (default: all cores)")
     p.add_argument("--address", help="join this Ray cluster (HEAD:6379, from `ray start --head`) instead of starting Ray here")
@@ -41,13 +46,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from faultedge.errors import FaultedgeError
     from faultedge.runs import RunDir
     from faultedge.sweep import SweepOptions, grid, run_sweep
     from faultedge.sweep.report import markdown
 
     run_dir = RunDir(args.run)
-    points = grid(run_dir, args.network, args.lanes, args.bits, args.beat, args.boards, args.seeds)
-    options = SweepOptions(sim=args.sim, pack=args.pack, clock_mhz=args.clock_mhz, target_mhz=args.target_mhz, threads=args.threads)
+    if args.sim and args.frontend != NO_FRONTEND:
+        raise FaultedgeError("--sim with --frontend: a sample-in point is simulated on the run's recordings, which a sweep's "
+                             "work directory does not hold; run `faultedge sim` on the chosen point (or benchmarks/frontend_hw.py)")
+    points = grid(run_dir, args.network, args.lanes, args.bits, args.beat, args.boards, args.seeds, args.frontend)
+    options = SweepOptions(sim=args.sim, pack=args.pack, clock_mhz=args.clock_mhz, target_mhz=args.target_mhz, threads=args.threads,
+                           pnr_budget_min=args.pnr_budget_min)
     sweep = run_sweep(run_dir, points, options, args.address, args.cpus, progress=not args.quiet)
     print(markdown(sweep), end="")
     out = run_dir / "sweep"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from faultedge.errors import FaultedgeError
+from faultedge.errors import FaultedgeError, ToolTimeout
 from faultedge.fpga.accel_instance import VerilogAccelerator
 from faultedge.fpga.board import FpgaBoard, load_fpga_board
 from faultedge.fpga.clocks import ClockPlan, plan_clock
@@ -54,11 +54,14 @@ class BuildOptions:
     threads: int = 1  # nextpnr --threads
     pack: bool = True  # False: stop after place and route (design-space sweeps)
     adc: AdcSettings | None = None  # the SPI ADC sample source (faultedge.fpga.spi_adc); None: the UART's
+    pnr_budget_min: float | None = None  # place and route stops after this many minutes in all passes (None: no limit)
 
 
 def build(run: RunDir, board_name: str | None = None, opts: BuildOptions = BuildOptions(), log: Callable[[str], None] = print) -> dict[str, Any]:
     """Build the accelerator `faultedge hdl` generated (hdl/) for a board (default: the design point's);
     writes runs/NAME/fpga/BOARD/{report.json, bitstream, build/}."""
+    if opts.pnr_budget_min is not None and opts.pnr_budget_min <= 0:
+        raise FaultedgeError(f"--pnr-budget-min must be a positive number of minutes, got {opts.pnr_budget_min:g}")
     design = read_design(run)
     board = load_fpga_board(board_name or design.board)
     check_board_memories(design.frontend, board)
@@ -136,6 +139,11 @@ def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: 
         return report
 
     kept: tuple[ClockPlan, PnrResult, dict[str, Any]] | None = None  # the fastest pass that met timing
+    pnr_start = time.perf_counter()
+
+    def budget_left() -> float | None:
+        return None if opts.pnr_budget_min is None else max(1.0, opts.pnr_budget_min * 60 - (time.perf_counter() - pnr_start))
+
     misses = 0
     for n in range(MAX_PASSES):
         if n:
@@ -144,11 +152,20 @@ def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: 
             synth = synthesize(workdir, board)
         log(f"  place and route, pass {n + 1} (nextpnr, core clock {clock.core_mhz:g} MHz)")
         try:
-            pnr = place_and_route(workdir, board, opts.seed, opts.threads)
+            pnr = place_and_route(workdir, board, opts.seed, opts.threads, budget_left())
         except FitError as exc:
             report["fit"] = {"fits": False, "stage": "place and route", "over": {}, "message": str(exc).splitlines()[0]}
             report["seconds"] = round(time.perf_counter() - t0, 1)
             return report
+        except ToolTimeout:
+            report["passes"].append({"core_clock_mhz": clock.core_mhz, "fmax_mhz": None, "timing_met": None, "synth_s": synth["seconds"],
+                                     "pnr_s": None, "stopped": f"past the {opts.pnr_budget_min:g} min place-and-route budget"})
+            if kept is None:
+                raise ToolTimeout(f"place and route ran past its budget of {opts.pnr_budget_min:g} min in pass {n + 1} "
+                                  f"(core clock {clock.core_mhz:g} MHz) before any pass met timing") from None
+            log(f"    stopped: past the {opts.pnr_budget_min:g} min budget")
+            break
+        shutil.copyfile(workdir / "nextpnr.log", workdir / f"nextpnr-pass{n + 1}.log")  # the next pass writes nextpnr.log again
         met = pnr.fmax_mhz >= clock.core_mhz
         report["passes"].append({"core_clock_mhz": clock.core_mhz, "fmax_mhz": pnr.fmax_mhz, "timing_met": met,
                                  "synth_s": synth["seconds"], "pnr_s": pnr.seconds})

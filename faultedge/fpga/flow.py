@@ -115,8 +115,9 @@ def fit_verdict(board: FpgaBoard, used: dict[str, int], stage: str) -> dict[str,
     return {"fits": not over, "stage": stage, "over": over, "message": message}
 
 
-def place_and_route(workdir: Path, board: FpgaBoard, seed: int = 1, threads: int = 1) -> PnrResult:
-    """nextpnr with timing-driven placement towards the PLL's clock; timing failures are reported, not fatal."""
+def place_and_route(workdir: Path, board: FpgaBoard, seed: int = 1, threads: int = 1, timeout_s: float | None = None) -> PnrResult:
+    """nextpnr with timing-driven placement towards the PLL's clock; timing failures are reported, not fatal, a run longer
+    than `timeout_s` is stopped (ToolTimeout)."""
     cons, _ = constraint_file(board)
     common = ["--json", f"{TOP_NAME}.json", "--report", "pnr_report.json", "--timing-allow-fail", "--seed", str(seed),
               "--threads", str(threads), "-l", "nextpnr.log"]
@@ -129,7 +130,7 @@ def place_and_route(workdir: Path, board: FpgaBoard, seed: int = 1, threads: int
     else:
         raise ToolError(f"{board.name}: Xilinx boards are placed and routed by Vivado (build.tcl), not nextpnr")
     try:
-        _, seconds = run_tool(tool, [*args, *common], workdir, "nextpnr.out")
+        _, seconds = run_tool(tool, [*args, *common], workdir, "nextpnr.out", timeout_s=timeout_s)
     except ToolError as exc:
         if "Unable to place" in str(exc) or "no BELs remaining" in str(exc):
             raise FitError(f"does not fit {board.device} (place and route): {exc}") from None

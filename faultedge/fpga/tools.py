@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from faultedge.errors import ToolError
+from faultedge.errors import ToolError, ToolTimeout
 from faultedge.tools import find_tool
 
 
@@ -24,12 +24,17 @@ def tool_path(name: str) -> str:
     return found
 
 
-def run_tool(name: str, args: list[str], cwd: Path, log: str, ok_codes: tuple[int, ...] = (0,)) -> tuple[int, float]:
-    """Run `name args` in `cwd`, output to cwd/log; returns (exit code, seconds). Other codes raise."""
+def run_tool(name: str, args: list[str], cwd: Path, log: str, ok_codes: tuple[int, ...] = (0,),
+             timeout_s: float | None = None) -> tuple[int, float]:
+    """Run `name args` in `cwd`, output to cwd/log; returns (exit code, seconds). Other codes raise; a run longer than
+    `timeout_s` is stopped and raises ToolTimeout."""
     exe = tool_path(name)
     t0 = time.perf_counter()
     with open(cwd / log, "w", encoding="utf-8") as out:
-        proc = subprocess.run([exe, *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            proc = subprocess.run([exe, *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise ToolTimeout(f"{name} ran past its budget of {timeout_s / 60:.1f} min and was stopped; log {cwd / log}") from None
     seconds = time.perf_counter() - t0
     if proc.returncode not in ok_codes:
         tail = "".join((cwd / log).read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)[-15:])

@@ -19,10 +19,11 @@ from faultedge import __version__
 from faultedge.errors import FaultedgeError, RunDirError
 from faultedge.families import family
 from faultedge.fpga.board import load_fpga_board
-from faultedge.fpga.build import TOOLS
+from faultedge.fpga.build import TOOLS, check_board_memories
 from faultedge.fpga.tools import tool_version
 from faultedge.hdl.cycles import model
 from faultedge.hdl.design import DesignPoint
+from faultedge.hdl.frontend.plan import NO_FRONTEND, check_frontend
 from faultedge.hdl.engines import engine
 from faultedge.ir import IRModel
 from faultedge.ir.files import Artifacts
@@ -42,7 +43,8 @@ class SweepPoint:
     def label(self) -> str:
         """A short readable name, also the point's work directory."""
         d = self.design
-        return f"{d.network}-{d.bits}bit-P{d.lanes}-beat{d.beat}-{d.board}-seed{self.seed}"
+        fe = f"-{d.frontend}" if d.sample_in else ""
+        return f"{d.network}-{d.bits}bit-P{d.lanes}-beat{d.beat}{fe}-{d.board}-seed{self.seed}"
 
     def to_json(self) -> dict[str, Any]:
         return {**self.design.to_json(), "seed": self.seed}
@@ -73,23 +75,32 @@ def ir_path(run: RunDir, network: str, bits: int) -> Path:
 
 
 def grid(run: RunDir, network: str, lanes: list[int], bits: list[int], beats: list[int] | None, boards: list[str],
-         seeds: list[int]) -> list[SweepPoint]:
+         seeds: list[int], frontend: str = NO_FRONTEND) -> list[SweepPoint]:
     """Every combination, in the order given, each checked against its IR and board; `beats` None picks one per
-    (bits, lanes) with `choose_beat`."""
+    (bits, lanes) with `choose_beat`. A sample-in `frontend` takes one sample per beat."""
     fam = family(network)
     if "fpga" not in fam.steps:
         raise FaultedgeError(f"{fam.title} has no FPGA step: nothing to sweep")
+    if frontend != NO_FRONTEND:
+        if beats not in (None, [1]):
+            raise FaultedgeError(f"--beat: a sample-in design (--frontend {frontend}) takes one sample per beat; leave --beat out")
+        beats = [1]
     for name, values in (("--lanes", lanes), ("--bits", bits), ("--boards", boards), ("--seeds", seeds), ("--beat", beats)):
         if values is not None and len(set(values)) != len(values):
             raise FaultedgeError(f"{name}: a value is given twice: {' '.join(map(str, values))}")
     irs = {b: IRModel.load(ir_path(run, network, b)) for b in bits}
     for name in boards:
-        load_fpga_board(name)  # BoardError: an unknown board, with the known ones
+        board = load_fpga_board(name)  # BoardError: an unknown board, with the known ones
+        if frontend != NO_FRONTEND:
+            check_board_memories(frontend, board)
+    if frontend != NO_FRONTEND:
+        for b, ir in irs.items():
+            check_frontend(ir.frontend, frontend, f"faultedge quantize {run.path} --bits {b}")
     points = []
     for b, p, board, seed in product(bits, lanes, boards, seeds):
         for beat in beats or [choose_beat(irs[b], fam.engine, p)]:
             engine(fam.engine).planner(irs[b], p, beat)  # IRError: lanes not a power of two, beat not dividing the inputs
-            points.append(SweepPoint(DesignPoint(network, b, fam.engine, p, beat, board), seed))
+            points.append(SweepPoint(DesignPoint(network, b, fam.engine, p, beat, board, frontend), seed))
     return points
 
 

@@ -1,7 +1,8 @@
 """What a sweep shows: the Pareto front (LUTs against latency), the markdown table and the plot.
 
-Latency is from the first input beat to the class at the post-route core clock, so only points
-that met timing (status "ok") have one and can be on the front.
+Latency is from the first input beat to the class at the post-route core clock (for a sample-in
+sweep, `--frontend`, from a window's last sample at one sample per cycle), so only points that met
+timing (status "ok") have one and can be on the front.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def markdown(sweep: dict[str, Any]) -> str:
         status = p["status"] + (" (cached)" if p.get("cached") else "")
         cycles = "-" if "cycles_per_inference" not in p else \
             f"{p['cycles_first_beat']:,} / {p['cycles_per_inference']:,} / {p['cycle_bound']:,}"
-        latency = "-" if p.get("latency_us") is None else f"{p['latency_us']:.3f} / {p['latency_last_beat_us']:.3f}"
+        latency = "-" if p.get("latency_us") is None else f"{p['latency_us']:.3f} / " + (
+            f"{p['latency_last_beat_us']:.3f}" if p.get("frontend", "none") == "none" else "last sample")
         lines.append(f"| {p['network']} | {p['bits']} | {p['lanes']} | {p['beat']} | {p['board']} | {p['seed']} | {status} | "
                      f"{_cell(p.get('lut'))} | {_cell(p.get('ff'))} | {_cell(p.get('dsp'))} | {_cell(p.get('bram'))} | "
                      f"{_cell(p.get('fmax_mhz'), '{:.2f}')} | {_cell(p.get('clock_mhz'), '{:g}')} | {cycles} | {latency} | "
@@ -77,7 +79,8 @@ def plot(sweep: dict[str, Any], path: Path) -> None:
         ax.text(0.5, 0.5, "no point met timing", ha="center", va="center", transform=ax.transAxes)
     failed = len(sweep["points"]) - len(ok)
     ax.set_xlabel("LUTs after place and route")
-    ax.set_ylabel("latency, first input beat -> class (µs)")
+    samples_in = any(p.get("frontend", "none") != "none" for p in sweep["points"])
+    ax.set_ylabel(f"latency, {'last sample' if samples_in else 'first input beat'} -> class (µs)")
     ax.set_title(f"{Path(sweep['run']).name}: {len(ok)} points met timing" + (f", {failed} without a latency" if failed else ""), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

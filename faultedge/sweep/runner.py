@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from faultedge.errors import FaultedgeError
+from faultedge.errors import FaultedgeError, ToolTimeout
 from faultedge.fpga.build import BuildOptions
 from faultedge.ir.files import FPGA_DIR
 from faultedge.runs import RunDir, read_json, write_json
@@ -41,9 +41,11 @@ class SweepOptions:
     clock_mhz: float | None = None  # fixed core clock, one pass (BuildOptions.clock_mhz)
     target_mhz: float | None = None  # first pass's core clock (default: the board's)
     threads: int = 1  # nextpnr threads = CPUs per Ray task
+    pnr_budget_min: float | None = None  # a point's place and route stops after this many minutes (BuildOptions.pnr_budget_min)
 
     def build_options(self, seed: int) -> BuildOptions:
-        return BuildOptions(clock_mhz=self.clock_mhz, target_mhz=self.target_mhz, seed=seed, pack=self.pack, threads=self.threads)
+        return BuildOptions(clock_mhz=self.clock_mhz, target_mhz=self.target_mhz, seed=seed, pack=self.pack, threads=self.threads,
+                            pnr_budget_min=self.pnr_budget_min)
 
 
 # ---------------------------------------------------------------------------------------- the task
@@ -70,7 +72,7 @@ def run_point(point: dict[str, Any], files: dict[str, bytes], options: SweepOpti
         work.path.mkdir(parents=True)
         for name, data in files.items():
             (work / name).write_bytes(data)
-        cfg = FlowConfig(network=d.network, bits=d.bits, lanes=d.lanes, beat=d.beat, board=d.board, progress=False)
+        cfg = FlowConfig(network=d.network, bits=d.bits, lanes=d.lanes, beat=d.beat, board=d.board, frontend=d.frontend, progress=False)
         run_step(work, cfg, "hdl", _quiet)
         if options.sim:
             sim = run_step(work, cfg, "sim", _quiet)  # StepFailed on a mismatch: recorded below
@@ -82,6 +84,8 @@ def run_point(point: dict[str, Any], files: dict[str, bytes], options: SweepOpti
         record.update(summarise(report))
     except StepFailed as exc:  # only sim's report can stop the flow before the build
         record.update(status="sim mismatch", reason=str(exc))
+    except ToolTimeout as exc:
+        record.update(status="timeout", reason=str(exc).splitlines()[0])
     except FaultedgeError as exc:
         record.update(status="failed", reason=str(exc).splitlines()[0])
     except Exception as exc:  # a bug or a crashed tool: one point fails, the sweep goes on
