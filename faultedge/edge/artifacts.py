@@ -1,5 +1,10 @@
 """Names and freshness of a run's ONNX models: what predict, deploy and bench need without
-importing torch or Brevitas (faultedge.edge.exported exports them only when needed)."""
+importing torch or Brevitas (faultedge.edge.exported exports them only when needed).
+
+Every family with the flow's export step exports into runs/NAME/onnx/; its files carry the
+family's suffix as its quantised files do (faultedge.ir.files.Artifacts: none for the student,
+"_axmlp" for the axial-shift MLP), so the families of one run keep apart models and reports.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,22 @@ from typing import Any, Iterator
 from faultedge.data.features import Preprocessing
 from faultedge.edge import runner
 from faultedge.errors import DataError, RunDirError
-from faultedge.families import STUDENT
+from faultedge.families import STUDENT_NAME
 from faultedge.ir.files import Artifacts
 from faultedge.runs import RunDir, read_json
 
 ONNX_DIR = "onnx"
-REPORT = "export.json"
 PRECISIONS = ("fp32", "int8")
-EXPORTED = STUDENT  # the family whose networks are exported
-QAT_WEIGHTS = Artifacts(EXPORTED.name, 8).qat
+
+
+def suffix(network: str) -> str:
+    """What names a family's exported files: its 8-bit quantised files' suffix, which names the network alone."""
+    return Artifacts(network, 8).suffix
+
+
+def report_name(network: str) -> str:
+    """The export report of one family's models, in runs/NAME/onnx/."""
+    return f"export{suffix(network)}.json"
 
 
 @dataclass(frozen=True)
@@ -28,14 +40,16 @@ class OnnxModel:
 
     precision: str  # fp32 | int8
     front: str  # features | magnitude | window (the model's input name)
+    network: str = STUDENT_NAME  # the family (faultedge.families)
 
     @property
     def name(self) -> str:
         base = "model_fp32" if self.precision == "fp32" else "model_int8_qdq"
-        return f"{base}.onnx" if self.front == "features" else f"{base}_{self.front}.onnx"
+        return f"{base}{suffix(self.network)}" + ("" if self.front == "features" else f"_{self.front}") + ".onnx"
 
     @property
     def key(self) -> str:
+        """The model's key in its report and a bundle's manifest (one network each)."""
         return f"{self.precision}_{self.front}"
 
 
@@ -58,18 +72,23 @@ def load_spec(run: RunDir) -> tuple[Preprocessing, runner.Spec]:
         return prep, runner.Spec(prep.to_dict(), str(run / "preprocessing.json"))
 
 
-def sources(run: RunDir) -> dict[str, str]:
-    """sha256 of the artifacts the ONNX models are made from, to tell when they are stale."""
-    names = ["preprocessing.json", EXPORTED.weights, QAT_WEIGHTS]
+def sources(run: RunDir, network: str, float_weights: str) -> dict[str, str]:
+    """sha256 of the artifacts a family's ONNX models are made from, to tell when they are stale.
+
+    `float_weights` is the file the family's float network came from: only the family knows it (and
+    only by loading the network), so the report records it for the next freshness check."""
+    names = ["preprocessing.json", float_weights, Artifacts(network, 8).qat]
     return {n: runner.sha256_file(run / n) for n in names if (run / n).exists()}
 
 
-def fresh_report(run: RunDir) -> dict[str, Any] | None:
-    """The run's export report if every model it names exists and none is older than its sources, else None."""
-    path = run / ONNX_DIR / REPORT
+def fresh_report(run: RunDir, network: str) -> dict[str, Any] | None:
+    """The family's export report if every model it names exists and none is older than its sources, else None."""
+    path = run / ONNX_DIR / report_name(network)
     if path.exists():
         report = read_json(path)
-        if report.get("sources") == sources(run) and all((run / ONNX_DIR / n).exists() for n in report.get("models", {}).values()):
+        weights = report.get("float_weights")
+        if (isinstance(weights, str) and report.get("sources") == sources(run, network, weights)
+                and all((run / ONNX_DIR / n).exists() for n in report.get("models", {}).values())):
             return report
     return None
 
@@ -77,5 +96,5 @@ def fresh_report(run: RunDir) -> dict[str, Any] | None:
 def model_path(run: RunDir, report: dict[str, Any], precision: str, front: str) -> Path:
     key = OnnxModel(precision, front).key
     if key not in report["models"]:
-        raise RunDirError(f"{run.path} has no {precision} ONNX model: run `faultedge quantize {run.path}` first")
+        raise RunDirError(f"{run.path} has no {precision} ONNX model: run `faultedge quantize {run.path} --network {report['network']}` first")
     return run / ONNX_DIR / report["models"][key]

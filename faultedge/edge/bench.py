@@ -21,9 +21,10 @@ import torch
 
 from faultedge.data.features import Preprocessing
 from faultedge.edge import runner
-from faultedge.edge.artifacts import EXPORTED, load_spec, model_path, user_errors
+from faultedge.edge.artifacts import load_spec, model_path, user_errors
 from faultedge.edge.exported import ensure_exported
 from faultedge.edge.onnx_export import front_end, test_windows
+from faultedge.families import STUDENT
 from faultedge.runs import RunDir, read_json, write_json
 
 EAGER = "PyTorch eager"
@@ -58,7 +59,7 @@ class Candidate:
 
 
 def _eager(run: RunDir, prep: Preprocessing, windows: np.ndarray, features: np.ndarray, threads: int) -> list[Candidate]:
-    model, _ = EXPORTED.float_model(run)
+    model, _ = STUDENT.float_model(run)
     e2e = lambda x: model(torch.from_numpy(prep(x))).argmax(1)  # noqa: E731 - the training code path
     only = lambda f: model(torch.from_numpy(f)).argmax(1)  # noqa: E731
     return [Candidate(EAGER, "fp32", SCOPES[0], threads, e2e, windows), Candidate(EAGER, "fp32", SCOPES[1], threads, only, features),

@@ -1,7 +1,8 @@
 """`faultedge deploy`: a self-contained directory that classifies vibration on one edge board.
 
-A bundle holds the run's ONNX models (fast path and single-file variant, fp32 and int8 when
-the run is quantised), run.py (faultedge.edge.runner verbatim: numpy + onnxruntime only), the
+A bundle holds one family's ONNX models of the run (fast path and single-file variant, fp32 and
+int8 when the run is quantised; the runner finds them by their keys in the manifest, whatever
+the family), run.py (faultedge.edge.runner verbatim: numpy + onnxruntime only), the
 board's requirements.txt, a README and manifest.json with the sha256 of every other file. It is
 built in a temporary directory beside the target and renamed into place, so a failed or
 interrupted deploy never leaves a half-written bundle.
@@ -19,9 +20,10 @@ from typing import Any
 
 from faultedge.boards import load_board
 from faultedge.edge import runner, streaming
-from faultedge.edge.artifacts import ONNX_DIR
+from faultedge.edge.artifacts import ONNX_DIR, suffix
 from faultedge.edge.exported import ensure_exported
 from faultedge.errors import FaultedgeError
+from faultedge.families import STUDENT, Family
 from faultedge.runs import RunDir, read_json
 
 RUNNER = "run.py"
@@ -41,13 +43,14 @@ def board_profile(name: str) -> dict[str, Any]:
     return profile
 
 
-def readme(profile: dict[str, Any], manifest: dict[str, Any]) -> str:
+def readme(profile: dict[str, Any], manifest: dict[str, Any], title: str) -> str:
     labels = ", ".join(manifest["labels"])
     models = "\n".join(f"- `{name}` ({key.replace('_', ', ')} input)" for key, name in manifest["models"].items())
     return f"""# faultedge bundle for {profile['description']}
 
 Classifies bearing vibration windows ({manifest['preprocessing']['window']} samples at
 {manifest['preprocessing']['sample_rate_hz']:g} Hz, drive-end acceleration) into: {labels}.
+Network: {title}.
 
 Target: {profile['cpu']}; {profile['os']}; Python {profile['python']}.
 
@@ -75,9 +78,9 @@ refuses a modified or incomplete bundle (exit code 2). It uses the {profile['pre
 """
 
 
-def build(run: RunDir, profile: dict[str, Any], root: Path) -> dict[str, Any]:
-    """Write every bundle file into the empty directory `root` and return the manifest."""
-    report = ensure_exported(run)
+def build(run: RunDir, profile: dict[str, Any], root: Path, family: Family) -> dict[str, Any]:
+    """Write every bundle file of the family's models into the empty directory `root` and return the manifest."""
+    report = ensure_exported(run, family)
     models = {key: name for key, name in report["models"].items() if not key.endswith("_features")}
     for name in models.values():
         shutil.copyfile(run / ONNX_DIR / name, root / name)
@@ -89,6 +92,7 @@ def build(run: RunDir, profile: dict[str, Any], root: Path) -> dict[str, Any]:
         "manifest_version": runner.MANIFEST_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "run": str(run.path),
+        "network": report["network"],
         "board": {k: profile[k] for k in ("name", "description", "arch", "os", "python", "providers", "threads", "precision")},
         "preprocessing": read_json(run / "preprocessing.json"),
         "labels": report["labels"],
@@ -97,14 +101,14 @@ def build(run: RunDir, profile: dict[str, Any], root: Path) -> dict[str, Any]:
         "parity": report["parity"],
         "versions": report["versions"],
     }
-    (root / "README.md").write_text(readme(profile, manifest), encoding="utf-8")
+    (root / "README.md").write_text(readme(profile, manifest, family.title), encoding="utf-8")
     manifest["files"] = {p.name: runner.sha256_file(p) for p in sorted(root.iterdir())}
     (root / runner.MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest
 
 
-def deploy(run: RunDir, board: str, out: Path, replace: bool = False) -> dict[str, Any]:
-    """Build the bundle for `board` at `out`, atomically: a temporary directory renamed into place."""
+def deploy(run: RunDir, board: str, out: Path, replace: bool = False, family: Family = STUDENT) -> dict[str, Any]:
+    """Build the bundle of the family's models for `board` at `out`, atomically: a temporary directory renamed into place."""
     profile = board_profile(board)
     out = Path(out)
     if out.exists() and not replace:
@@ -112,7 +116,7 @@ def deploy(run: RunDir, board: str, out: Path, replace: bool = False) -> dict[st
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        manifest = build(run, profile, tmp)
+        manifest = build(run, profile, tmp, family)
         os.chmod(tmp, 0o755)
         if out.exists():  # replace: move the old bundle aside first, so `out` is never half-written
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
@@ -127,5 +131,6 @@ def deploy(run: RunDir, board: str, out: Path, replace: bool = False) -> dict[st
     return manifest
 
 
-def default_out(run: RunDir, board: str) -> Path:
-    return run / "bundle" / board
+def default_out(run: RunDir, board: str, family: Family = STUDENT) -> Path:
+    """RUN/bundle/BOARD, suffixed as the family's exported files are (RUN/bundle/BOARD_axmlp)."""
+    return run / "bundle" / f"{board}{suffix(family.name)}"

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from faultedge.edge.artifacts import fresh_report
+from faultedge.families import STUDENT, Family
 from faultedge.runs import RunDir
 
 
-def ensure_exported(run: RunDir) -> dict[str, Any]:
-    """The run's export report, exporting first when the models are missing or older than their sources."""
-    report = fresh_report(run)
+def ensure_exported(run: RunDir, family: Family = STUDENT) -> dict[str, Any]:
+    """The family's export report, exporting first when its models are missing or older than their sources."""
+    report = fresh_report(run, family.name)
     if report is None:
         from faultedge.edge.onnx_export import export
 
-        report = export(run)
+        report = export(run, family)
     return report

@@ -1,6 +1,8 @@
-"""ONNX export of a run's student: fp32 and int8 QDQ networks, plus preprocessing front ends.
+"""ONNX export of a run's network of one family: fp32 and int8 QDQ networks, plus preprocessing front ends.
 
-Per precision three models, named by their input (the runner picks its front end from it):
+Any family whose steps include `export` (the FFT-feature networks: the CNN student, the axial-shift
+MLP) exports the same way. Per precision three models, named by their input (the runner picks its
+front end from it) and suffixed by the family as its quantised files are (model_fp32_axmlp.onnx, ...):
   model_fp32.onnx / model_int8_qdq.onnx         features  -> logits (the networks alone)
   model_*_magnitude.onnx                        |FFT| bins -> logits (normalisation in the graph;
                                                 numpy does the FFT: the fast path)
@@ -26,10 +28,11 @@ from onnx import TensorProto, compose, helper, numpy_helper, version_converter
 
 from faultedge.data.classes import CLASS_NAMES
 from faultedge.data.dataset import Dataset
-from faultedge.data.features import Preprocessing
 from faultedge.edge import runner
-from faultedge.edge.artifacts import EXPORTED, ONNX_DIR, QAT_WEIGHTS, REPORT, OnnxModel, load_spec, sources
+from faultedge.edge.artifacts import ONNX_DIR, OnnxModel, load_spec, report_name, sources
 from faultedge.errors import FaultedgeError
+from faultedge.families import STUDENT, Family
+from faultedge.ir.files import Artifacts
 from faultedge.runs import RunDir, atomic_path, read_json, write_json
 from faultedge.ir.provenance import versions
 from faultedge.train.pipeline import TrainConfig
@@ -49,8 +52,13 @@ class ExportError(FaultedgeError):
 
 def export_fp32(model: torch.nn.Module, n_features: int) -> onnx.ModelProto:
     buf = io.BytesIO()
-    torch.onnx.export(model, (torch.zeros(1, n_features),), buf, dynamo=False, opset_version=OPSET, input_names=["features"],
-                      output_names=["logits"], dynamic_axes={"features": {0: "N"}, "logits": {0: "N"}})
+    with warnings.catch_warnings():
+        # input shape checks in forward trace to constants (the graph's input width is fixed anyway), and
+        # F.pad's exporter reverses its constant pads with a step -1 Slice that ONNX Runtime folds on load
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", "Constant folding - Only steps=1", UserWarning)
+        torch.onnx.export(model, (torch.zeros(1, n_features),), buf, dynamo=False, opset_version=OPSET, input_names=["features"],
+                          output_names=["logits"], dynamic_axes={"features": {0: "N"}, "logits": {0: "N"}})
     return onnx.load_from_string(buf.getvalue())
 
 
@@ -133,18 +141,16 @@ def front_end(spec: runner.Spec, front: str, threads: int = 1) -> runner.Classif
     return runner.Classifier(graph.SerializeToString(), spec, ["CPUExecutionProvider"], threads)
 
 
-def build_models(run: RunDir) -> dict[OnnxModel, onnx.ModelProto]:
-    """Every model of the run (int8 ones only when the run is quantised), checked by onnx.checker."""
-    _, spec = load_spec(run)
-    networks = {"fp32": export_fp32(EXPORTED.float_model(run)[0], spec.bins)}
-    if (run / QAT_WEIGHTS).exists():
-        networks["int8"] = export_int8_qdq(EXPORTED.load_qat(run, 8), spec.bins)
+def build_models(spec: runner.Spec, network: str, nets: dict[str, torch.nn.Module]) -> dict[OnnxModel, onnx.ModelProto]:
+    """Every model of one family's networks (by precision), checked by onnx.checker."""
+    exporters = {"fp32": export_fp32, "int8": export_int8_qdq}
     models = {}
-    for precision, net in networks.items():
-        magnitude = chain(normalise_graph(spec), net, f"faultedge_{precision}_magnitude")
-        models[OnnxModel(precision, "features")] = net
-        models[OnnxModel(precision, "magnitude")] = magnitude
-        models[OnnxModel(precision, "window")] = chain(dft_graph(spec), magnitude, f"faultedge_{precision}_window")
+    for precision, net in nets.items():
+        alone = exporters[precision](net, spec.bins)
+        magnitude = chain(normalise_graph(spec), alone, f"faultedge_{precision}_magnitude")
+        models[OnnxModel(precision, "features", network)] = alone
+        models[OnnxModel(precision, "magnitude", network)] = magnitude
+        models[OnnxModel(precision, "window", network)] = chain(dft_graph(spec), magnitude, f"faultedge_{precision}_window")
     for m, proto in models.items():
         try:
             onnx.checker.check_model(proto, full_check=True)
@@ -164,21 +170,19 @@ def test_windows(run: RunDir) -> tuple[np.ndarray, np.ndarray]:
 
 
 @torch.no_grad()
-def reference_logits(run: RunDir, precision: str, features: np.ndarray) -> np.ndarray:
-    net = EXPORTED.float_model(run)[0] if precision == "fp32" else EXPORTED.load_qat(run, 8)
-    return net(torch.from_numpy(features)).numpy()
+def reference_logits(nets: dict[str, torch.nn.Module], features: np.ndarray) -> dict[str, np.ndarray]:
+    """PyTorch/Brevitas logits by precision, taken before export: what the ONNX models must reproduce."""
+    return {precision: net(torch.from_numpy(features)).numpy() for precision, net in nets.items()}
 
 
-def verify(run: RunDir, models: dict[OnnxModel, onnx.ModelProto], windows: np.ndarray) -> dict[str, Any]:
-    """ORT vs PyTorch/Brevitas on every test window, per model; front ends vs Preprocessing.__call__."""
-    prep, spec = load_spec(run)
-    features = prep(windows, "test windows")
+def verify(spec: runner.Spec, models: dict[OnnxModel, onnx.ModelProto], refs: dict[str, np.ndarray], windows: np.ndarray,
+           features: np.ndarray) -> dict[str, Any]:
+    """ORT vs PyTorch/Brevitas (`refs`) on every test window, per model; front ends vs Preprocessing.__call__ (`features`)."""
     report: dict[str, Any] = {"windows": int(len(windows))}
     # the front ends alone, against the one specification
     report["features_max_abs_diff"] = {front: float(np.abs(front_end(spec, front).logits(windows) - features).max())
                                        for front in ("magnitude", "window")}
     problems = [f"{front} front end differs from Preprocessing by {d:.2e} > {FEATURE_TOL}" for front, d in report["features_max_abs_diff"].items() if d > FEATURE_TOL]
-    refs = {p: reference_logits(run, p, features) for p in {m.precision for m in models}}
     for m, proto in models.items():
         ref = refs[m.precision]
         clf = runner.Classifier(proto.SerializeToString(), spec)
@@ -196,25 +200,35 @@ def verify(run: RunDir, models: dict[OnnxModel, onnx.ModelProto], windows: np.nd
 # --------------------------------------------------------------------------- the stage
 
 
-def export(run: RunDir) -> dict[str, Any]:
-    """Export, verify on the whole test set, then write runs/NAME/onnx/*.onnx and onnx/export.json."""
-    run.require(EXPORTED.weights)
-    src = sources(run)
-    models = build_models(run)
+def export(run: RunDir, family: Family = STUDENT) -> dict[str, Any]:
+    """Export the family's networks, verify them on the whole test set, then write runs/NAME/onnx/*.onnx and
+    the family's report (onnx/export.json for the student, onnx/export_NAME.json for another)."""
+    prep, spec = load_spec(run)
+    quantised = Artifacts(family.name, 8)
+    model, weights = family.float_model(run)
+    src = sources(run, family.name, weights)  # before the QAT weights are read: a change meanwhile leaves the report stale, not the models
+    nets = {"fp32": model}
+    if (run / quantised.qat).exists():
+        nets["int8"] = family.load_qat(run, 8)
     windows, _ = test_windows(run)
-    parity = verify(run, models, windows)
+    features = prep(windows, "test windows")
+    refs = reference_logits(nets, features)
+    models = build_models(spec, family.name, nets)
+    parity = verify(spec, models, refs, windows, features)
     out = run / ONNX_DIR
     for m, proto in models.items():
         with atomic_path(out / m.name) as tmp:
             tmp.write_bytes(proto.SerializeToString())
     report = {
+        "network": family.name,
+        "float_weights": weights,
         "sources": src,
         "models": {m.key: m.name for m in models},
         "labels": list(CLASS_NAMES),
-        "quantisation": read_json(run / "metrics.json").get("quant_student_8bit") if "int8" in {m.precision for m in models} else None,
+        "quantisation": read_json(run / "metrics.json").get(quantised.metrics_key) if "int8" in nets else None,
         "opsets": {"network": OPSET, "dft": OPSET_DFT},
         "parity": parity,
         "versions": {**versions(), "onnx": onnx.__version__, "onnxruntime": runner.ort.__version__},
     }
-    write_json(out / REPORT, report)
+    write_json(out / report_name(family.name), report)
     return report

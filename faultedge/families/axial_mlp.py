@@ -29,7 +29,7 @@ class AxialMLPFamily(Family):
     engine = "mac1d"  # the shift is a write offset, the residual add a second operand into the requantiser (faultedge.hdl.plan)
     lanes, beat = 16, 1  # the CNN student's, so the two compare at the same lanes
     sim_inputs = 32
-    steps = ("train", "quantize", "hdl", "sim")
+    steps = ("train", "quantize", "export", "hdl", "sim", "bundle")
 
     def train_spec(self, data: str | None, seed: int) -> "SDDSpec":
         """The robust recipe on `data` (the embedded synthetic data by default), validated and tested at -6 dB, with the
@@ -48,9 +48,11 @@ class AxialMLPFamily(Family):
     def float_model(self, run: "RunDir", source: str | None = None, data: QuantData | None = None) -> "tuple[nn.Module, str]":
         from faultedge.errors import RunDirError
         from faultedge.models.axial_mlp import AxialMLP
-        from faultedge.train.sdd import load_student
+        from faultedge.train.sdd import CONFIG, load_student
 
         self.source_weights(source)
+        if not (run / CONFIG).exists():
+            raise RunDirError(f"{run.path} has no trained axial-shift MLP: run `faultedge train --network axmlp --out {run.path}` first")
         model, weights = load_student(run)
         if not isinstance(model, AxialMLP):
             raise RunDirError(f"{run.path} trained the CNN student with the dynamic teacher ({weights}), not the axial-shift MLP: "

@@ -2,7 +2,7 @@
 
     train     the family's training (1-D pipeline; or distillation + MKW-Net)
     quantize  QAT -> integer IR -> golden vectors, golden == Brevitas checked
-    export    ONNX fp32 + int8, verified against PyTorch / Brevitas (the student)
+    export    ONNX fp32 + int8, verified against PyTorch / Brevitas
     hdl       the design point -> Verilog + hdl/design.json + hdl/report.json
     sim       cocotb + Verilator on what hdl wrote, bit- and cycle-exact against the golden model
     fpga      the Verilog hdl wrote in a board top -> bitstream + report
@@ -106,7 +106,7 @@ def quantize_command(run: RunDir, cfg: "FlowConfig") -> str:
 def export(run: RunDir, cfg: "FlowConfig") -> Report:
     from faultedge.edge.onnx_export import export as export_onnx
 
-    return export_onnx(run)
+    return export_onnx(run, cfg.family)
 
 
 def export_summary(report: Report, cfg: "FlowConfig") -> list[str]:
@@ -119,7 +119,7 @@ def export_summary(report: Report, cfg: "FlowConfig") -> list[str]:
     return lines + [f"front ends vs the preprocessing spec (max |feature diff|): {fronts}",
                     "the networks alone (model_*.onnx) must match exactly; with a front end, float32 FFT rounding can move an int8 "
                     "input across a quantisation step (one LSB) on a few windows",
-                    f"wrote {len(rows)} models and export.json in onnx/"]
+                    f"wrote {len(rows)} models and their report in onnx/"]
 
 
 # ---------------------------------------------------------------------------------------- hdl
@@ -271,8 +271,8 @@ def bundle(run: RunDir, cfg: "FlowConfig") -> Report:
     from faultedge.edge.bundle import default_out, deploy
 
     b = cfg.bundle
-    out = b.out or default_out(run, b.board)
-    return {"out": str(out), **deploy(run, b.board, out, replace=b.replace)}
+    out = b.out or default_out(run, b.board, cfg.family)
+    return {"out": str(out), **deploy(run, b.board, out, replace=b.replace, family=cfg.family)}
 
 
 def bundle_summary(manifest: Report, cfg: "FlowConfig") -> list[str]:
@@ -307,11 +307,11 @@ STEPS: dict[str, Step] = {
         Step("train", "training", train, train_summary, train_command),
         Step("quantize", "quantisation-aware training -> integer IR, checked against Brevitas", quantize, quantize_summary, quantize_command),
         Step("export", "ONNX export (fp32, int8 QDQ), verified against PyTorch/Brevitas", export, export_summary,
-             lambda run, cfg: f"faultedge export {run.path}"),
+             lambda run, cfg: f"faultedge export {run.path} --network {cfg.network}"),
         Step("hdl", "the accelerator's Verilog and design point", hdl, hdl_summary, hdl_command),
         Step("sim", "bit-exact simulation (Verilator) against the golden model", sim, sim_summary, sim_command, sim_failure),
         Step("fpga", "FPGA build: yosys -> nextpnr -> bitstream, core clock from the achieved Fmax", fpga, fpga_summary, fpga_command, fpga_failure),
-        Step("bundle", "edge bundle", bundle, bundle_summary, lambda run, cfg: f"faultedge deploy {run.path} --board {cfg.bundle.board}"),
+        Step("bundle", "edge bundle", bundle, bundle_summary, lambda run, cfg: f"faultedge deploy {run.path} --board {cfg.bundle.board} --network {cfg.network}"),
         Step("bench", "latency, batch 1: PyTorch eager, ONNX Runtime fp32/int8, the accelerator", bench, bench_summary,
              lambda run, cfg: f"faultedge bench {run.path}"),
     )

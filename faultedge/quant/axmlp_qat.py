@@ -27,7 +27,7 @@ from brevitas.quant import Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedP
 from brevitas.quant_tensor import QuantTensor, _unpack_quant_tensor
 from torch import nn
 
-from faultedge.models.axial_mlp import AxialMLP, AxialShiftBlock
+from faultedge.models.axial_mlp import AxialMLP, AxialShiftBlock, axial_shift
 
 
 def signed_act(bits: int) -> qnn.QuantIdentity:
@@ -52,11 +52,7 @@ def quant_conv(weight: torch.Tensor, bias: torch.Tensor, bits: int, stride: int 
 def shift_tokens(x: QuantTensor | torch.Tensor, offsets: list[int]) -> QuantTensor | torch.Tensor:
     """The axial shift on (batch, channels, tokens): channel c moves by offsets[c] tokens, zero fill (0 is on every
     grid, so a QuantTensor stays one on the same grid; calibration passes plain tensors)."""
-    v = _unpack_quant_tensor(x)
-    out = torch.zeros_like(v)
-    n = v.shape[2]
-    for c, k in enumerate(offsets):
-        out[:, c, max(k, 0) : n + min(k, 0)] = v[:, c, max(-k, 0) : n - max(k, 0)]
+    out = axial_shift(_unpack_quant_tensor(x), offsets, token_dim=2)
     return x.set(value=out) if isinstance(x, QuantTensor) else out
 
 
