@@ -1,8 +1,9 @@
-"""The SPI ADC reader (faultedge.fpga.spi_adc) and the SPI board top, in Verilator under cocotb against a
-converter model: the four SPI modes on bare readers, and the board top (ADC -> the tiny sample-in
-accelerator -> UART replies) compared with the golden model. One design holds them all and one simulation
-runs them side by side (a Verilator build and a simulator start cost more than the simulation itself);
-each test checks its part of the record.
+"""The SPI ADC reader (faultedge.fpga.spi_adc) and the board tops that take samples, in Verilator under
+cocotb: the four SPI modes on bare readers against a converter model, the SPI board top (ADC -> the tiny
+sample-in accelerator -> UART replies), and the UART board top in its sample-streaming mode (raw samples
+in over uart_rx, a reply per hop on uart_tx), both compared with the golden model. One design holds them
+all and one simulation runs them side by side (a Verilator build and a simulator start cost more than
+the simulation itself); each test checks its part of the record.
 
 The converter model is ours (`Converter`): cocotbext-spi 0.5.0 imports cocotb.clock.BaseClock, which
 cocotb 2.x no longer has. This module is also the cocotb test module (`adc_bench`); its job comes in a
@@ -24,6 +25,7 @@ from cocotb.utils import get_sim_time
 
 from faultedge.fpga.protocol import Protocol
 from faultedge.fpga.spi_adc import RATE_TOLERANCE, AdcError, AdcSettings
+from faultedge.fpga.top import POR_CYCLES
 
 JOB_ENV = "FAULTEDGE_ADC_JOB"
 MARGIN_NS = 2  # the model's MISO holds a bit from this long before the master's reading edge is due until this long after it
@@ -144,6 +146,23 @@ async def _top(dut, model: Converter, job: dict, rec: dict) -> None:
     rec.update(bytes=received, led=int(dut.led.value))
 
 
+async def _uart_top(dut, job: dict, rec: dict) -> None:
+    """The UART board top: the host's bytes (0xA5, then raw samples) sent on u_uart_rx, its replies read off u_uart_tx."""
+    received: list[int] = []
+    rx = cocotb.start_soon(_uart_rx(dut.u_uart_tx, job["bit_ns"], received))
+    await Timer(job["start_ns"], unit="ns")  # the top's power-on reset
+    for byte in job["bytes"]:
+        for bit in [0, *((byte >> i) & 1 for i in range(8)), 1]:  # 8N1: start, LSB first, stop
+            dut.u_uart_rx.value = bit
+            await Timer(job["bit_ns"], unit="ns")
+    for _ in range(200):
+        if len(received) >= job["reply_bytes"]:
+            break
+        await Timer(job["bit_ns"] * 10, unit="ns")
+    rx.cancel()
+    rec.update(bytes=received, led=int(dut.u_led.value))
+
+
 async def _uart_rx(line, bit_ns: float, out: list[int]) -> None:
     """8N1 bytes from `line`, each read in the middle of its bits."""
     while True:
@@ -161,6 +180,7 @@ async def adc_bench(dut) -> None:
     job = json.loads(Path(os.environ[JOB_ENV]).read_text())
     cocotb.start_soon(Clock(dut.clk_in, PERIOD_NS, unit="ns").start())
     dut.bench_rst.value = 1
+    dut.u_uart_rx.value = 1  # the UART top's line idles high
     await Timer(3 * PERIOD_NS, unit="ns")
     dut.bench_rst.value = 0
     models, record, tasks = {}, {}, []
@@ -173,9 +193,11 @@ async def adc_bench(dut) -> None:
     models["top"] = Converter(dut.adc_sclk, dut.adc_cs, dut.adc_miso, top, np.random.default_rng([job["seed"], len(models)]))
     record["top"] = {"bytes": []}
     tasks.append(cocotb.start_soon(_top(dut, models["top"], top, record["top"])))
+    record["uart_top"] = {}
+    tasks.append(cocotb.start_soon(_uart_top(dut, job["uart_top"], record["uart_top"])))
     for task in tasks:
         await task
-    for key, model in models.items():
+    for key, model in models.items():  # the converters' checks (the UART top has none)
         record[key].update(errors=model.errors, frames=len(model.starts), starts=model.starts, shortest_half_ns=model.shortest_half)
     Path(job["record"]).write_text(json.dumps(record))
 
@@ -195,6 +217,7 @@ MODES = {
 }
 N_SAMPLES = 40
 TOP_SAMPLES = 48  # 5 windows of 16 at hop 8
+UART_SAMPLES = 56  # 6 windows of 16 at hop 8, the UART top's stream
 STALL_AFTER, STALL_PERIODS = 12, 6  # the sink stops taking samples for 6 sample periods after the 12th
 
 
@@ -247,9 +270,9 @@ def _tiny_accelerator():
 
 
 def _bench_verilog() -> tuple[str, Protocol]:
-    """The SPI board top beside one bare reader per SPI mode, on the same clock, so that one Verilator build
-    serves every test here: the top's ports as they are, the readers' flat and named by their mode, with
-    their own reset (`bench_rst`)."""
+    """The SPI board top beside the UART board top (samples over the UART) and one bare reader per SPI mode, on the
+    same clock, so that one Verilator build serves every test here: the SPI top's ports as they are, the UART top's
+    with a `u_` prefix, the readers' flat and named by their mode, with their own reset (`bench_rst`)."""
     from amaranth.back import verilog
     from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Module, ResetSignal, signed
     from amaranth.lib import wiring
@@ -267,8 +290,10 @@ def _bench_verilog() -> tuple[str, Protocol]:
     class Bench(wiring.Component):
         def __init__(self) -> None:
             self.top = BoardTop(board, _tiny_accelerator()[1], clock, BAUD, TOP_ADC)
+            self.utop = BoardTop(board, _tiny_accelerator()[1], clock, BAUD)  # the UART's sample-streaming mode
             self.readers = {mode: SpiAdc(s, 1e9 / PERIOD_NS, bits, counter) for mode, (s, bits, counter) in MODES.items()}
             members = {**dict(self.top.signature.members.items()), "bench_rst": In(1)}
+            members.update({f"u_{name}": member for name, member in self.utop.signature.members.items() if name != "clk_in"})
             for mode, r in self.readers.items():
                 members.update({f"sclk{mode}": Out(1), f"cs{mode}": Out(1), f"miso{mode}": In(1), f"valid{mode}": Out(1), f"ready{mode}": In(1),
                                 f"payload{mode}": Out(signed(r.sample_bits)), f"overruns{mode}": Out(r.overrun_bits)})
@@ -277,9 +302,11 @@ def _bench_verilog() -> tuple[str, Protocol]:
         def elaborate(self, platform) -> Module:
             m = Module()
             m.submodules.top = self.top
-            for name, member in self.top.signature.members.items():
-                inner, outer = getattr(self.top, name), getattr(self, name)
-                m.d.comb += inner.eq(outer) if member.flow == In else outer.eq(inner)
+            m.submodules.utop = DomainRenamer({"sync": "usync", "por": "upor"})(self.utop)  # its own domains beside the SPI top's
+            for top, prefix in ((self.top, ""), (self.utop, "u_")):
+                for name, member in top.signature.members.items():
+                    inner, outer = getattr(top, name), getattr(self, name if name == "clk_in" else prefix + name)
+                    m.d.comb += inner.eq(outer) if member.flow == In else outer.eq(inner)
             m.domains.bench = ClockDomain("bench")
             m.d.comb += [ClockSignal("bench").eq(self.clk_in), ResetSignal("bench").eq(self.bench_rst)]
             for mode, r in self.readers.items():
@@ -306,8 +333,12 @@ def bench(tmp_path_factory) -> tuple[dict, dict, Protocol]:
     codes["top"] = _codes(16, TOP_SAMPLES, np.random.default_rng(7))
     readers = {str(mode): _converter_job(s, codes[str(mode)], stall_after=STALL_AFTER, stall_cycles=STALL_PERIODS * s.timing(1e9 / PERIOD_NS).period)
                for mode, (s, _, _) in MODES.items()}
+    codes["uart_top"] = [max(c, -32767) for c in _codes(16, UART_SAMPLES, np.random.default_rng(8))]  # the front end's symmetric range
     job = {"seed": 1, "readers": readers,
-           "top": _converter_job(TOP_ADC, codes["top"], bit_ns=1e9 / BAUD, reply_bytes=proto.reply_bytes * proto.replies_for(TOP_SAMPLES))}
+           "top": _converter_job(TOP_ADC, codes["top"], bit_ns=1e9 / BAUD, reply_bytes=proto.reply_bytes * proto.replies_for(TOP_SAMPLES)),
+           "uart_top": {"bytes": list(b"\x00" + proto.encode_samples(np.array(codes["uart_top"]))), "bit_ns": 1e9 / BAUD,
+                        "start_ns": 2 * POR_CYCLES * PERIOD_NS,
+                        "reply_bytes": proto.reply_bytes * proto.replies_for(UART_SAMPLES)}}
     return codes, _simulate(verilog, job, tmp_path_factory.mktemp("spi_bench")), proto
 
 
@@ -374,6 +405,25 @@ def test_spi_board_top_replies_per_hop_bit_exactly_with_the_class_on_the_leds(be
     assert [r.logits.tolist() for r in replies] == expected.logits.tolist()
     assert [r.cls for r in replies] == expected.classes.tolist()
     assert rec["led"] == int(expected.classes[-1])  # the class on led[0..1]; led[7] (overrun) dark
+
+
+def test_uart_board_top_streams_raw_samples_with_a_reply_per_hop(bench):
+    """The UART board top in its sample-streaming mode around the same network: a byte before the sync is ignored, the
+    samples come over uart_rx (two bytes each, extremes included), one reply per hop goes back on uart_tx, each the golden
+    model's class and logits, and the last class is on the LEDs."""
+    from test_frontend_hdl import tiny_sample_ir
+
+    from faultedge.ir import frontend, golden
+
+    ir = tiny_sample_ir()
+    codes, rec, proto = bench[0]["uart_top"], bench[1]["uart_top"], bench[2]
+    expected = golden.predict_samples(ir, frontend.frame(np.array(codes, dtype=np.int64), ir.frontend.window, ir.frontend.hop))
+    n = proto.reply_bytes
+    assert len(expected.classes) == proto.replies_for(UART_SAMPLES) == 6 and len(rec["bytes"]) == n * 6
+    replies = [proto.decode_reply(bytes(rec["bytes"][i * n:(i + 1) * n])) for i in range(6)]
+    assert [r.logits.tolist() for r in replies] == expected.logits.tolist()
+    assert [r.cls for r in replies] == expected.classes.tolist()
+    assert rec["led"] & 0b11 == int(expected.classes[-1])
 
 
 def test_spi_source_refuses_what_it_cannot_build():

@@ -107,22 +107,25 @@ class Protocol:
         """The sync byte and a stream of raw integer samples (faultedge.ir.frontend.quantize_samples)."""
         if not self.samples:
             raise ProtocolError("this accelerator takes one window of inputs per request: use encode_window")
-        return self._encode(samples, None, "the samples", "frontend.quantize_samples")
+        return self._encode(samples, None, "the samples", "frontend.quantize_samples", symmetric=True)
 
     def replies_for(self, n_samples: int) -> int:
         """Replies a sample stream of `n_samples` gets: one per complete window."""
         return 0 if n_samples < self.window else (n_samples - self.window) // self.hop + 1
 
-    def _encode(self, values: np.ndarray, count: int | None, what: str, helper: str) -> bytes:
+    def _encode(self, values: np.ndarray, count: int | None, what: str, helper: str, symmetric: bool = False) -> bytes:
+        """The sync byte and the values; samples (`symmetric`) exclude the most negative code, as the front end's range does."""
         x = np.asarray(values)
         if not np.issubdtype(x.dtype, np.integer):
             raise ProtocolError(f"{what} must hold integers ({helper}), got dtype {x.dtype}")
         x = x.reshape(-1).astype(np.int64)
         if count is not None and x.size != count:
             raise ProtocolError(f"expected {count} input values, got {x.size}")
-        lo, hi = -(1 << (self.input_bits - 1)), (1 << (self.input_bits - 1)) - 1
+        hi = (1 << (self.input_bits - 1)) - 1
+        lo = -hi if symmetric else -hi - 1
         if x.size and (x.min() < lo or x.max() > hi):
-            raise ProtocolError(f"input values must lie in [{lo}, {hi}] ({self.input_bits}-bit signed)")
+            kind = "samples (symmetric: the front end's range)" if symmetric else "input values"
+            raise ProtocolError(f"{kind} must lie in [{lo}, {hi}] ({self.input_bits}-bit signed; {helper} gives them)")
         payload = b"".join(int(v).to_bytes(self.value_bytes, "little", signed=True) for v in x)
         return bytes([REQUEST_SYNC]) + payload
 
