@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_ir import tiny_ir_json
+from uart_bridge import Line, run_uart
 
 from faultedge.fpga.board import BoardError, fpga_boards, load_fpga_board, parse_profile
 from faultedge.fpga.clocks import plan_clock
@@ -203,50 +204,7 @@ def test_the_verilog_instance_presents_the_engines_signature():
         VerilogAccelerator({k: v for k, v in report.items() if k != "beat"})
 
 
-# ---- the UART engine around a real generated accelerator, in Amaranth's simulator ------------
-
-
-class _Line:
-    """Host side of the simulated serial line: bit-banged 8N1 at `divisor` cycles per bit."""
-
-    def __init__(self, ctx, host, divisor: int) -> None:
-        self.ctx, self.host, self.div = ctx, host, divisor
-
-    async def send(self, data: bytes) -> None:
-        for byte in data:
-            for bit in (0, *((byte >> i) & 1 for i in range(8)), 1):
-                self.ctx.set(self.host.uart_rx, bit)
-                await self.ctx.tick().repeat(self.div)
-
-
-async def _receive(ctx, host, divisor: int, out: list[int]) -> None:
-    while True:
-        await ctx.tick()
-        if ctx.get(host.uart_tx) == 0:
-            await ctx.tick().repeat(divisor // 2)
-            value = 0
-            for i in range(8):
-                await ctx.tick().repeat(divisor)
-                value |= ctx.get(host.uart_tx) << i
-            await ctx.tick().repeat(divisor)
-            out.append(value)
-
-
-def _run_uart(host, divisor: int, bench) -> list[int]:
-    """Run `bench` (the host's side of the line) against the UART host in Amaranth's simulator; the bytes it sent back."""
-    from amaranth.sim import Simulator
-
-    received: list[int] = []
-    sim = Simulator(host)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-
-    async def listen(ctx):
-        await _receive(ctx, host, divisor, received)
-
-    sim.add_testbench(listen, background=True)
-    sim.run()
-    return received
+# ---- the UART engine around a real generated accelerator, in Amaranth's simulator (tests/uart_bridge.py) ----
 
 
 @pytest.mark.parametrize("beat", [1, 2])
@@ -264,7 +222,7 @@ def test_uart_top_classifies_windows_bit_exactly_and_recovers_from_a_broken_requ
     windows = np.concatenate([rng.integers(-128, 128, (3, 8)), np.full((1, 8), 127), np.full((1, 8), -128)])
 
     async def bench(ctx):
-        line = _Line(ctx, host, divisor)
+        line = Line(ctx, host, divisor)
         await ctx.tick().repeat(10)
         await line.send(b"\x00\x17" + proto.encode_window(windows[0]))  # noise before the sync byte is ignored
         await line.send(proto.encode_window(windows[1])[:4])  # a broken request, then silence
@@ -273,7 +231,7 @@ def test_uart_top_classifies_windows_bit_exactly_and_recovers_from_a_broken_requ
             await line.send(proto.encode_window(w))
         await ctx.tick().repeat(proto.reply_bytes * 10 * divisor + 2000)
 
-    received = _run_uart(host, divisor, bench)
+    received = run_uart(host, divisor, bench)
 
     expected = golden.run(ir, windows.reshape(len(windows), *ir.input.shape))
     n = proto.reply_bytes
@@ -330,14 +288,14 @@ def test_uart_streams_raw_samples_to_a_sample_in_accelerator_with_a_reply_per_ho
     streams = [rng.integers(-32767, 32768, 40), np.concatenate([np.full(12, 32767), np.full(12, -32767)])]
 
     async def bench(ctx):
-        line = _Line(ctx, host, divisor)
+        line = Line(ctx, host, divisor)
         await ctx.tick().repeat(10)
         await line.send(b"\x00" + proto.encode_samples(streams[0]))
         await ctx.tick().repeat(timeout + 3000)  # the last replies, then the pause that ends the stream
         await line.send(proto.encode_samples(streams[1]))
         await ctx.tick().repeat(3000)
 
-    received = _run_uart(host, divisor, bench)
+    received = run_uart(host, divisor, bench)
 
     n = proto.reply_bytes
     expected = [golden.predict_samples(ir, frontend.frame(s, 16, 8)) for s in streams]

@@ -1,11 +1,14 @@
-"""What classifies a batch of raw windows: ONNX Runtime (the run's exported model, or a bundle's) or
-the integer golden model through its front end (what the FPGA computes). Both give class
-probabilities, and both take their window length and labels from the run, never from the user."""
+"""What classifies the windows: ONNX Runtime (the run's exported model, or a bundle's) or the integer
+golden model through its front end (what the FPGA computes), both on batches of windows; or the FPGA
+itself (faultedge.monitor.board), which takes the channel's sample stream and windows it on the board.
+All give class probabilities (`Scores`), and all take their window length and labels from the run,
+never from the user."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -13,17 +16,62 @@ from faultedge.edge.streaming import softmax
 from faultedge.errors import RunDirError
 from faultedge.runs import RunDir
 
-BACKENDS = ("onnx", "golden")
+if TYPE_CHECKING:
+    from faultedge.ir.model import IRModel
+    from faultedge.monitor.link import LinkStats
+
+BACKENDS = ("onnx", "golden")  # the back ends on this machine (make_backend); "fpga" is faultedge.monitor.board's
 ORT_BLOCK = 64  # windows per ONNX Runtime call
 
 
+@dataclass(frozen=True)
+class Scores:
+    """A verdict on N windows: class probabilities and, from the integer model (golden, or the FPGA's replies),
+    each window's own class and integer logits, which the hop events carry so a board can be checked bit for bit."""
+
+    probabilities: np.ndarray  # (N, classes)
+    logits: np.ndarray | None = None  # int64 (N, classes)
+    classes: np.ndarray | None = None  # (N,)
+
+    def __len__(self) -> int:
+        return len(self.probabilities)
+
+
+def integer_scores(ir: IRModel, logits: np.ndarray, classes: np.ndarray) -> Scores:
+    """The integer model's logits -> probabilities: the softmax of the logits at the IR's output scale (one
+    home for golden and the FPGA, so both give the same probabilities for the same logits)."""
+    from faultedge.ir.golden import dequantized_logits
+
+    logits = np.asarray(logits, dtype=np.int64).reshape(-1, len(ir.classes))
+    return Scores(softmax(dequantized_logits(ir, logits)), logits, np.asarray(classes, dtype=np.int64).reshape(-1))
+
+
 class Backend(Protocol):
+    """Classifies batches of windows cut by the runtime, across all channels at once."""
+
     name: str
     window: int
     labels: tuple[str, ...]
 
-    def probabilities(self, windows: np.ndarray) -> np.ndarray:
-        """(N, window) raw float samples -> (N, classes) probabilities."""
+    def scores(self, windows: np.ndarray) -> Scores:
+        """(N, window) raw float samples -> their Scores."""
+
+
+class StreamBackend(Protocol):
+    """Takes one channel's samples as they come and windows them itself (the FPGA's accelerator holds the
+    stream); the runtime's windows, cut on the same grid, tell which replies belong to which window."""
+
+    name: str
+    window: int
+    hop: int  # fixed by the hardware
+    labels: tuple[str, ...]
+    streams: int  # sample streams started (the first, and one after each pause or failure)
+    stats: LinkStats
+
+    def stream(self, samples: np.ndarray, stop: threading.Event) -> Scores | None:
+        """The channel's next samples -> the Scores of every window they complete; None if `stop` was set first."""
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -43,7 +91,7 @@ class OnnxBackend:
         self.window, self.labels = self._clf.spec.window, tuple(report["labels"])
         self.name = f"onnx {self.precision} ({self._clf.provider})"
 
-    def probabilities(self, windows: np.ndarray) -> np.ndarray:
+    def scores(self, windows: np.ndarray) -> Scores:
         """In blocks of ORT_BLOCK windows, the last one zero-padded: one batch shape, so the classifier's
         bound buffers are made once (a new batch size each call would allocate them every time)."""
         out = np.empty((len(windows), len(self.labels)))
@@ -53,7 +101,7 @@ class OnnxBackend:
                 if len(block) < ORT_BLOCK:
                     block = np.concatenate([block, np.zeros((ORT_BLOCK - len(block), self.window))])
                 out[i : i + ORT_BLOCK] = softmax(self._clf.logits(block, "the stream"))[: len(windows) - i]
-        return out
+        return Scores(out)
 
 
 @dataclass
@@ -79,12 +127,12 @@ class GoldenBackend:
         self.labels = tuple(self._ir.classes)
         self.name = f"golden {self.bits}-bit"
 
-    def probabilities(self, windows: np.ndarray) -> np.ndarray:
+    def scores(self, windows: np.ndarray) -> Scores:
         from faultedge.ir.frontend import quantize_samples
-        from faultedge.ir.golden import dequantized_logits, predict_samples
+        from faultedge.ir.golden import predict_samples
 
-        logits = predict_samples(self._ir, quantize_samples(self._ir.frontend, windows)).logits
-        return softmax(dequantized_logits(self._ir, logits))
+        result = predict_samples(self._ir, quantize_samples(self._ir.frontend, windows))
+        return integer_scores(self._ir, result.logits, result.classes)
 
 
 def make_backend(name: str, run: RunDir, precision: str = "fp32", bits: int = 8) -> Backend:
