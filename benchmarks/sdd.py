@@ -9,11 +9,14 @@ by the wall clock of its whole call (data preparation included):
     cnn_dynamic    the 2,830-parameter CNN student with the dynamic teacher, one stage
 
 Every model is scored with faultedge.eval.robustness on the 0 hp test windows at -6 dB and noise-free
-(macro F1) and on the 1 hp test part (accuracy, 9 classes, never trained on). Writes mean ± std per
-row as JSON and the docs' tables (.md), plus the issue's targets. A row whose run directory holds its
-result is reused, so an interrupted benchmark resumes. Usage:
+(macro F1) and on the 1 hp test part (accuracy, 9 classes, never trained on). With --quantize each
+row's float model is also QAT-fine-tuned to 8 bits exactly as `faultedge quantize` does (its family's
+QAT, the default QATConfig; the CNN of cnn_dynamic through the student's) and its integer golden model
+is scored the same way (row "ROW_8bit"). Writes mean ± std per row as JSON and the docs' tables (.md),
+plus the issue's targets. A row whose run directory holds its result (and its IR) is reused, so an
+interrupted benchmark resumes. Usage:
 
-    python benchmarks/sdd.py --data ../shared/data/cwru --seeds 0 1 2 --threads 1
+    python benchmarks/sdd.py --data ../shared/data/cwru --seeds 0 1 2 --threads 1 --quantize
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ ROWS = {"dkd": "DKD student, pre-trained teacher (merged)", "axmlp_none": "axial
         "axmlp_dynamic": "axial-shift MLP + dynamic distillation", "cnn_dynamic": "CNN student + dynamic distillation"}
 SNRS = (-6.0, None)
 RESULT = "bench_row.json"
+BENCH_IR = "bench_8bit.ir.json"  # the row's 8-bit IR (--quantize)
+FAMILY = {"dkd": "student", "axmlp_none": "axmlp", "axmlp_dynamic": "axmlp", "cnn_dynamic": "student"}
 
 
 def train_row(run: RunDir, row: str, cfg: TrainConfig, threads: int) -> dict[str, Any]:
@@ -76,6 +81,29 @@ def classifier(run: RunDir, row: str):
     return lambda w, f: predict_logits(model, torch.from_numpy(f)).argmax(1).numpy()
 
 
+def float_model(run: RunDir, row: str) -> torch.nn.Module:
+    if row == "dkd":
+        from faultedge.families import family
+
+        return family("student").float_model(run)[0]
+    return load_student(run)[0]
+
+
+def quantized(run: RunDir, row: str):
+    """The row's 8-bit IR: QAT of its float model as `faultedge quantize` runs it (reused when the run holds it)."""
+    from faultedge.families import family
+    from faultedge.ir import IRModel
+    from faultedge.quant.qat import QATConfig
+    from faultedge.quant.stage import quantize_network
+
+    if (run / BENCH_IR).exists():
+        return IRModel.load(run / BENCH_IR)
+    fam = family(FAMILY[row])
+    q = quantize_network(fam, float_model(run, row), fam.quant_data(run, progress=False), QATConfig(), {"row": row}, progress=True)
+    q.ir.save(run / BENCH_IR)  # quantize_network checked golden == Brevitas on the test windows (IRError otherwise)
+    return q.ir
+
+
 def cell(summary: list[dict], row: str, load: int, snr: float | None, key: str) -> dict:
     return next(r[key] for r in summary if r["model"] == row and r["load_hp"] == load and r["snr_db"] == snr)
 
@@ -100,12 +128,19 @@ def markdown(report: dict) -> str:
     n = len(report["seeds"])
     lines = [f"| model ({n} seed{'s' if n > 1 else ''}, mean ± std) | params | MACs | 0 hp F1 % -6 dB | 0 hp F1 % clean "
              "| 1 hp acc % -6 dB | 1 hp acc % clean | training wall s |", "|---|---|---|---|---|---|---|---|"]
-    for row, title in ROWS.items():
-        figs = [cell(summary, row, 0, s, "f1_macro") for s in SNRS] + [cell(summary, row, 1, s, "accuracy") for s in SNRS]
+    titles = {**ROWS, **{f"{r}_8bit": f"{t}, 8 bit" for r, t in ROWS.items()}} if report.get("quantize") else ROWS
+    for name, title in titles.items():
+        row = name.removesuffix("_8bit")
+        figs = [cell(summary, name, 0, s, "f1_macro") for s in SNRS] + [cell(summary, name, 1, s, "accuracy") for s in SNRS]
         walls = [s[row]["wall_s"] for s in seconds]
         first = seconds[0][row]
         lines.append(f"| {title} | {first['params']:,} | {first['macs']:,} | " + " | ".join(f"{f['mean']:.2f} ± {f['std']:.2f}" for f in figs)
                      + f" | {np.mean(walls):.0f} ± {np.std(walls):.0f} |")
+    if report.get("quantize"):
+        lines += ["", "| model | 8-bit F1 drop, 0 hp -6 dB (pp) | 0 hp clean (pp) |", "|---|---|---|"]
+        for row, title in ROWS.items():
+            drops = [cell(summary, row, 0, s, "f1_macro")["mean"] - cell(summary, f"{row}_8bit", 0, s, "f1_macro")["mean"] for s in SNRS]
+            lines.append(f"| {title} | {drops[0]:+.2f} | {drops[1]:+.2f} |")
     lines += ["", "| target | measured | |", "|---|---|---|"]
     for t in report["targets"]:
         lines.append(f"| {t['target']} | {t['value']:.2f} | {'met' if t['met'] else 'missed'} |")
@@ -125,6 +160,7 @@ def main() -> None:
     ap.add_argument("--runs", default="runs/bench_sdd", help="parent of the per-seed, per-row run directories")
     ap.add_argument("--out", default="benchmarks/results/sdd.json", help="JSON result; the tables go beside it (.md)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the other core prepares the next epoch)")
+    ap.add_argument("--quantize", action="store_true", help="also QAT every row to 8 bits and score its integer golden model")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -137,7 +173,13 @@ def main() -> None:
             run = RunDir(Path(args.runs) / f"seed{seed}" / row)
             times[row] = train_row(run, row, cfg, args.threads)
             prep = Preprocessing.from_dict(read_json(run / "preprocessing.json"))
-            records += score(sets, prep, {row: classifier(run, row)}, SNRS)
+            models = {row: classifier(run, row)}
+            if args.quantize:
+                from faultedge.ir import golden
+
+                ir = quantized(run, row)
+                models[f"{row}_8bit"] = lambda w, f, ir=ir: golden.predict(ir, f).classes
+            records += score(sets, prep, models, SNRS)
             got = {f"{r['load_hp']} hp {snr_label(r['snr_db'])}": round(float(r["f1_macro" if r["load_hp"] == 0 else "accuracy"]), 2)
                    for r in records if r["model"] == row}
             print(f"seed {seed} {row}: {got}, {times[row]['wall_s']:.0f} s")
@@ -148,7 +190,8 @@ def main() -> None:
     report = {"protocol": "CWRU 12 kHz drive end; trained on 0 hp with the robust recipe (10 classes, 500 train / 250 val windows per "
               "class, validation at -6 dB); 0 hp time-split test part (250 windows per class) at -6 dB and noise-free; 1 hp test "
               "part (9 fault classes, never trained on)",
-              "data": args.data, "seeds": args.seeds, "rows": ROWS, "summary": summary, "seconds": seconds, "versions": versions()}
+              "data": args.data, "seeds": args.seeds, "rows": ROWS, "quantize": args.quantize, "summary": summary, "seconds": seconds,
+              "versions": versions()}
     if set(args.rows) == set(ROWS):
         report["targets"] = targets(summary, seconds)
     out = Path(args.out)

@@ -116,7 +116,7 @@ def test_a_design_without_the_shift_disagrees(ir, x_int):
 
 @pytest.mark.slow
 def test_hdl_and_sim_commands_through_the_family(hdl_run, capsys):
-    assert family("axmlp").steps == ("train", "quantize", "export", "hdl", "sim", "bundle")
+    assert family("axmlp").steps == ("train", "quantize", "export", "hdl", "sim", "fpga", "bundle")
     assert main(["hdl", str(hdl_run.path), "--network", "axmlp"]) == 0
     design = read_json(hdl_run / "hdl/design.json")
     assert (design["network"], design["engine"], design["lanes"], design["beat"]) == ("axmlp", "mac1d", 16, 1)

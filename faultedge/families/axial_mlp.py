@@ -29,7 +29,7 @@ class AxialMLPFamily(Family):
     engine = "mac1d"  # the shift is a write offset, the residual add a second operand into the requantiser (faultedge.hdl.plan)
     lanes, beat = 16, 1  # the CNN student's, so the two compare at the same lanes
     sim_inputs = 32
-    steps = ("train", "quantize", "export", "hdl", "sim", "bundle")
+    steps = ("train", "quantize", "export", "hdl", "sim", "fpga", "bundle")
 
     def train_spec(self, data: str | None, seed: int) -> "SDDSpec":
         """The robust recipe on `data` (the embedded synthetic data by default), validated and tested at -6 dB, with the
