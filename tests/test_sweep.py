@@ -71,6 +71,18 @@ def test_embedded_sweep_records_a_point_that_does_not_fit_and_repeats_from_the_c
     assert "2 from the cache" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_a_point_past_its_place_and_route_budget_is_recorded_as_a_timeout_and_cached(tmp_path, capsys):
+    run = tiny_run(tmp_path / "run")
+    args = ["sweep", str(run), "--lanes", "2", "--beat", "1", "--cpus", "1", "--pnr-budget-min", "0.001", *ONE_PASS]
+    assert main(args) == 0
+    (p,) = sweep_json(run)["points"]
+    assert p["status"] == "timeout" and "ran past its budget of 0.001 min in pass 1" in p["reason"] and p.get("lut") is None
+    assert "1 point (1 timeout; 0 from the cache)" in capsys.readouterr().out
+    assert main(args) == 0  # the budget is in the key: the verdict is cached
+    assert sweep_json(run)["points"][0]["cached"] and "1 from the cache" in capsys.readouterr().out
+
+
 def test_the_grid_is_checked_before_anything_runs(tmp_path, capsys):
     run = tiny_run(tmp_path / "run")
     cases = [(["--lanes", "2", "--bits", "4"], f"has no model_4bit.ir.json for --bits 4: run `faultedge quantize {run} --bits 4` first"),

@@ -2,9 +2,10 @@
 
 The hash (faultedge.sweep.points.point_key) covers everything a result depends on, so an entry
 is never stale: a changed IR, tool or generator gives a new hash, and the old entry just stays
-unused. A point that raised (status "failed") or ran past its place-and-route budget ("timeout")
-is not cached, because the cause may be passing (a killed tool, a full disk, a loaded machine); a
-verdict of the tools (no fit, timing not met) is cached.
+unused. A point that raised (status "failed") is not cached, because the cause may be passing (a
+killed tool, a full disk); a verdict of the tools (no fit, timing not met) is cached, and so is a
+point that ran past its place-and-route budget ("timeout"): the budget is part of the key, so a
+larger --pnr-budget-min tries it again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from faultedge.runs import read_json, write_json
 
-UNCACHED = ("failed", "timeout", "cancelled", "pending")
+UNCACHED = ("failed", "cancelled", "pending")
 
 
 class ResultCache:
