@@ -2,16 +2,18 @@
 
     python benchmarks/monitor.py RUN --data ../shared/data/cwru                   # alarms, false alarms, throughput, memory
     python benchmarks/monitor.py RUN --data ../shared/data/cwru --screenshot docs/monitor_page.png
+    python benchmarks/monitor.py RUN --network axmlp --parts alarms --out FILE.json  # the MLP's alarms alone
 
 Alarms: for each fault recording of a load, the test part (the time split's last third, never
 trained on) of the normal recording (CWRU has one, at 0 hp), then the fault's, then normal again, as one stream at hop =
 window / 4, noise-free and at -6 dB (white noise at the SNR of each segment's power). Reported:
 hops from the first window that reaches into the fault to the alarm (target <= 5), whether the
-alarm names the right fault, and when it clears. False alarms: the normal recording's test part
+alarm names the right fault (and when an alarm first names it), and when it clears. False alarms: the normal recording's test part
 alone. Throughput: --channels streams (the fault recordings' test parts, cycled) at
 hop 256, as fast as one core takes them (windows/s), then the same channels paced at 12 kHz (the
 hop-to-event latency while keeping up, and the CPU share it takes). Memory: the
-process's resident size over --memory-hops hops.
+process's resident size over --memory-hops hops. --network picks the run's network (the student by
+default, or the axial-shift MLP: `faultedge monitor --network`), --parts which of these run.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ import numpy as np
 
 from faultedge.data.noise import add_awgn
 from faultedge.edge.streaming import AlarmSettings, default_hop
+from faultedge.families import FAMILIES, STUDENT_NAME
 from faultedge.monitor.backends import make_backend
 from faultedge.monitor.runtime import Monitor, MonitorSettings
 from faultedge.monitor.sources import Replay, read_recording
 from faultedge.runs import RunDir, write_json
 
 TARGET_HOPS, TARGET_CHANNELS, TARGET_RATE_HZ, TARGET_HOP = 5, 200, 12000, 256
+PARTS = ("alarms", "throughput", "paced", "memory")
 
 
 class Collect:
@@ -103,8 +107,10 @@ def alarms(backend, data: Path, load: int, snr: float | None, settings: MonitorS
         raised = [e for e in changes if e["type"] == "alarm" and e["hop"] >= first]
         early = [e for e in changes if e["type"] == "alarm" and e["hop"] < first]
         cleared = [e for e in changes if e["type"] == "clear" and e["hop"] >= back]
+        right = [e for e in raised if e["class"] == label]  # the first alarm naming the fault (raised, or moved to it)
         rows.append({"fault": label, "alarm_class": raised[0]["class"] if raised else None,
                      "hops_to_alarm": raised[0]["hop"] - first if raised else None,
+                     "hops_to_right_class": right[0]["hop"] - first if right else None,
                      "right_class": bool(raised) and raised[0]["class"] == label, "alarm_events_in_fault": len(raised),
                      "false_alarms_before": len(early), "hops_to_clear": cleared[0]["hop"] - back if cleared else None})
     false = run_stream(backend, noisy(normal, snr, rng), settings)
@@ -177,7 +183,7 @@ def memory(backend, data: Path, hops: int, channels: int = 50) -> dict[str, Any]
             "samples": samples[:: max(1, len(samples) // 40)]}
 
 
-def screenshot(run: str, data: Path, path: Path) -> None:
+def screenshot(run: str, data: Path, path: Path, network: str = STUDENT_NAME) -> None:
     """The live page on a normal -> IR021 replay, once its alarm shows, for the docs."""
     import socket
     import subprocess
@@ -195,7 +201,8 @@ def screenshot(run: str, data: Path, path: Path) -> None:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         proc = subprocess.Popen([sys.executable, "-m", "faultedge.cli", "monitor", run, "--replay", f"motor_a={tmp}/motor_a.npy",
-                                 "--replay", f"motor_b={tmp}/motor_b.npy", "--realtime", "--loops", "3", "--serve", str(port), "--events", "changes"],
+                                 "--replay", f"motor_b={tmp}/motor_b.npy", "--realtime", "--loops", "3", "--serve", str(port), "--events", "changes",
+                                 "--network", network],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(3)
@@ -217,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run", help="a trained, exported run (faultedge train + faultedge quantize)")
     ap.add_argument("--data", type=Path, default=Path("../shared/data/cwru"))
     ap.add_argument("--backend", choices=("onnx", "golden"), default="onnx")
+    ap.add_argument("--network", choices=[n for n, f in FAMILIES.items() if "export" in f.steps], default=STUDENT_NAME,
+                    help=f"the run's network the back end runs (default {STUDENT_NAME})")
+    ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="which measurements to make (default all)")
     ap.add_argument("--loads", type=int, nargs="+", default=[0, 1], help="loads with fault recordings (the shared data: 0 and 1 hp)")
     ap.add_argument("--channels", type=int, default=TARGET_CHANNELS)
     ap.add_argument("--hops-per-channel", type=int, default=100)
@@ -228,31 +238,34 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.one_core:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    backend = make_backend(args.backend, RunDir(args.run))
+    backend = make_backend(args.backend, RunDir(args.run), network=args.network)
     settings = MonitorSettings(hop=default_hop(backend.window), alarms=AlarmSettings())
-    result: dict[str, Any] = {"run": args.run, "backend": backend.name, "window": backend.window, "hop": settings.hop,
-                              "alarm_settings": settings.alarms.to_dict(), "alarms": []}
-    for load in args.loads:
+    result: dict[str, Any] = {"run": args.run, "network": args.network, "backend": backend.name, "window": backend.window,
+                              "hop": settings.hop, "alarm_settings": settings.alarms.to_dict(), "alarms": []}
+    for load in args.loads if "alarms" in args.parts else ():
         for snr in (None, -6.0):
             r = alarms(backend, args.data, load, snr, settings, seed=load)
             result["alarms"].append(r)
             write_json(args.out, result)
+            hops = " ".join("-" if f["hops_to_alarm"] is None else str(f["hops_to_alarm"]) for f in r["faults"])
             print(f"load {load} hp, {'noise-free' if snr is None else f'{snr:g} dB'}: alarms within {TARGET_HOPS} hops {r['alarms_within_target']}, "
-                  f"right class {r['right_class']}, false alarms on normal {r['normal_only']['alarm_events']} in {r['normal_only']['hops']} hops",
-                  flush=True)
-    result["throughput"] = throughput(backend, args.data, args.channels, TARGET_HOP, args.hops_per_channel)
-    write_json(args.out, result)
-    print(f"throughput: {result['throughput']}", flush=True)
-    result["paced"] = paced(backend, args.data, args.channels, TARGET_HOP, args.paced_seconds)
-    write_json(args.out, result)
-    print(f"real time: {result['paced']}", flush=True)
-    if args.memory_hops:
+                  f"right class {r['right_class']}, false alarms on normal {r['normal_only']['alarm_events']} in {r['normal_only']['hops']} hops; "
+                  f"hops to alarm {hops}", flush=True)
+    if "throughput" in args.parts:
+        result["throughput"] = throughput(backend, args.data, args.channels, TARGET_HOP, args.hops_per_channel)
+        write_json(args.out, result)
+        print(f"throughput: {result['throughput']}", flush=True)
+    if "paced" in args.parts:
+        result["paced"] = paced(backend, args.data, args.channels, TARGET_HOP, args.paced_seconds)
+        write_json(args.out, result)
+        print(f"real time: {result['paced']}", flush=True)
+    if args.memory_hops and "memory" in args.parts:
         result["memory"] = memory(backend, args.data, args.memory_hops)
         write_json(args.out, result)
         m = result["memory"]
         print(f"memory: {m['hops']} hops in {m['seconds']} s, RSS {m['rss_mb_at_10pct']} MB at 10 % -> {m['rss_mb_at_end']} MB at the end", flush=True)
     if args.screenshot:
-        screenshot(args.run, args.data, args.screenshot)
+        screenshot(args.run, args.data, args.screenshot, args.network)
     print(json.dumps({k: v for k, v in result.items() if k != "memory"}, indent=1)[:2000])
     return 0
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from faultedge.errors import DataError
+from faultedge.families import FAMILIES, STUDENT_NAME
 from faultedge.monitor.outputs import EVENTS
 
 if TYPE_CHECKING:
@@ -64,6 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("onnx", "golden", "fpga"), default="onnx", help="onnx (default: ONNX Runtime, fp32), golden (the "
                    "integer model from raw samples, what the FPGA computes) or fpga (the board itself, over --port)")
     p.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="the onnx back end's model")
+    p.add_argument("--network", choices=[n for n, f in FAMILIES.items() if "export" in f.steps],
+                   help=f"which trained network the onnx and golden back ends run (default {STUDENT_NAME}: its ONNX models or "
+                   "integer IR; the window and preprocessing are the run's); a board runs its design point's network")
     f = p.add_argument_group("FPGA", "a board built by `faultedge fpga build` (its window, hop and baud come from RUN/fpga/BOARD/report.json)")
     f.add_argument("--port", help="the fpga back end's serial port (the board built with --source uart)")
     f.add_argument("--board", help="the board profile whose build to use (default: the design point's board)")
@@ -111,13 +115,21 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(str(exc)) from None
     run_dir = RunDir(args.run)
     link = _board_link(run_dir, args) if args.backend == "fpga" or args.board_replies else None
+    if link is not None and args.network is not None:
+        from faultedge.hdl.design import read_design
+
+        built = read_design(run_dir).network
+        if args.network != built:
+            raise DataError(f"--network {args.network}: the board runs the network of the run's design point, {built} "
+                            f"(`faultedge hdl {run_dir.path} --network {args.network} --frontend pipelined` and `faultedge fpga build` "
+                            "make one of another)")
     backend = None
     if args.backend == "fpga":
         from faultedge.monitor.board import FpgaBackend
 
         backend = FpgaBackend(link, args.port, args.baud, args.reply_timeout)
     elif sampled:
-        backend = make_backend(args.backend, run_dir, args.precision)
+        backend = make_backend(args.backend, run_dir, args.precision, network=args.network or STUDENT_NAME)
     window = backend.window if backend else link.window
     hop = choose_hop(args.hop, window, link.hop if link else None)
     sources: list = []

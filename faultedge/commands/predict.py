@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from faultedge.families import FAMILIES, STUDENT_NAME
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -17,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", help="run directory made by `faultedge train`")
     p.add_argument("--input", required=True, type=Path, help="FILE.mat, FILE.npy or FILE.csv")
+    p.add_argument("--network", choices=[n for n, f in FAMILIES.items() if "export" in f.steps], default=STUDENT_NAME,
+                   help=f"which trained network classifies (default {STUDENT_NAME}); the window and preprocessing are the run's")
     p.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
     p.add_argument("--graph-fft", action="store_true", help="use the model with the FFT inside the graph (slower)")
     p.add_argument("--provider", action="append", help="ONNX Runtime execution provider, repeatable, in order of "
@@ -39,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     kind = args.out.suffix.lower().lstrip(".") if args.out else None
     if kind not in (None, "json", "csv"):
         raise DataError(f"--out {args.out}: use a .json or .csv file name")
-    res = predict_file(RunDir(args.run), args.input, args.precision, args.graph_fft, args.provider, args.threads, args.hop)
+    res = predict_file(RunDir(args.run), args.input, args.precision, args.graph_fft, args.provider, args.threads, args.hop,
+                       args.network)
     formats = {"text": runner.format_text, "csv": runner.format_csv, "json": lambda r: json.dumps(r, indent=1)}
     print(formats[args.format](res))
     if kind:

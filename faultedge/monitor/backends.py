@@ -2,7 +2,9 @@
 golden model through its front end (what the FPGA computes), both on batches of windows; or the FPGA
 itself (faultedge.monitor.board), which takes the channel's sample stream and windows it on the board.
 All give class probabilities (`Scores`), and all take their window length and labels from the run,
-never from the user."""
+never from the user. The onnx and golden back ends run one network family of the run (`network`,
+the student by default; the families with ONNX models, as `faultedge export --network`): its
+ONNX models or its integer IR, on the run's one spec (window, preprocessing)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import numpy as np
 
 from faultedge.edge.streaming import softmax
 from faultedge.errors import RunDirError
+from faultedge.families import STUDENT_NAME
 from faultedge.runs import RunDir
 
 if TYPE_CHECKING:
@@ -35,6 +38,11 @@ class Scores:
 
     def __len__(self) -> int:
         return len(self.probabilities)
+
+
+def _tag(network: str) -> str:
+    """What a back end's name adds for a network other than the student (whose names stay as they were)."""
+    return "" if network == STUDENT_NAME else f" {network}"
 
 
 def integer_scores(ir: IRModel, logits: np.ndarray, classes: np.ndarray) -> Scores:
@@ -76,20 +84,22 @@ class StreamBackend(Protocol):
 
 @dataclass
 class OnnxBackend:
-    """The run's ONNX model through faultedge.edge.runner (the code a bundle runs on a device)."""
+    """The run's ONNX model of one network through faultedge.edge.runner (the code a bundle runs on a
+    device), exported first when it is missing or stale (faultedge.edge.predictor.load_classifier)."""
 
     run: RunDir
     precision: str = "fp32"
+    network: str = STUDENT_NAME
     name: str = "onnx"
 
     def __post_init__(self) -> None:
         from faultedge.edge.artifacts import user_errors
         from faultedge.edge.predictor import load_classifier
 
-        self._clf, report = load_classifier(self.run, self.precision)
+        self._clf, report = load_classifier(self.run, self.precision, network=self.network)
         self._errors = user_errors
         self.window, self.labels = self._clf.spec.window, tuple(report["labels"])
-        self.name = f"onnx {self.precision} ({self._clf.provider})"
+        self.name = f"onnx {self.precision}{_tag(self.network)} ({self._clf.provider})"
 
     def scores(self, windows: np.ndarray) -> Scores:
         """In blocks of ORT_BLOCK windows, the last one zero-padded: one batch shape, so the classifier's
@@ -106,26 +116,32 @@ class OnnxBackend:
 
 @dataclass
 class GoldenBackend:
-    """The run's integer IR from raw samples: quantised as the ADC would give them, then the integer
-    front end and network (faultedge.ir.golden.predict_samples), bit-exact to the accelerator."""
+    """The run's integer IR of one network from raw samples: quantised as the ADC would give them, then the
+    integer front end and network (faultedge.ir.golden.predict_samples), bit-exact to the accelerator."""
 
     run: RunDir
     bits: int = 8
+    network: str = STUDENT_NAME
     name: str = "golden"
 
     def __post_init__(self) -> None:
+        from faultedge.families import family
         from faultedge.ir.files import Artifacts
         from faultedge.ir.model import IRModel
 
-        path = self.run / Artifacts("student", self.bits).ir
+        fam = family(self.network)
+        path = self.run / Artifacts(fam.name, self.bits).ir
+        net = f" --network {fam.name}" if fam.name != STUDENT_NAME else ""
+        quantize = f"faultedge quantize {self.run.path}{net}"
         if not path.exists():
-            raise RunDirError(f"{path}: no {self.bits}-bit IR; run `faultedge quantize {self.run.path} --bits {self.bits}` first")
+            raise RunDirError(f"{path}: no {self.bits}-bit IR of network {fam.name}; run `{quantize} --bits {self.bits}` first "
+                              f"(after `faultedge train{net} --out {self.run.path}` if the run has not trained it)")
         self._ir = IRModel.load(path)
         if self._ir.frontend is None:
-            raise RunDirError(f"{path}: this IR has no integer front end (raw samples in); re-run `faultedge quantize {self.run.path}`")
+            raise RunDirError(f"{path}: this IR has no integer front end (raw samples in); re-run `{quantize} --bits {self.bits}`")
         self.window = self._ir.frontend.window
         self.labels = tuple(self._ir.classes)
-        self.name = f"golden {self.bits}-bit"
+        self.name = f"golden {self.bits}-bit{_tag(fam.name)}"
 
     def scores(self, windows: np.ndarray) -> Scores:
         from faultedge.ir.frontend import quantize_samples
@@ -135,9 +151,9 @@ class GoldenBackend:
         return integer_scores(self._ir, result.logits, result.classes)
 
 
-def make_backend(name: str, run: RunDir, precision: str = "fp32", bits: int = 8) -> Backend:
+def make_backend(name: str, run: RunDir, precision: str = "fp32", bits: int = 8, network: str = STUDENT_NAME) -> Backend:
     if name == "onnx":
-        return OnnxBackend(run, precision)
+        return OnnxBackend(run, precision, network)
     if name == "golden":
-        return GoldenBackend(run, bits)
+        return GoldenBackend(run, bits, network)
     raise RunDirError(f"unknown back end {name!r}; choose from {', '.join(BACKENDS)}")
