@@ -39,9 +39,13 @@ def _test_part(cwru_dir, name: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def mlp_run(axmlp_run, tmp_path_factory):
-    """A copy of the trained (not quantised) MLP run: the monitor exports its fp32 models itself."""
+    """A copy of the trained MLP run without what quantisation wrote (another test may have quantised the shared run):
+    the monitor exports its fp32 models itself."""
     run = RunDir(tmp_path_factory.mktemp("monitor_axmlp") / "run")
     shutil.copytree(axmlp_run.path, run.path)
+    for pattern in ("model_axmlp*.ir.json", "qat_axmlp*.pt", "golden_vectors_axmlp*.npz"):
+        for path in run.path.glob(pattern):
+            path.unlink()
     return run
 
 

@@ -165,7 +165,7 @@ def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: 
                                   f"(core clock {clock.core_mhz:g} MHz) before any pass met timing") from None
             log(f"    stopped: past the {opts.pnr_budget_min:g} min budget")
             break
-        shutil.copyfile(workdir / "nextpnr.log", workdir / f"nextpnr-pass{n + 1}.log")  # the next pass writes nextpnr.log again
+        shutil.copyfile(workdir / "nextpnr.log", workdir / f"{PASS_LOG_PREFIX}{n + 1}.log")  # the next pass writes nextpnr.log again
         met = pnr.fmax_mhz >= clock.core_mhz
         report["passes"].append({"core_clock_mhz": clock.core_mhz, "fmax_mhz": pnr.fmax_mhz, "timing_met": met,
                                  "synth_s": synth["seconds"], "pnr_s": pnr.seconds})
@@ -208,11 +208,14 @@ def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: 
 
 
 KEPT_DIR = "kept"  # the routed output of the fastest pass that met timing, while faster passes are tried
+PASS_LOG_PREFIX = "nextpnr-pass"  # nextpnr-passN.log: pass N's log, kept whichever pass is kept
 
 
 def _routed_files(workdir: Path) -> list[Path]:
-    """What a pass leaves behind that the report and the bitstream come from: the top, netlist, routed design, logs."""
-    return [p for p in workdir.iterdir() if p.is_file() and p.suffix in (".v", ".json", ".config", ".asc", ".log", ".out")]
+    """What a pass leaves behind that the report and the bitstream come from: the top, netlist, routed design, logs (not the
+    per-pass nextpnr logs, which every pass keeps)."""
+    return [p for p in workdir.iterdir() if p.is_file() and p.suffix in (".v", ".json", ".config", ".asc", ".log", ".out")
+            and not p.name.startswith(PASS_LOG_PREFIX)]
 
 
 def _save_routed(workdir: Path) -> None:
