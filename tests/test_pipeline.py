@@ -111,6 +111,29 @@ def test_class_loss_of_an_imbalanced_run_reaches_every_stage(tmp_path):
     assert LOSSES == CLASS_LOSSES and SCHEDULES == tuple(LOOP_SCHEDULES)  # the CLI's choices, without importing torch
 
 
+def test_a_fine_tune_that_never_beats_its_start_returns_the_start():
+    """Early stopping counts the starting weights: a stage whose epochs all score worse on validation (here a
+    learning rate that wrecks the network) hands back what it was given, with best_epoch -1."""
+    from faultedge.train.loop import fit
+
+    torch.manual_seed(0)
+    x = torch.randn(200, 16)
+    y = (x[:, 0] > 0).long()
+    model = torch.nn.Linear(16, 2)
+    with torch.no_grad():  # a perfect start: class 1 exactly when x0 > 0
+        model.weight.zero_()
+        model.weight[1, 0], model.weight[0, 0] = 5.0, -5.0
+        model.bias.zero_()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def wreck(m, xb, yb, epoch):  # the loss pushes every window towards class 0
+        return torch.nn.functional.cross_entropy(m(xb), torch.zeros_like(yb))
+
+    res = fit(model, lambda e: (x, y), (x, y), wreck, FitConfig(epochs=3, patience=5, lr=0.5), seed=0, progress=False)
+    assert res.best_epoch == -1 and res.epochs_run == 3 and res.best_val_accuracy == 100.0
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in start.items())
+
+
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "faultedge.cli", *args], capture_output=True, text=True, check=check)
 

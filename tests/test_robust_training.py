@@ -140,7 +140,7 @@ def test_each_recipe_has_its_stage_lengths_and_the_options_override_them():
     from faultedge.commands.train import config_from_args
 
     robust, reference = config_from_args(_train_args()), config_from_args(_train_args("--recipe", "reference"))
-    assert [(f.epochs, f.patience) for f in (robust.teacher, robust.student, robust.lora)] == [(35, 8), (60, 8), (20, 8)]
+    assert [(f.epochs, f.patience) for f in (robust.teacher, robust.student, robust.lora)] == [(20, 8), (60, 8), (20, 8)]
     assert TrainConfig().teacher == robust.teacher  # Python's default is the command's
     assert [(f.epochs, f.patience) for f in (reference.teacher, reference.student, reference.lora)] == [(60, 12), (80, 12), (40, 12)]
     custom = config_from_args(_train_args("--recipe", "reference", "--epochs", "5", "6", "7", "--patience", "3"))

@@ -64,7 +64,7 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speed", type=float, help="robust: frequency-axis scaling jitter, 0.01 = ±1 %% (default 0.01)")
     p.add_argument("--gain-db", type=float, help="robust: recording-level jitter in ±dB (default 0)")
     p.add_argument("--epochs", type=int, nargs=3, metavar=("TEACHER", "STUDENT", "LORA"), help="maximum epochs per stage "
-                   "(default 35 60 20; the reference recipe 60 80 40)")
+                   "(default 20 60 20; the reference recipe 60 80 40)")
     p.add_argument("--schedule", choices=SCHEDULES, help="learning rate over the epochs of every stage: constant or cosine (to 0 "
                    "at the maximum epochs)")
     p.add_argument("--patience", type=int, help="epochs without a better validation score before a stage stops "

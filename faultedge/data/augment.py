@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from faultedge.data.noise import add_awgn
 from faultedge.errors import DataError
 
 
@@ -98,4 +97,19 @@ def augment(x: np.ndarray, spec: AugmentSpec, rng: np.random.Generator) -> np.nd
         x = scale_frequency(x, rng.uniform(1.0 - spec.speed, 1.0 + spec.speed, n))
     if spec.gain_db > 0:
         x = (x * np.power(10.0, rng.uniform(-spec.gain_db, spec.gain_db, (n, 1)) / 20.0)).astype(x.dtype)
-    return add_awgn(x, sample_snr(n, spec, rng), rng)
+    return _add_noise(np.array(x, dtype=np.float32), sample_snr(n, spec, rng), rng)
+
+
+def _add_noise(x: np.ndarray, snr_db: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """White noise at each window's SNR (`inf`: none) added to x (N, L) float32 in place; the noise power
+    follows the window's own mean power, as add_awgn's. Drawn in float32 and only for the noisy rows: an
+    epoch is 10 M samples, and this is half of the epoch's data time (issue 19). The evaluation noise stays
+    add_awgn's float64 draws, so every published test set is unchanged."""
+    rows = np.flatnonzero(np.isfinite(snr_db))
+    noisy = x[rows]
+    power = np.einsum("ij,ij->i", noisy, noisy, dtype=np.float64) / x.shape[-1]
+    noise = rng.standard_normal(noisy.shape, dtype=np.float32)
+    noise *= np.sqrt(power / np.power(10.0, snr_db[rows] / 10.0)).astype(np.float32)[:, None]
+    noisy += noise
+    x[rows] = noisy
+    return x

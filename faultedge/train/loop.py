@@ -1,7 +1,8 @@
 """One training loop for every stage: seeded mini-batches, a progress bar, early stopping.
 
 The loop keeps the weights of the epoch with the best validation accuracy (validation loss
-breaks ties) and restores them at the end, so a run never ships an over-fitted last epoch.
+breaks ties) and restores them at the end, so a run never ships an over-fitted last epoch. The
+starting weights compete at the end too (as epoch -1), so a fine-tune never ends worse than its start.
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ def fit(
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(opt, SCHEDULES[cfg.schedule](cfg.epochs))
     x_val, y_val = val
+    start, start_state = _val_score(model, x_val, y_val), copy.deepcopy(model.state_dict())
     best = (-math.inf, math.inf)
-    best_state = copy.deepcopy(model.state_dict())
+    best_state = start_state
     best_epoch, stale, history = 0, 0, []
     bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False, unit="epoch")
     for epoch in bar:
@@ -99,9 +101,7 @@ def fit(
             total += float(loss.detach()) * len(idx)
             count += len(idx)
         scheduler.step()
-        logits = predict_logits(model, x_val)
-        val_loss = float(nn.functional.cross_entropy(logits, y_val))
-        val_acc = float((logits.argmax(1) == y_val).double().mean()) * 100
+        val_acc, val_loss = _val_score(model, x_val, y_val)
         history.append({"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val_loss, "val_accuracy": val_acc})
         bar.set_postfix(loss=f"{total / max(count, 1):.4f}", val_acc=f"{val_acc:.2f}")
         if (val_acc, -val_loss) > (best[0], -best[1]):
@@ -112,9 +112,19 @@ def fit(
             if stale >= cfg.patience:
                 break
     bar.close()
+    # The starting weights compete after the epochs (early stopping itself runs as without them): a fine-tune
+    # (LoRA, QAT) whose every epoch scores below its start on validation returns the start, best_epoch -1.
+    if (start[0], -start[1]) > (best[0], -best[1]):
+        best, best_epoch, best_state = start, -1, start_state
     model.load_state_dict(best_state)
     model.eval()
     return FitResult(best_epoch, len(history), best[0], history)
+
+
+def _val_score(model: nn.Module, x_val: torch.Tensor, y_val: torch.Tensor) -> tuple[float, float]:
+    """(accuracy %, cross-entropy) on the validation set: the early-stopping score, higher accuracy then lower loss."""
+    logits = predict_logits(model, x_val)
+    return float((logits.argmax(1) == y_val).double().mean()) * 100, float(nn.functional.cross_entropy(logits, y_val))
 
 
 def as_tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
