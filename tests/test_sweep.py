@@ -109,12 +109,16 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_sweep_joins_a_cluster_started_with_ray_start(tmp_path, capsys):
+def test_sweep_joins_a_cluster_started_with_ray_start(tmp_path, capsys, monkeypatch):
     """`ray start --head` in the foreground (--block), stopped by its own process id: `ray stop` would stop every Ray
-    on the machine, including another test's embedded one."""
+    on the machine, including another test's embedded one. Head and client share a token of their own
+    (RAY_AUTH_TOKEN): with only ~/.ray/auth_token, the client failed the head's authentication whenever another
+    test's embedded Ray was running on the machine at the same time."""
     run = tiny_run(tmp_path / "run")
     port = _free_port()
     log = tmp_path / "head.log"
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", os.urandom(32).hex())
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     with open(log, "w") as out:
         head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={port}", "--num-cpus=1",
