@@ -13,7 +13,7 @@ from faultedge.data.augment import AugmentSpec, augment, sample_snr, scale_frequ
 from faultedge.data.dataset import DataSpec
 from faultedge.data.features import Preprocessing, fft_magnitude
 from faultedge.data.splits import SplitSpec
-from faultedge.errors import DataError
+from faultedge.errors import DataError, RunDirError
 from faultedge.runs import RunDir, read_json
 from faultedge.train.pipeline import Session, TrainConfig, prepare_run
 
@@ -102,7 +102,8 @@ def test_robust_session_draws_fresh_augmented_windows_and_fits_statistics_on_the
     # about 30 % of the windows are noise-free, but speed scaling changes them: none equals its clean window
     assert not np.any(np.all(w0 == clean, axis=1))
     saved = Preprocessing.from_dict(read_json(run / "preprocessing.json"))
-    assert np.allclose(saved.mean, fft_magnitude(w0).mean(0)) and np.allclose(saved.std, fft_magnitude(w0).std(0))
+    mag = fft_magnitude(w0)  # the default scale: one std for every bin, the root mean square of the bins' stds
+    assert saved.scale == "global" and np.allclose(saved.mean, mag.mean(0)) and np.allclose(saved.std, np.sqrt(np.mean(mag.var(0))))
     # the same config rebuilds the same epoch (a stage run alone continues a run exactly)
     again = Session(run, prepare_run(run, None), progress=False)
     assert np.array_equal(again.train_windows(1), w1)
@@ -134,6 +135,19 @@ def test_train_options_select_the_recipe():
     with pytest.raises(DataError, match="--speed applies to --recipe robust only"):
         config_from_args(_train_args("--recipe", "reference", "--speed", "0.01"))
     assert json.loads(json.dumps(cfg.to_dict()))["augment"]["speed"] == 0.02
+
+
+def test_the_feature_scale_is_an_option_and_the_reference_recipe_keeps_per_bin():
+    from faultedge.commands.train import config_from_args
+
+    robust = config_from_args(_train_args())
+    assert robust.feature_scale == TrainConfig().feature_scale
+    assert config_from_args(_train_args("--recipe", "reference")).feature_scale == "bin"
+    for scale in ("bin", "global"):
+        cfg = config_from_args(_train_args("--feature-scale", scale))
+        assert cfg.feature_scale == scale and TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(RunDirError, match="feature_scale: expected one of bin, global"):
+        TrainConfig(feature_scale="max")
 
 
 def test_each_recipe_has_its_stage_lengths_and_the_options_override_them():

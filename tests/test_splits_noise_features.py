@@ -82,6 +82,28 @@ def test_normalisation_is_fitted_on_training_windows_only():
     assert abs(float(prep(train).mean())) < 1e-5 and float(z.mean()) > 5  # test is NOT re-standardised
 
 
+def test_global_scale_divides_every_bin_by_one_std_and_keeps_the_spectrum_shape():
+    """scale="global": the mean stays per bin, the std is the root mean square of the bins' stds; a bin that is
+    ten times as loud as another stays ten times as far from its mean."""
+    x = np.random.default_rng(1).standard_normal((300, 2048))
+    x[:, ::2] *= 3.0  # some structure across bins
+    prep = Preprocessing.fit(x, scale="global")
+    mag = fft_magnitude(x)
+    np.testing.assert_allclose(prep.mean, mag.mean(0))
+    np.testing.assert_allclose(prep.std, np.full(1024, np.sqrt(np.mean(mag.var(0)))))
+    back = Preprocessing.from_dict(prep.to_dict())
+    assert back.scale == "global" and Preprocessing.fit(x).scale == "bin"
+    np.testing.assert_array_equal(back(x), prep(x))
+    with pytest.raises(DataError, match="feature scale: expected one of bin, global, got 'max'"):
+        Preprocessing.fit(x, scale="max")
+    d = prep.to_dict()
+    d["scale"] = "max"
+    with pytest.raises(DataError, match="field 'scale' must be one of bin, global"):
+        Preprocessing.from_dict(d)
+    del d["scale"]  # a spec from before the option
+    assert Preprocessing.from_dict(d).scale == "bin"
+
+
 def test_spec_round_trip_and_validation():
     prep = Preprocessing.fit(np.random.default_rng(0).standard_normal((50, 2048)))
     back = Preprocessing.from_dict(prep.to_dict())

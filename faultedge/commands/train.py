@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from faultedge.commands.common import loads_arg, snr_arg
+from faultedge.data.features import SCALES
 from faultedge.errors import RunDirError
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--low-snr-weight", type=float, help="robust: how much likelier the lower half of the SNR range is (default 1)")
     p.add_argument("--speed", type=float, help="robust: frequency-axis scaling jitter, 0.01 = ±1 %% (default 0.01)")
     p.add_argument("--gain-db", type=float, help="robust: recording-level jitter in ±dB (default 0)")
+    p.add_argument("--feature-scale", choices=SCALES, help="the features' standardisation: bin, each FFT bin by its "
+                   "own std (the reference recipe's), or global, every bin by one std")
     p.add_argument("--epochs", type=int, nargs=3, metavar=("TEACHER", "STUDENT", "LORA"), help="maximum epochs per stage "
                    "(default 20 60 20; the reference recipe 60 80 40)")
     p.add_argument("--schedule", choices=SCHEDULES, help="learning rate over the epochs of every stage: constant or cosine (to 0 "
@@ -122,6 +125,8 @@ def schedule_from_args(cfg, args: argparse.Namespace):
         stages[stage] = replace(fit, **given)
     if args.lora_objective:
         stages["lora_objective"] = args.lora_objective
+    if args.feature_scale:
+        stages["feature_scale"] = args.feature_scale
     if args.loss:
         stages["loss"] = args.loss
     return replace(cfg, **stages)

@@ -18,6 +18,9 @@ from faultedge.data.recording import check_finite
 from faultedge.errors import DataError
 
 SPEC_VERSION = 1
+# How the standardisation divides: "bin", each bin by its own std (the references'); "global", every bin by one
+# std, so the spectrum keeps its shape across bins and a quiet bin's noise is not scaled up to a fault band's size.
+SCALES = ("bin", "global")
 
 
 def validate_windows(x: np.ndarray, window: int, source: str = "input") -> np.ndarray:
@@ -50,18 +53,24 @@ class Preprocessing:
     sample_rate_hz: float = 12_000.0
     mean: np.ndarray = field(default_factory=lambda: np.zeros(1024))
     std: np.ndarray = field(default_factory=lambda: np.ones(1024))
+    scale: str = "bin"  # how std was fitted (SCALES); the transform itself is mean and std alone
 
     @property
     def n_features(self) -> int:
         return self.window // 2
 
     @classmethod
-    def fit(cls, train_windows: np.ndarray, window: int = 2048, sample_rate_hz: float = 12_000.0) -> "Preprocessing":
+    def fit(cls, train_windows: np.ndarray, window: int = 2048, sample_rate_hz: float = 12_000.0, scale: str = "bin") -> "Preprocessing":
+        if scale not in SCALES:
+            raise DataError(f"feature scale: expected one of {', '.join(SCALES)}, got {scale!r}")
         mag = fft_magnitude(validate_windows(train_windows, window, "training windows"))
-        std = mag.std(axis=0)
+        if scale == "global":  # the root mean square of the bins' stds, the same for every bin
+            std = np.full(mag.shape[1], float(np.sqrt(np.mean(mag.var(axis=0)))))
+        else:
+            std = mag.std(axis=0)
         # A bin that never varies in training carries no information; scale 1 avoids 0/0.
         std = np.where(std > 1e-12, std, 1.0)
-        return cls(window, sample_rate_hz, mag.mean(axis=0), std)
+        return cls(window, sample_rate_hz, mag.mean(axis=0), std, scale)
 
     def __call__(self, windows: np.ndarray, source: str = "input") -> np.ndarray:
         """Model input (N, n_features) float32 for raw windows (N, window)."""
@@ -74,7 +83,8 @@ class Preprocessing:
             "window": self.window,
             "sample_rate_hz": self.sample_rate_hz,
             "transform": "abs(fft(window, norm='forward'))[window//2 : 0 : -1]",
-            "normalisation": "(feature - mean) / std, per bin, fitted on training windows",
+            "normalisation": "(feature - mean) / std: the mean per bin, the std per bin or one for every bin (scale); fitted on training windows",
+            "scale": self.scale,
             "mean": self.mean.tolist(),
             "std": self.std.tolist(),
         }
@@ -87,7 +97,10 @@ class Preprocessing:
             window = int(d["window"])
             mean = np.asarray(d["mean"], dtype=np.float64)
             std = np.asarray(d["std"], dtype=np.float64)
-            spec = cls(window, float(d["sample_rate_hz"]), mean, std)
+            scale = str(d.get("scale", "bin"))  # specs from before the option: per-bin
+            if scale not in SCALES:
+                raise DataError(f"{source}: field 'scale' must be one of {', '.join(SCALES)}, got {scale!r}")
+            spec = cls(window, float(d["sample_rate_hz"]), mean, std, scale)
         except KeyError as exc:
             raise DataError(f"{source}: missing field {exc.args[0]!r}") from None
         except (TypeError, ValueError) as exc:
