@@ -109,17 +109,16 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_sweep_joins_a_cluster_started_with_ray_start(tmp_path, capsys, monkeypatch):
+def test_sweep_joins_a_cluster_started_with_ray_start(tmp_path):
     """`ray start --head` in the foreground (--block), stopped by its own process id: `ray stop` would stop every Ray
-    on the machine, including another test's embedded one. Head and client share a token of their own
-    (RAY_AUTH_TOKEN): with only ~/.ray/auth_token, the client failed the head's authentication whenever another
-    test's embedded Ray was running on the machine at the same time."""
+    on the machine, including another test's embedded one. The sweep joins from its own process, as a user's
+    does, and head and client share a token of their own (RAY_AUTH_TOKEN). In the test process, after another
+    test's embedded Ray, the join failed; with only ~/.ray/auth_token it also failed authentication whenever another
+    test's embedded Ray ran on the machine at the same time."""
     run = tiny_run(tmp_path / "run")
     port = _free_port()
     log = tmp_path / "head.log"
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    monkeypatch.setenv("RAY_AUTH_TOKEN", os.urandom(32).hex())
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.urandom(32).hex()}
     with open(log, "w") as out:
         head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={port}", "--num-cpus=1",
                                  "--include-dashboard=false", "--disable-usage-stats", "--block"], stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -128,12 +127,14 @@ def test_sweep_joins_a_cluster_started_with_ray_start(tmp_path, capsys, monkeypa
         while "Ray runtime started" not in log.read_text():
             assert head.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.5)
-        assert main(["sweep", str(run), "--lanes", "2", "--seeds", "2", "--address", f"127.0.0.1:{port}", *ONE_PASS]) == 0
+        sweep = subprocess.run([sys.executable, "-m", "faultedge.cli", "sweep", str(run), "--lanes", "2", "--seeds", "2",
+                                "--address", f"127.0.0.1:{port}", *ONE_PASS], capture_output=True, text=True, env=env, timeout=600)
     finally:
         head.terminate()
         head.wait(timeout=60)
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
     s = sweep_json(run)
     assert s["ray"] == {"mode": f"cluster at 127.0.0.1:{port}", "nodes": 1, "cpus": 1.0}
     (p,) = s["points"]
     assert p["status"] == "ok" and p["seed"] == 2 and p["beat"] == 2  # the beat chosen for 2 lanes: load <= compute / 8
-    assert "1 point (1 ok; 0 from the cache)" in capsys.readouterr().out
+    assert "1 point (1 ok; 0 from the cache)" in sweep.stdout
