@@ -31,7 +31,7 @@ import numpy as np
 
 from faultedge.data.noise import add_awgn
 from faultedge.edge.streaming import AlarmSettings, default_hop
-from faultedge.families import FAMILIES, STUDENT_NAME
+from faultedge.families import EXPORTED, STUDENT_NAME
 from faultedge.monitor.backends import make_backend
 from faultedge.monitor.runtime import Monitor, MonitorSettings
 from faultedge.monitor.sources import Replay, read_recording
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run", help="a trained, exported run (faultedge train + faultedge quantize)")
     ap.add_argument("--data", type=Path, default=Path("../shared/data/cwru"))
     ap.add_argument("--backend", choices=("onnx", "golden"), default="onnx")
-    ap.add_argument("--network", choices=[n for n, f in FAMILIES.items() if "export" in f.steps], default=STUDENT_NAME,
+    ap.add_argument("--network", choices=EXPORTED, default=STUDENT_NAME,
                     help=f"the run's network the back end runs (default {STUDENT_NAME})")
     ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="which measurements to make (default all)")
     ap.add_argument("--loads", type=int, nargs="+", default=[0, 1], help="loads with fault recordings (the shared data: 0 and 1 hp)")

@@ -16,10 +16,12 @@ import argparse
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from faultedge.data.features import SCALES
 from faultedge.errors import FaultedgeError
 from faultedge.ir.provenance import versions
 from faultedge.runs import write_json
@@ -42,7 +44,7 @@ def build_teacher(name: str, n_features: int, n_classes: int):
     return AxialMLP(AxialMLPConfig(n_features=n_features, n_classes=n_classes, dim=dim, hidden=hidden, depth=depth, head_dim=head))
 
 
-def job(teacher_name: str, seed: int, data: str, cwd: str) -> dict:
+def job(teacher_name: str, seed: int, data: str, feature_scale: str | None, cwd: str) -> dict:
     """One (teacher, seed): train both networks in a scratch run directory, score them, return the figures."""
     os.chdir(cwd)
     import torch
@@ -55,29 +57,22 @@ def job(teacher_name: str, seed: int, data: str, cwd: str) -> dict:
     from faultedge.models.summary import count_params
     from faultedge.runs import RunDir
     from faultedge.train.loop import fit, predict_logits
-    from faultedge.train.losses import dkd_objective
-    from faultedge.train.pipeline import Session, TrainConfig, _classify, prepare_run
+    from faultedge.train.pipeline import Session, TrainConfig, classify_loss, dkd_loss, prepare_run
 
     with tempfile.TemporaryDirectory(prefix="teacher_study_") as tmp:
         run = RunDir(Path(tmp))
-        cfg = prepare_run(run, TrainConfig(data=DataSpec(source=data, seed=seed), seed=seed))
+        cfg = TrainConfig(data=DataSpec(source=data, seed=seed), seed=seed)
+        cfg = prepare_run(run, replace(cfg, feature_scale=feature_scale) if feature_scale else cfg)
         s = Session(run, cfg, progress=False)
         torch.manual_seed(seed)
         teacher = build_teacher(teacher_name, s.prep.n_features, NUM_CLASSES)
         t0 = time.perf_counter()
-        t_fit = fit(teacher, s.epochs, s.val, _classify(s), cfg.teacher, seed, "teacher", False)
+        t_fit = fit(teacher, s.epochs, s.val, classify_loss(s), cfg.teacher, seed, "teacher", False)
         t_s = time.perf_counter() - t0
-        labels = s.label_loss()
-
-        def dkd(m, x, y, epoch):
-            with torch.no_grad():
-                t_logits = teacher(x)
-            return dkd_objective(m(x), t_logits, y, epoch, cfg.dkd, ce=lambda lo, ta: labels(lo, ta, epoch))
-
         torch.manual_seed(seed + 1)
         student = Student(s.prep.n_features, NUM_CLASSES)
         t0 = time.perf_counter()
-        s_fit = fit(student, s.epochs, s.val, dkd, cfg.student, seed + 1, "student", False)
+        s_fit = fit(student, s.epochs, s.val, dkd_loss(s, teacher), cfg.student, seed + 1, "student", False)
         s_s = time.perf_counter() - t0
         s.epochs.close()
         classify = {name: (lambda w, f, m=m: predict_logits(m, torch.from_numpy(f)).argmax(1).numpy())
@@ -110,6 +105,7 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/data/cwru")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--teachers", nargs="+", default=["cnn", "axmlp:16:32:2:4", "axmlp:32:64:3:8"])
+    ap.add_argument("--feature-scale", choices=SCALES, help="the features' standardisation (default: the robust recipe's)")
     ap.add_argument("--cpus", type=int, help="CPUs of the embedded Ray (default: all cores); one per task")
     ap.add_argument("--out", default="benchmarks/results/teacher_study.json")
     args = ap.parse_args()
@@ -121,7 +117,7 @@ def main() -> None:
 
     from faultedge.sweep.tasks import connect, run_tasks
 
-    calls = [(name, seed, args.data, os.getcwd()) for name in args.teachers for seed in args.seeds]
+    calls = [(name, seed, args.data, args.feature_scale, os.getcwd()) for name in args.teachers for seed in args.seeds]
     info = connect(None, args.cpus, 1)
     print(f"Ray: {info['mode']}, {info['cpus']:g} CPUs, {len(calls)} tasks")
     results: dict[int, dict] = {}
@@ -140,7 +136,7 @@ def main() -> None:
     out = Path(args.out)
     write_json(out, {"protocol": "the default recipe's teacher stage with each network, then its DKD student; CWRU, trained on "
                      "0 hp; scored at -6 dB and noise-free on 0 hp (macro F1) and 1 hp (accuracy, never trained on)",
-                     "seeds": args.seeds, "results": ordered, "wall_s": round(time.perf_counter() - t0, 1), "versions": versions()})
+                     "seeds": args.seeds, "feature_scale": args.feature_scale or "the recipe's default", "results": ordered, "wall_s": round(time.perf_counter() - t0, 1), "versions": versions()})
     out.with_suffix(".md").write_text(md)
     print(md)
     print(f"wrote {out} and {out.with_suffix('.md')}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from faultedge.families import FAMILIES, STUDENT_NAME
+from faultedge.families import EXPORTED, STUDENT_NAME
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "`bench` export on their own when the models are missing or stale.",
     )
     p.add_argument("run", help="run directory made by `faultedge train` (and `faultedge quantize` for int8)")
-    p.add_argument("--network", choices=[n for n, f in FAMILIES.items() if "export" in f.steps], default=STUDENT_NAME,
+    p.add_argument("--network", choices=EXPORTED, default=STUDENT_NAME,
                    help=f"which trained network (default {STUDENT_NAME})")
     p.set_defaults(func=run)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from faultedge.errors import DataError
-from faultedge.families import FAMILIES, STUDENT_NAME
+from faultedge.families import EXPORTED, STUDENT_NAME
 from faultedge.monitor.outputs import EVENTS
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("onnx", "golden", "fpga"), default="onnx", help="onnx (default: ONNX Runtime, fp32), golden (the "
                    "integer model from raw samples, what the FPGA computes) or fpga (the board itself, over --port)")
     p.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="the onnx back end's model")
-    p.add_argument("--network", choices=[n for n, f in FAMILIES.items() if "export" in f.steps],
+    p.add_argument("--network", choices=EXPORTED,
                    help=f"which trained network the onnx and golden back ends run (default {STUDENT_NAME}: its ONNX models or "
                    "integer IR; the window and preprocessing are the run's); a board runs its design point's network")
     f = p.add_argument_group("FPGA", "a board built by `faultedge fpga build` (its window, hop and baud come from RUN/fpga/BOARD/report.json)")

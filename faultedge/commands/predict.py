@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from faultedge.families import FAMILIES, STUDENT_NAME
+from faultedge.families import EXPORTED, STUDENT_NAME
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", help="run directory made by `faultedge train`")
     p.add_argument("--input", required=True, type=Path, help="FILE.mat, FILE.npy or FILE.csv")
-    p.add_argument("--network", choices=[n for n, f in FAMILIES.items() if "export" in f.steps], default=STUDENT_NAME,
+    p.add_argument("--network", choices=EXPORTED, default=STUDENT_NAME,
                    help=f"which trained network classifies (default {STUDENT_NAME}); the window and preprocessing are the run's")
     p.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
     p.add_argument("--graph-fft", action="store_true", help="use the model with the FFT inside the graph (slower)")

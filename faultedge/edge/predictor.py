@@ -16,10 +16,8 @@ from faultedge.edge import runner
 from faultedge.edge.artifacts import load_spec, model_path, user_errors
 from faultedge.edge.exported import ensure_exported
 from faultedge.errors import RunDirError
-from faultedge.families import FAMILIES, STUDENT_NAME, Family, family
+from faultedge.families import EXPORTED, STUDENT_NAME, Family, family
 from faultedge.runs import RunDir
-
-EXPORTED = tuple(n for n, f in FAMILIES.items() if "export" in f.steps)  # the networks with ONNX models (the `--network` choices)
 
 
 def exported_family(network: str) -> Family:

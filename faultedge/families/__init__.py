@@ -12,6 +12,8 @@ from faultedge.families.mkw import MKW_NET
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (STUDENT, TEACHER, MKW_NET, DCNN_FAMILY, AXIAL_MLP)}
 STUDENT_NAME, MKW_NAME = STUDENT.name, MKW_NET.name
+EXPORTED = tuple(name for name, f in FAMILIES.items() if "export" in f.steps)  # the networks with ONNX models: the --network
+# choices of export, predict and monitor
 
 
 def family(name: str) -> Family:
@@ -21,4 +23,4 @@ def family(name: str) -> Family:
         raise FaultedgeError(f"unknown network {name!r}; the families are {', '.join(FAMILIES)}") from None
 
 
-__all__ = ["AXIAL_MLP", "FAMILIES", "MKW_NAME", "MKW_NET", "STUDENT", "STUDENT_NAME", "TEACHER", "Family", "QuantData", "family"]
+__all__ = ["AXIAL_MLP", "EXPORTED", "FAMILIES", "MKW_NAME", "MKW_NET", "STUDENT", "STUDENT_NAME", "TEACHER", "Family", "QuantData", "family"]

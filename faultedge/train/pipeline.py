@@ -206,7 +206,7 @@ def _fit_info(result, seconds: float) -> dict[str, Any]:
     }
 
 
-def _classify(s: Session) -> LossFn:
+def classify_loss(s: Session) -> LossFn:
     """The run's classification loss on the labels alone."""
 
     labels = s.label_loss()
@@ -221,14 +221,18 @@ def train_teacher(s: Session) -> dict[str, Any]:
     torch.manual_seed(s.cfg.seed)
     model = Teacher(s.prep.n_features, NUM_CLASSES)
     t0 = time.perf_counter()
-    res = fit(model, s.epochs, s.val, _classify(s), s.cfg.teacher, s.cfg.seed, "teacher", s.progress)
+    res = fit(model, s.epochs, s.val, classify_loss(s), s.cfg.teacher, s.cfg.seed, "teacher", s.progress)
     s.run.save_model("teacher.pt", model)
     return s.record("teacher", model, _fit_info(res, time.perf_counter() - t0))
 
 
 def _dkd(s: Session) -> LossFn:
     """The DKD objective against the run's teacher (seed 001 Eq. 14)."""
-    teacher = s.run.load_model("teacher.pt", Teacher(s.prep.n_features, NUM_CLASSES))
+    return dkd_loss(s, s.run.load_model("teacher.pt", Teacher(s.prep.n_features, NUM_CLASSES)))
+
+
+def dkd_loss(s: Session, teacher: nn.Module) -> LossFn:
+    """The DKD objective against `teacher` (any network on the run's features, in eval mode) with the run's label loss."""
     labels = s.label_loss()
 
     def loss(m: nn.Module, x: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
@@ -254,7 +258,7 @@ def train_lora(s: Session) -> dict[str, Any]:
     torch.manual_seed(s.cfg.seed + 2)
     model = add_lora(student, s.cfg.lora_rank)
     t0 = time.perf_counter()
-    loss = _dkd(s) if s.cfg.lora_objective == "dkd" else _classify(s)
+    loss = _dkd(s) if s.cfg.lora_objective == "dkd" else classify_loss(s)
     res = fit(model, s.epochs, s.val, loss, s.cfg.lora, s.cfg.seed + 2, "LoRA fine-tune", s.progress)
     s.run.save_model("dkdl.pt", model)
     return s.record("lora", model, _fit_info(res, time.perf_counter() - t0), {"lora_rank": s.cfg.lora_rank})
