@@ -76,7 +76,7 @@ def epochs_run(run: RunDir) -> int:
 def classifier(run: RunDir, row: str):
     """The row's float model as the evaluation's (windows, features) -> classes."""
     if row == "dkd":
-        return load_classifier(run, "merged", int(read_json(run / "config.json")["lora_rank"]))
+        return load_classifier(run, "merged")
     model, _ = load_student(run)
     return lambda w, f: predict_logits(model, torch.from_numpy(f)).argmax(1).numpy()
 

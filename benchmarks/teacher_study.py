@@ -53,7 +53,6 @@ def job(teacher_name: str, seed: int, data: str, feature_scale: str | None, cwd:
     from faultedge.data.classes import NUM_CLASSES
     from faultedge.data.dataset import DataSpec
     from faultedge.eval.robustness import evaluation_sets, score
-    from faultedge.models.student import Student
     from faultedge.models.summary import count_params
     from faultedge.runs import RunDir
     from faultedge.train.loop import fit, predict_logits
@@ -70,7 +69,7 @@ def job(teacher_name: str, seed: int, data: str, feature_scale: str | None, cwd:
         t_fit = fit(teacher, s.epochs, s.val, classify_loss(s), cfg.teacher, seed, "teacher", False)
         t_s = time.perf_counter() - t0
         torch.manual_seed(seed + 1)
-        student = Student(s.prep.n_features, NUM_CLASSES)
+        student = s.new_student()
         t0 = time.perf_counter()
         s_fit = fit(student, s.epochs, s.val, dkd_loss(s, teacher), cfg.student, seed + 1, "student", False)
         s_s = time.perf_counter() - t0

@@ -154,3 +154,27 @@ def test_cli_trains_on_synthetic_data_and_reports_errors(tmp_path):
     assert "merged" in res.stdout and (out / "student_merged.pt").is_file()
     bad = cli("train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x"), check=False)
     assert bad.returncode == 2 and "CWRU data directory not found" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_wider_student_goes_through_the_chain_and_quantisation_exactly(tmp_path):
+    """--student-channels 8: every stage, the evaluation and QAT build the run's width, and golden == Brevitas."""
+    from faultedge.eval.robustness import load_classifier
+    from faultedge.families import family
+    from faultedge.ir import IRModel
+    from faultedge.quant.qat import QATConfig
+    from faultedge.quant.stage import quantize
+
+    cfg = TrainConfig(data=DataSpec(split=SplitSpec(n_train=40, n_val=20, n_test=20)), teacher=FitConfig(epochs=1),
+                      student=FitConfig(epochs=1), lora=FitConfig(epochs=1), student_channels=8)
+    run = RunDir(tmp_path / "wide")
+    metrics = run_stages(run, cfg, progress=False)
+    assert metrics["merge"]["params"] == 8 * 65 + 8 * 64 * 10 + 10 == 5_650  # conv 8 x (64 + 1); fc (8 x 64 pooled) x 10 + 10
+    assert metrics["merge"]["macs"] == 8 * 128 * 64 + 512 * 10  # twice the 2,830-parameter student's 35,328
+    model, _ = family("student").float_model(run)
+    assert model.conv.out_channels == 8 and TrainConfig.from_dict(json.loads((run / "config.json").read_text())) == cfg
+    assert load_classifier(run, "merged")(None, torch.zeros(3, 1024).numpy()).shape == (3,)
+    entry = quantize(run, family("student"), QATConfig(bits=8, epochs=1), progress=False)
+    assert entry["golden_vs_brevitas"]["mismatched_logits"] == 0 and entry["golden_vs_brevitas"]["samples"] > 0
+    assert IRModel.load(run / "model.ir.json").macs == 8 * 128 * 64 + 512 * 10
+    with pytest.raises(RunDirError, match="student_channels: expected at least 1, got 0"):
+        TrainConfig(student_channels=0)

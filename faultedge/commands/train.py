@@ -77,6 +77,8 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", choices=LOSSES, help="the classification loss of every stage (the CE term of DKD too): ce "
                    "(default), weighted (class costs), focal, or ghl (gradient harmonized, seed 003); the class counts "
                    "of the training windows drive the last three")
+    p.add_argument("--student-channels", type=int, metavar="C", help="the student's convolution channels (default 4: the "
+                   "2,830-parameter student; 16 has 11,290 parameters and 4x the MACs)")
     p.add_argument("--lora-objective", choices=("ce", "dkd"), help="what the LoRA stage is fitted to: ce, the labels (default), "
                    "or dkd, the teacher too, as the DKD student is")
 
@@ -129,6 +131,8 @@ def schedule_from_args(cfg, args: argparse.Namespace):
         stages["feature_scale"] = args.feature_scale
     if args.loss:
         stages["loss"] = args.loss
+    if args.student_channels is not None:
+        stages["student_channels"] = args.student_channels
     return replace(cfg, **stages)
 
 
@@ -164,6 +168,9 @@ def run_one_stage(args: argparse.Namespace, run_dir: RunDir) -> int:
 
     if args.stage:
         raise RunDirError("--stage applies to the student chain; the one-stage trainer has no stages")
+    if args.student_channels is not None:
+        raise RunDirError("--student-channels applies to the student chain (teacher -> DKD -> LoRA); the one-stage trainer's "
+                          "networks have fixed widths")
     if (run_dir / "config.json").exists():
         print(f"continuing {run_dir.path} with its saved config.json (data and hyperparameter options are ignored)")
         cfg = TrainConfig.from_dict(read_json(run_dir / "config.json"))

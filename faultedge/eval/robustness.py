@@ -79,8 +79,9 @@ def evaluation_sets(spec: DataSpec, loads: Sequence[int]) -> list[EvalSet]:
     return sets
 
 
-def load_classifier(run: RunDir, name: str, lora_rank: int) -> Classifier:
+def load_classifier(run: RunDir, name: str) -> Classifier:
     """A stage's trained model as (windows, features) -> classes; a missing file names the command that makes it.
+    The student's width and LoRA rank are the run's (config.json).
 
     quant is the integer golden model on the float features; chip is the golden model from raw samples
     (the IR's front end: what the FPGA computes from its ADC)."""
@@ -106,8 +107,10 @@ def load_classifier(run: RunDir, name: str, lora_rank: int) -> Classifier:
     from faultedge.models.lora import add_lora
     from faultedge.train.loop import predict_logits
 
-    arch = {"teacher": Teacher, "student": Student, "merged": Student}.get(name)
-    model = run.load_model(MODEL_FILES[name], arch() if arch else add_lora(Student(), lora_rank))
+    cfg = read_json(run.require("config.json"))
+    student = Student(channels=int(cfg.get("student_channels", 4)))
+    arch = {"teacher": Teacher(), "student": student, "merged": student}.get(name)
+    model = run.load_model(MODEL_FILES[name], arch if arch is not None else add_lora(student, int(cfg.get("lora_rank", 12))))
     return lambda w, f: predict_logits(model, torch.from_numpy(f)).argmax(1).numpy()
 
 
@@ -169,7 +172,7 @@ def evaluate_run(
         loads = spec.loads if spec.source == SYNTHETIC else available_loads(spec.source)
     prep = Preprocessing.from_dict(read_json(run.require("preprocessing.json")), str(run / "preprocessing.json"))
     models = list(models) if models else available_models(run)
-    classifiers = {m: load_classifier(run, m, int(cfg.get("lora_rank", 12))) for m in models}
+    classifiers = {m: load_classifier(run, m) for m in models}
 
     records = score(evaluation_sets(spec, loads), prep, classifiers, snrs, progress)
     return {

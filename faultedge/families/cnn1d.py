@@ -56,14 +56,22 @@ class Cnn1dFamily(Family):
     sim_inputs = 32
 
     def __init__(self, name: str, title: str, weights: str, architecture: str, qat_plan: str, stages: tuple[str, ...],
-                 steps: tuple[str, ...]) -> None:
+                 steps: tuple[str, ...], width: str | None = None) -> None:
         """`architecture` and `qat_plan` are "module:name" of the float network's class and of the function that
-        describes it as MAC steps for QAT (faultedge.quant.qat), imported when needed."""
+        describes it as MAC steps for QAT (faultedge.quant.qat), imported when needed; `width` is the TrainConfig
+        field that sets the network's `channels` (None: a fixed network)."""
         self.name, self.title, self.weights, self.stages, self.steps = name, title, weights, stages, steps
-        self.architecture, self.qat_plan = architecture, qat_plan
+        self.architecture, self.qat_plan, self.width = architecture, qat_plan, width
 
-    def _architecture(self) -> "nn.Module":
-        return load_attr(self.architecture)()
+    def _architecture(self, run: "RunDir") -> "nn.Module":
+        """The untrained network of the run's configuration."""
+        from faultedge.runs import read_json
+        from faultedge.train.pipeline import TrainConfig
+
+        kwargs = {}
+        if self.width is not None:
+            kwargs["channels"] = getattr(TrainConfig.from_dict(read_json(run.require("config.json"))), self.width)
+        return load_attr(self.architecture)(**kwargs)
 
     def _quant_net(self, model: "nn.Module", bits: int) -> "nn.Module":
         from faultedge.quant.qat import QuantNet
@@ -104,7 +112,7 @@ class Cnn1dFamily(Family):
 
     def float_model(self, run: "RunDir", source: str | None = None, data: QuantData | None = None) -> "tuple[nn.Module, str]":
         self.source_weights(source)
-        return run.load_model(self.weights, self._architecture()), self.weights
+        return run.load_model(self.weights, self._architecture(run)), self.weights
 
     def quant_net(self, model: "nn.Module", cfg: Any, data: QuantData) -> "nn.Module":
         return self._quant_net(model, cfg.bits)
@@ -117,10 +125,11 @@ class Cnn1dFamily(Family):
     def load_qat(self, run: "RunDir", bits: int = 8) -> "nn.Module":
         from faultedge.ir.files import Artifacts
 
-        return run.load_model(Artifacts(self.name, bits).qat, self._quant_net(self._architecture(), bits))
+        return run.load_model(Artifacts(self.name, bits).qat, self._quant_net(self._architecture(run), bits))
 
 
 STUDENT = Cnn1dFamily("student", "the 2,830-parameter student (merged after LoRA)", "student_merged.pt", "faultedge.models.student:Student",
-                      "faultedge.quant.qat:student_plan", ALL_STAGES, ("train", "quantize", "export", "hdl", "sim", "fpga", "bundle", "bench"))
+                      "faultedge.quant.qat:student_plan", ALL_STAGES, ("train", "quantize", "export", "hdl", "sim", "fpga", "bundle", "bench"),
+                      width="student_channels")
 TEACHER = Cnn1dFamily("teacher", "the 69,626-parameter teacher (BatchNorm folded)", "teacher.pt", "faultedge.models.teacher:Teacher",
                       "faultedge.quant.qat:teacher_plan", ("teacher",), ("train", "quantize", "hdl", "sim", "fpga"))

@@ -67,8 +67,13 @@ class TrainConfig:
     # the features' standardisation (faultedge.data.features.SCALES): one std for every bin measured +0.54 pp at -6 dB
     # on 0 hp and +0.64 pp on 1 hp over 7 seeds (issue 19); the references' recipe keeps per-bin
     feature_scale: str = "global"
+    # the student's convolution channels: 4 is the mission's 2,830-parameter student (seed 001); wider students
+    # trade MACs on the chip for accuracy in noise and on other loads (docs/results/robustness.md)
+    student_channels: int = 4
 
     def __post_init__(self) -> None:
+        if self.student_channels < 1:
+            raise RunDirError(f"student_channels: expected at least 1, got {self.student_channels}")
         if self.lora_objective not in LORA_OBJECTIVES:
             raise RunDirError(f"lora_objective: expected one of {', '.join(LORA_OBJECTIVES)}, got {self.lora_objective!r}")
         if self.feature_scale not in SCALES:
@@ -94,6 +99,7 @@ class TrainConfig:
             "lora_objective": self.lora_objective,
             "loss": self.loss,
             "feature_scale": self.feature_scale,
+            "student_channels": self.student_channels,
         }
 
     @classmethod
@@ -112,6 +118,7 @@ class TrainConfig:
                 lora_objective=str(d.get("lora_objective", "ce")),  # config.json files from before the option: ce
                 loss=str(d.get("loss", "ce")),
                 feature_scale=str(d.get("feature_scale", "bin")),  # config.json files from before the option: per bin
+                student_channels=int(d.get("student_channels", 4)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RunDirError(f"config.json: missing or malformed field ({exc})") from None
@@ -155,6 +162,10 @@ class Session:
     def epoch_data(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Training features for one epoch; with resample_noise, the noise differs every epoch."""
         return as_tensors(self.prep(self.train_windows(epoch), "training windows"), self._clean_train.y)
+
+    def new_student(self) -> Student:
+        """An untrained student of the run's width."""
+        return Student(self.prep.n_features, NUM_CLASSES, channels=self.cfg.student_channels)
 
     def label_loss(self) -> Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]:
         """A fresh instance of the configured classification loss for one stage, (logits, target, epoch) -> loss: its
@@ -246,7 +257,7 @@ def dkd_loss(s: Session, teacher: nn.Module) -> LossFn:
 def train_student(s: Session) -> dict[str, Any]:
     loss = _dkd(s)
     torch.manual_seed(s.cfg.seed + 1)
-    model = Student(s.prep.n_features, NUM_CLASSES)
+    model = s.new_student()
     t0 = time.perf_counter()
     res = fit(model, s.epochs, s.val, loss, s.cfg.student, s.cfg.seed + 1, "student (DKD)", s.progress)
     s.run.save_model("student.pt", model)
@@ -254,7 +265,7 @@ def train_student(s: Session) -> dict[str, Any]:
 
 
 def train_lora(s: Session) -> dict[str, Any]:
-    student = s.run.load_model("student.pt", Student(s.prep.n_features, NUM_CLASSES))
+    student = s.run.load_model("student.pt", s.new_student())
     torch.manual_seed(s.cfg.seed + 2)
     model = add_lora(student, s.cfg.lora_rank)
     t0 = time.perf_counter()
@@ -265,8 +276,7 @@ def train_lora(s: Session) -> dict[str, Any]:
 
 
 def merge(s: Session) -> dict[str, Any]:
-    student = Student(s.prep.n_features, NUM_CLASSES)
-    lora_model = s.run.load_model("dkdl.pt", add_lora(student, s.cfg.lora_rank))
+    lora_model = s.run.load_model("dkdl.pt", add_lora(s.new_student(), s.cfg.lora_rank))
     merged = merge_lora(lora_model)
     diff = float((predict_logits(merged, s.test[0]) - predict_logits(lora_model, s.test[0])).abs().max())
     s.run.save_model("student_merged.pt", merged)
