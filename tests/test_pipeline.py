@@ -178,3 +178,30 @@ def test_a_wider_student_goes_through_the_chain_and_quantisation_exactly(tmp_pat
     assert IRModel.load(run / "model.ir.json").macs == 8 * 128 * 64 + 512 * 10
     with pytest.raises(RunDirError, match="student_channels: expected at least 1, got 0"):
         TrainConfig(student_channels=0)
+
+
+def test_envelope_features_train_and_quantise_exactly_and_are_refused_where_not_built(tmp_path):
+    """--features fft+envelope: the chain trains on them, the 8-bit IR (features from the host, no front end) is exact,
+    and ONNX export says why it cannot export them instead of exporting a network fed the wrong features."""
+    from faultedge.edge.onnx_export import export
+    from faultedge.errors import DataError
+    from faultedge.eval.robustness import available_models
+    from faultedge.families import family
+    from faultedge.ir import IRModel
+    from faultedge.quant.qat import QATConfig
+    from faultedge.quant.stage import quantize
+
+    cfg = TrainConfig(data=DataSpec(split=SplitSpec(n_train=40, n_val=20, n_test=20)), teacher=FitConfig(epochs=1),
+                      student=FitConfig(epochs=1), lora=FitConfig(epochs=1), features="fft+envelope")
+    run = RunDir(tmp_path / "env")
+    run_stages(run, cfg, progress=False)
+    assert json.loads((run / "preprocessing.json").read_text())["version"] == 2
+    entry = quantize(run, family("student"), QATConfig(bits=8, epochs=1), progress=False)
+    assert entry["golden_vs_brevitas"]["mismatched_logits"] == 0 and entry["golden_vs_brevitas"]["samples"] > 0
+    assert IRModel.load(run / "model.ir.json").frontend is None
+    assert "quant" in available_models(run) and "chip" not in available_models(run)
+    with pytest.raises(DataError, match="the fft\\+envelope features have no ONNX front end or bundle runner yet"):
+        export(run)
+    assert not (run / "onnx").exists()
+    with pytest.raises(RunDirError, match="features: expected one of fft, fft\\+envelope, got 'cwt'"):
+        TrainConfig(features="cwt")

@@ -150,14 +150,16 @@ def test_the_feature_scale_is_an_option_and_the_reference_recipe_keeps_per_bin()
         TrainConfig(feature_scale="max")
 
 
-def test_the_student_width_is_an_option_of_the_chain_only(tmp_path):
+def test_the_student_width_and_the_features_are_options(tmp_path):
     from faultedge.commands.train import config_from_args, run_one_stage
 
     assert config_from_args(_train_args()).student_channels == TrainConfig().student_channels == 4
+    assert config_from_args(_train_args()).features == TrainConfig().features == "fft"
+    assert config_from_args(_train_args("--features", "fft+envelope")).features == "fft+envelope"
     cfg = config_from_args(_train_args("--student-channels", "16"))
     assert cfg.student_channels == 16 and TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    old = {k: v for k, v in cfg.to_dict().items() if k != "student_channels"}  # a config.json from before the option
-    assert TrainConfig.from_dict(old).student_channels == 4
+    old = {k: v for k, v in cfg.to_dict().items() if k not in ("student_channels", "features")}  # from before the options
+    assert TrainConfig.from_dict(old).student_channels == 4 and TrainConfig.from_dict(old).features == "fft"
     with pytest.raises(RunDirError, match="--student-channels applies to the student chain"):
         run_one_stage(_train_args("--network", "axmlp", "--student-channels", "8"), RunDir(tmp_path / "mlp"))
     assert not (tmp_path / "mlp").exists()

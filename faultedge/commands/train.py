@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from faultedge.commands.common import loads_arg, snr_arg
-from faultedge.data.features import SCALES
+from faultedge.data.features import FEATURES, SCALES
 from faultedge.errors import RunDirError
 
 if TYPE_CHECKING:
@@ -77,6 +77,9 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", choices=LOSSES, help="the classification loss of every stage (the CE term of DKD too): ce "
                    "(default), weighted (class costs), focal, or ghl (gradient harmonized, seed 003); the class counts "
                    "of the training windows drive the last three")
+    p.add_argument("--features", choices=tuple(FEATURES), help="what a window becomes: fft, the spectrum (default), or "
+                   "fft+envelope, half of the input the squared-envelope spectrum (float, golden and features-in hardware; "
+                   "no integer front end or ONNX export yet)")
     p.add_argument("--student-channels", type=int, metavar="C", help="the student's convolution channels (default 4: the "
                    "2,830-parameter student; 16 has 11,290 parameters and 4x the MACs)")
     p.add_argument("--lora-objective", choices=("ce", "dkd"), help="what the LoRA stage is fitted to: ce, the labels (default), "
@@ -133,6 +136,8 @@ def schedule_from_args(cfg, args: argparse.Namespace):
         stages["loss"] = args.loss
     if args.student_channels is not None:
         stages["student_channels"] = args.student_channels
+    if args.features:
+        stages["features"] = args.features
     return replace(cfg, **stages)
 
 

@@ -18,7 +18,7 @@ from torch import nn
 from faultedge.data.augment import AugmentSpec, augment
 from faultedge.data.classes import CLASS_NAMES, NUM_CLASSES
 from faultedge.data.dataset import DataSpec, Dataset
-from faultedge.data.features import SCALES, Preprocessing
+from faultedge.data.features import FEATURES, SCALES, Preprocessing
 from faultedge.data.noise import add_awgn
 from faultedge.errors import RunDirError
 from faultedge.ir.provenance import versions
@@ -70,8 +70,13 @@ class TrainConfig:
     # the student's convolution channels: 4 is the mission's 2,830-parameter student (seed 001); wider students
     # trade MACs on the chip for accuracy in noise and on other loads (docs/results/robustness.md)
     student_channels: int = 4
+    # what a window becomes (faultedge.data.features.FEATURES): "fft", the references' spectrum, or "fft+envelope", half
+    # of it the squared-envelope spectrum (issue 19); the integer front end and ONNX export compute "fft" only
+    features: str = "fft"
 
     def __post_init__(self) -> None:
+        if self.features not in FEATURES:
+            raise RunDirError(f"features: expected one of {', '.join(FEATURES)}, got {self.features!r}")
         if self.student_channels < 1:
             raise RunDirError(f"student_channels: expected at least 1, got {self.student_channels}")
         if self.lora_objective not in LORA_OBJECTIVES:
@@ -100,6 +105,7 @@ class TrainConfig:
             "loss": self.loss,
             "feature_scale": self.feature_scale,
             "student_channels": self.student_channels,
+            "features": self.features,
         }
 
     @classmethod
@@ -119,6 +125,7 @@ class TrainConfig:
                 loss=str(d.get("loss", "ce")),
                 feature_scale=str(d.get("feature_scale", "bin")),  # config.json files from before the option: per bin
                 student_channels=int(d.get("student_channels", 4)),
+                features=str(d.get("features", "fft")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RunDirError(f"config.json: missing or malformed field ({exc})") from None
@@ -143,7 +150,7 @@ class Session:
             self.prep = Preprocessing.from_dict(read_json(prep_path), str(prep_path))
         else:
             # fitted on what the network trains on: with augmentation, the mix of SNRs, speeds and gains
-            self.prep = Preprocessing.fit(self.train_windows(0), cfg.data.split.window, scale=cfg.feature_scale)
+            self.prep = Preprocessing.fit(self.train_windows(0), cfg.data.split.window, scale=cfg.feature_scale, features=cfg.features)
             write_json(prep_path, self.prep.to_dict())
         self.val = as_tensors(self.prep(self.dataset.noisy("val")[0], "validation windows"), self.dataset.splits.val.y)
         self.test = as_tensors(self.prep(self.dataset.noisy("test")[0], "test windows"), self.dataset.splits.test.y)
