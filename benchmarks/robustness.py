@@ -29,7 +29,7 @@ import numpy as np
 from faultedge.commands.train import add_recipe_args, augment_from_args, schedule_from_args
 from faultedge.data.dataset import DataSpec
 from faultedge.eval.plot import plot_f1_vs_snr
-from faultedge.eval.robustness import DEFAULT_SNRS, evaluate_run, snr_label
+from faultedge.eval.robustness import DEFAULT_SNRS, available_models, evaluate_run, snr_label
 from faultedge.runs import RunDir, read_json, write_json
 from faultedge.ir.provenance import versions
 from faultedge.train.pipeline import TrainConfig, prepare_run, run_stages
@@ -156,7 +156,8 @@ def seed_job(seed: int, args: argparse.Namespace, progress: bool, cwd: str) -> d
         from faultedge.quant.stage import quantize
 
         quantize(run, family("student"), QATConfig(), progress=progress)
-    models = ["teacher", "student", "merged"] + (["quant", "chip"] if args.quantize else [])
+    # chip: the IR's integer front end from raw samples, which the fft+envelope features do not have yet
+    models = ["teacher", "student", "merged"] + ([m for m in ("quant", "chip") if m in available_models(run)] if args.quantize else [])
     result = evaluate_run(run, models, DEFAULT_SNRS, progress=progress)
     write_json(run / "robustness.json", result)
     metrics = read_json(run / "metrics.json")

@@ -129,13 +129,21 @@ def test_the_envelope_features_find_a_defect_rate_that_the_spectrum_spreads_out(
         Preprocessing.fit(w, features="cwt")
 
 
-def test_the_runner_refuses_a_spec_it_does_not_compute():
-    """The bundle runner computes the FFT features only: an envelope spec is refused by name, not misread."""
+def test_the_runner_computes_each_spec_version_and_refuses_others():
+    """The bundle runner's numpy front end equals Preprocessing for both versions; a spec it does not know is refused
+    by name, not misread."""
+    from faultedge.edge.onnx_export import front_end
     from faultedge.edge.runner import RunnerError, Spec
 
-    prep = Preprocessing.fit(np.random.default_rng(6).standard_normal((20, 2048)), features="fft+envelope")
-    with pytest.raises(RunnerError, match="preprocessing version 2 is not supported by this runner"):
-        Spec(prep.to_dict())
+    w = np.random.default_rng(6).standard_normal((20, 2048)) * np.linspace(0.5, 2.0, 20)[:, None]
+    for features in ("fft", "fft+envelope"):
+        prep = Preprocessing.fit(w, scale="global", features=features)
+        got = front_end(Spec(prep.to_dict()), "magnitude").logits(w.astype(np.float32))
+        np.testing.assert_allclose(got, prep(w), atol=1e-5)
+    d = prep.to_dict()
+    d["version"] = 3
+    with pytest.raises(RunnerError, match="preprocessing version 3 is not supported by this runner"):
+        Spec(d)
 
 
 def test_spec_round_trip_and_validation():

@@ -68,9 +68,6 @@ def user_errors() -> Iterator[None]:
 def load_spec(run: RunDir) -> tuple[Preprocessing, runner.Spec]:
     """The run's preprocessing spec, validated by faultedge and by the runner (which must implement it)."""
     prep = Preprocessing.from_dict(read_json(run.require("preprocessing.json")), str(run / "preprocessing.json"))
-    if prep.features != "fft":
-        raise DataError(f"{run / 'preprocessing.json'}: the {prep.features} features have no ONNX front end or bundle runner yet; "
-                        "ONNX export, bundles, the edge predictor and the monitor need a run trained with --features fft")
     with user_errors():
         return prep, runner.Spec(prep.to_dict(), str(run / "preprocessing.json"))
 

@@ -10,7 +10,9 @@ magnitude, ONNX Runtime the normalisation and the network. ORT's own DFT op is s
 times slower than numpy's pocketfft on a 2048 window, so the graph-DFT models are for
 runtimes without numpy. The feature bins are |X[H]|, |X[H-1]|, ..., |X[1]| (H = window/2);
 for a real window these equal |FFT(x * (-1)^n)[k]| for k = 0..H-1, so a sign flip of every
-other sample replaces a slow reversed-stride read by a contiguous slice.
+other sample replaces a slow reversed-stride read by a contiguous slice. Specs of version 2
+(fft+envelope) average those bins in pairs and follow them with the squared-envelope spectrum,
+|FFT(x**2)| bins 1..window/4.
 
 Usage in a bundle:  python run.py recording.npy | python run.py - < windows.csv
 """
@@ -33,7 +35,9 @@ import onnxruntime as ort
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 # Preprocessing specs this runner implements: version -> the transform it names.
-SPEC_TRANSFORMS = {1: "abs(fft(window, norm='forward'))[window//2 : 0 : -1]"}
+SPEC_TRANSFORMS = {1: "abs(fft(window, norm='forward'))[window//2 : 0 : -1]",
+                   2: "mean of bin pairs of abs(fft(window, norm='forward'))[window//2 : 0 : -1], then "
+                      "abs(fft(window**2 - mean(window**2), norm='forward'))[1 : window//4 + 1]"}
 # Model input name -> what the numpy front end feeds it.
 FRONTS = ("window", "magnitude", "features")
 PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -64,8 +68,10 @@ class Spec:
             raise RunnerError(f"{source}: missing field {exc.args[0]!r}") from None
         except (TypeError, ValueError) as exc:
             raise RunnerError(f"{source}: malformed field ({exc})") from None
-        if self.window < 2 or self.window % 2:
-            raise RunnerError(f"{source}: window must be an even number of samples, got {self.window}")
+        self.envelope = version == 2
+        step = 4 if self.envelope else 2  # the envelope block has window/4 bins
+        if self.window < step or self.window % step:
+            raise RunnerError(f"{source}: window must be a multiple of {step} samples, got {self.window}")
         self.bins = self.window // 2
         for name, arr in (("mean", mean), ("std", std)):
             if arr.shape != (self.bins,) or not np.all(np.isfinite(arr)):
@@ -187,6 +193,10 @@ class _Buffers:
         self.flipped = np.empty((n, spec.window))
         self.spectrum = np.empty((n, spec.bins + 1), np.complex128)
         self.half = np.empty((n, spec.bins), np.complex64)
+        if spec.envelope:  # the spectrum's magnitudes before their pairs are averaged, the squared window and its spectrum
+            self.magnitude = np.empty((n, spec.bins), np.float32)
+            self.power = np.empty((n, spec.window))
+            self.power_spectrum = np.empty((n, spec.bins + 1), np.complex128)
         width = spec.window if front == "window" else spec.bins
         self.input = np.empty((n, width), np.float32)
         self.output = np.empty((n, classes), np.float32)
@@ -244,13 +254,26 @@ class Classifier:
                 raise nonfinite_error(x, what)
             # complex128 -> complex64, then |.| in float32: 1 us faster than |.| in float64 and a cast
             np.copyto(buf.half, buf.spectrum[:, : self.spec.bins], casting="same_kind")
-            np.abs(buf.half, out=buf.input)
+            if self.spec.envelope:
+                self._envelope(x, buf)
+            else:
+                np.abs(buf.half, out=buf.input)
         else:
             np.copyto(buf.input, x, casting="unsafe")
             if not np.isfinite(buf.input).all():  # NaN/Inf in x, or values beyond float32's range
                 raise nonfinite_error(x, what)
         self.session.run_with_iobinding(buf.binding)
         return buf.output
+
+    def _envelope(self, x: np.ndarray, buf: _Buffers) -> None:
+        """Version 2's magnitude input: the spectrum's bins averaged in pairs, then the squared window's bins 1..window/4."""
+        quarter = self.spec.bins // 2
+        np.abs(buf.half, out=buf.magnitude)
+        np.add(buf.magnitude[:, 0::2], buf.magnitude[:, 1::2], out=buf.input[:, :quarter])
+        buf.input[:, :quarter] *= 0.5
+        np.multiply(x, x, out=buf.power)
+        _RFFT(buf.power, buf.power_spectrum)
+        np.abs(buf.power_spectrum[:, 1 : quarter + 1], out=buf.input[:, quarter:], casting="same_kind")
 
     def logits(self, windows: Any, what: str = "windows") -> np.ndarray:
         """Logits (N, classes) for raw windows (N, window), or features (N, bins) for a `features` model."""
