@@ -160,3 +160,39 @@ def test_the_front_end_must_be_the_one_preprocessing_json_gives():
     moved[2] += 0.005
     with pytest.raises(IRError, match=r"other offsets than the IR's front end \(1 of 8 bins, first feature 2\); the IR is stale"):
         frontend.check_preprocessing(fe, {**prep, "mean": moved.tolist()}, -4, "preprocessing.json")
+
+
+def test_the_envelope_front_end_follows_the_float_envelope_features_on_real_windows(cwru_0hp):
+    """fft+envelope in integers: both blocks within a small fraction of a std of the float features, and the inputs
+    within a few LSBs; the IR carries the front end and the hardware refuses it by name."""
+    from faultedge.data.features import envelope_features
+    from faultedge.data.noise import add_awgn
+    from faultedge.data.splits import SplitSpec, make_splits
+    from faultedge.hdl.frontend.plan import check_frontend
+
+    splits = make_splits(cwru_0hp, SplitSpec(n_train=60, n_val=10, n_test=10), seed=0)
+    rng = np.random.default_rng(0)
+    prep = Preprocessing.fit(add_awgn(splits.train.x, -6.0, rng), scale="global", features="fft+envelope")
+    windows = np.concatenate([add_awgn(splits.test.x, -6.0, rng), splits.test.x])
+    fe = frontend.fit(prep.mean, prep.std, -4, (-128, 127), 16, frontend.full_scale_lsb(np.abs(windows).max(), 16), 2048, 1024,
+                      frontend.default_shifts(2048, 16), 16, "fft+envelope")
+    samples = frontend.quantize_samples(fe, windows)
+    err = np.abs(frontend.feature_values(fe, samples) - envelope_features(windows)) / prep.std
+    # measured here: mean / p99 |error| 0.007 / 0.026 std (spectrum), 0.008 / 0.081 (envelope); inputs <= 3 LSB apart on 12 %
+    # (without the window gain: 0.030 / 0.100 and 28 %)
+    assert err[:, :512].mean() < 0.01 and np.percentile(err[:, :512], 99) < 0.04
+    assert err[:, 512:].mean() < 0.015 and np.percentile(err[:, 512:], 99) < 0.1
+    ref = np.clip(np.round(prep(windows) / 2.0**-4), -128, 127)
+    got = frontend.inputs(fe, samples)
+    assert np.abs(got - ref).max() <= 3 and np.mean(got != ref) < 0.2
+    # block floating point: a window 64x below the range keeps its envelope (the gain restores 12 bits of its square)
+    quiet = samples[:20] // 64
+    assert np.all(frontend.window_gain(fe, quiet) >= frontend.window_gain(fe, samples[:20]) + 5)
+    quiet_err = np.abs(frontend.feature_values(fe, quiet) - envelope_features(quiet * fe.sample_lsb)) / prep.std
+    assert quiet_err[:, 512:].mean() < 0.04
+    assert frontend.FrontEnd(**{**fe.__dict__}).features == "fft+envelope" and fe.to_json()["features"] == "fft+envelope"
+    frontend.check_preprocessing(fe, prep.to_dict(), -4, "preprocessing.json")
+    with pytest.raises(IRError, match="fft features, but the IR's front end computes fft\\+envelope"):
+        frontend.check_preprocessing(fe, Preprocessing.fit(windows[:20]).to_dict(), -4, "preprocessing.json")
+    with pytest.raises(IRError, match="the hardware front ends compute the fft features only"):
+        check_frontend(fe, "pipelined", "faultedge quantize RUN")

@@ -181,10 +181,10 @@ def test_a_wider_student_goes_through_the_chain_and_quantisation_exactly(tmp_pat
 
 
 def test_envelope_features_train_quantise_and_export_exactly(tmp_path):
-    """--features fft+envelope: the chain trains on them, the 8-bit IR (features from the host: no integer front end
-    yet) is exact, and the ONNX front ends (numpy's FFTs, the graph's DFTs) compute the spec's features."""
+    """--features fft+envelope: the chain trains on them, the 8-bit IR is exact and carries the envelope front end (its
+    golden model runs from raw samples), and the ONNX front ends (numpy's FFTs, the graph's DFTs) compute the spec's features."""
     from faultedge.edge.onnx_export import FEATURE_TOL, export
-    from faultedge.eval.robustness import available_models
+    from faultedge.eval.robustness import available_models, evaluate_run
     from faultedge.families import family
     from faultedge.ir import IRModel
     from faultedge.quant.qat import QATConfig
@@ -197,8 +197,10 @@ def test_envelope_features_train_quantise_and_export_exactly(tmp_path):
     assert json.loads((run / "preprocessing.json").read_text())["version"] == 2
     entry = quantize(run, family("student"), QATConfig(bits=8, epochs=1), progress=False)
     assert entry["golden_vs_brevitas"]["mismatched_logits"] == 0 and entry["golden_vs_brevitas"]["samples"] > 0
-    assert IRModel.load(run / "model.ir.json").frontend is None
-    assert "quant" in available_models(run) and "chip" not in available_models(run)
+    assert IRModel.load(run / "model.ir.json").frontend.features == "fft+envelope"
+    assert {"quant", "chip"} <= set(available_models(run))
+    chip = evaluate_run(run, ["chip", "merged"], snrs=[None], progress=False)["results"]
+    assert all(r["accuracy"] > 0 for r in chip)
     report = export(run)
     assert max(report["parity"]["features_max_abs_diff"].values()) <= FEATURE_TOL
     assert report["parity"]["fp32_window"]["argmax_agree"] == report["parity"]["windows"]

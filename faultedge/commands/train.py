@@ -78,8 +78,8 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
                    "(default), weighted (class costs), focal, or ghl (gradient harmonized, seed 003); the class counts "
                    "of the training windows drive the last three")
     p.add_argument("--features", choices=tuple(FEATURES), help="what a window becomes: fft, the spectrum (default), or "
-                   "fft+envelope, half of the input the squared-envelope spectrum (ONNX, bundles and the features-in "
-                   "accelerator; no integer front end yet)")
+                   "fft+envelope, half of the input the squared-envelope spectrum (ONNX, bundles, the golden front end and "
+                   "the features-in accelerator; no sample-in hardware yet)")
     p.add_argument("--student-channels", type=int, metavar="C", help="the student's convolution channels (default 4: the "
                    "2,830-parameter student; 16 has 11,290 parameters and 4x the MACs)")
     p.add_argument("--lora-objective", choices=("ce", "dkd"), help="what the LoRA stage is fitted to: ce, the labels (default), "

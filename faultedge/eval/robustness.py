@@ -95,8 +95,7 @@ def load_classifier(run: RunDir, name: str) -> Classifier:
         if name == "quant":
             return lambda w, f: golden.predict(ir, f).classes
         if ir.frontend is None:
-            raise RunDirError(f"{path} has no front end: run `faultedge quantize {run.path}` again (a run trained with "
-                              "--features fft+envelope has none)")
+            raise RunDirError(f"{path} has no front end: run `faultedge quantize {run.path}` again")
         frontend.check_preprocessing(ir.frontend, read_json(run.require("preprocessing.json")), ir.input.scale_exp,
                                      str(run / "preprocessing.json"))
         return lambda w, f: golden.predict_samples(ir, frontend.quantize_samples(ir.frontend, w)).classes

@@ -39,17 +39,15 @@ class TrainSpec:
 
 
 def with_frontend(ir: "IRModel", data: QuantData) -> "IRModel":
-    """An FFT-feature network's IR with its front end: the preprocessing in integers, from raw samples of the training data's range.
-    The fft+envelope features have no integer front end yet: their IR takes features from the host."""
+    """An FFT-feature network's IR with its front end: the preprocessing in integers, from raw samples of the training data's range."""
     from dataclasses import replace
 
     from faultedge.data.features import Preprocessing
 
     prep = Preprocessing.from_dict(data.preprocessing)
-    if prep.features != "fft":
-        return ir
     fe = frontend.fit(prep.mean, prep.std, ir.input.scale_exp, ir.input.clamp, frontend.DEFAULT_SAMPLE_BITS, data.sample_lsb,
-                      prep.window, prep.window // 2, frontend.default_shifts(prep.window, frontend.DEFAULT_SAMPLE_BITS), frontend.DEFAULT_TWIDDLE_BITS)
+                      prep.window, prep.window // 2, frontend.default_shifts(prep.window, frontend.DEFAULT_SAMPLE_BITS), frontend.DEFAULT_TWIDDLE_BITS,
+                      prep.features)
     return replace(ir, frontend=fe)
 
 

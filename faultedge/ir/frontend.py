@@ -26,6 +26,19 @@ each defined here in numpy int64 (the golden model) and built the same way in ha
 The float features are |FFT(x, norm="forward")|; with samples x = s * sample_lsb, one magnitude
 LSB is `magnitude_lsb` = sample_lsb * 2**sum(shifts) / N in the same units, which `fit` uses to
 turn preprocessing.json's mean and std into offsets and multipliers.
+
+The fft+envelope features (faultedge.data.features) replace step 4 by two blocks of N/4 inputs:
+the magnitudes of step 4 summed in pairs (bins N/2 + N/2-1, ..., 2 + 1), then the squared-envelope
+spectrum in block floating point: each window gets a gain g = min(GAIN_MAX, sample_bits - 1 -
+bit_length(max |s|)) (its peak scaled towards full scale), p = ((s << g)**2) >> (sample_bits - 1), a
+non-negative value of the samples' width, goes through steps 1-3 (the same FFT) and its bins 1 ..
+N/4 through step 4 (E), and step 5 aligns E to a grid 2**(2 GAIN_MAX) finer than envelope_lsb, where
+that block's offsets are: x = clamp(round_half_even(((E << (2 GAIN_MAX - 2g)) - offset_k) *
+multiplier_k / 2**(shift + 2 GAIN_MAX))). Without the gain, (s * s) >> 15 and the FFT's dropped bits
+left a quiet window's envelope below one LSB (the chip's accuracy fell 10-14 pp). The float features' mean of a pair is half a sum, and
+|FFT(x**2 - mean)| equals |FFT(x**2)| at those bins, so one LSB of the blocks is magnitude_lsb / 2
+and envelope_lsb * 2**-2g. This is the golden model of that front end; the hardware front ends
+compute the fft features only (faultedge.hdl.frontend.plan.check_frontend).
 """
 
 from __future__ import annotations
@@ -36,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from faultedge.data.features import SPEC_VERSIONS
 from faultedge.errors import IRError
 from faultedge.ir.intmath import int_range, is_pow2, isqrt, round_shift
 
@@ -45,6 +59,8 @@ DEFAULT_TWIDDLE_BITS = 16  # with the +1 bit of the complex multiplier's pre-add
 VALUE_BITS = 17  # the FFT's values grow to this width and no further: with the pre-add, 18 x 18 multipliers
 MULTIPLIER_BITS = 17  # unsigned normalisation multipliers: a signed 18-bit operand of one 18 x 18 multiplier
 MAGNITUDES = ("sqrt",)
+FEATURES = ("fft", "fft+envelope")  # what step 4 makes of the spectrum (faultedge.data.features.FEATURES)
+GAIN_MAX = 8  # the envelope block's largest window gain: a window 2**8 below full scale keeps 16 bits of its square
 
 
 @dataclass(frozen=True)
@@ -60,8 +76,11 @@ class FrontEnd:
     multiplier: np.ndarray  # (N/2,) int64, unsigned, < 2**MULTIPLIER_BITS
     shift: int
     clamp: tuple[int, int]  # the IR's input range
+    features: str = "fft"  # FEATURES
 
     def __post_init__(self) -> None:
+        if self.features not in FEATURES:
+            raise IRError(f"frontend.features: unsupported {self.features!r} (supported: {', '.join(FEATURES)})")
         lo, hi = SAMPLE_BITS
         if not lo <= self.sample_bits <= hi:
             raise IRError(f"frontend.sample_bits: {self.sample_bits} is outside [{lo}, {hi}]")
@@ -117,12 +136,26 @@ class FrontEnd:
         return self.sample_lsb * 2.0 ** sum(self.shifts) / self.window
 
     @property
+    def envelope_lsb(self) -> float:
+        """The float |FFT(x**2, norm="forward")| that one magnitude LSB of the envelope block stands for."""
+        return self.sample_lsb**2 * 2.0 ** (self.sample_bits - 1 + sum(self.shifts)) / self.window
+
+    @property
+    def feature_lsb(self) -> np.ndarray:
+        """Per input, the float feature (before mean and std) that one LSB of its integer magnitude stands for."""
+        if self.features == "fft":
+            return np.full(self.bins, self.magnitude_lsb)
+        quarter = self.bins // 2
+        return np.concatenate([np.full(quarter, self.magnitude_lsb / 2), np.full(self.bins - quarter, self.envelope_lsb)])
+
+    @property
     def sample_range(self) -> tuple[int, int]:
         """Samples are symmetric (the most negative code is clipped), like the inputs."""
         return int_range(self.sample_bits, True, narrow=True)
 
     def to_json(self) -> dict[str, Any]:
-        return {"sample_bits": self.sample_bits, "sample_lsb": self.sample_lsb, "window": self.window, "hop": self.hop,
+        features = {} if self.features == "fft" else {"features": self.features}  # fft IRs keep their bytes
+        return {**features, "sample_bits": self.sample_bits, "sample_lsb": self.sample_lsb, "window": self.window, "hop": self.hop,
                 "fft": {"input": "real pairs", "radix": 2, "points": self.points, "shifts": list(self.shifts), "twiddle_bits": self.twiddle_bits,
                         "rounding": "floor"},
                 "magnitude": self.magnitude, "bins": {"first": self.bins, "step": -1, "count": self.bins},
@@ -198,15 +231,51 @@ def spectrum(fe: FrontEnd, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return split(fe, *fft_points(fe, x[:, 0::2], x[:, 1::2]))
 
 
+def window_gain(fe: FrontEnd, samples: np.ndarray) -> np.ndarray:
+    """Per window (R, N), the left shift that brings its peak to full scale (0 for the fft features): (R,) int64."""
+    x = np.asarray(samples, dtype=np.int64).reshape(-1, fe.window)
+    if fe.features == "fft":
+        return np.zeros(len(x), np.int64)
+    peak = np.abs(x).max(axis=1)
+    bits = np.where(peak > 0, np.floor(np.log2(np.maximum(peak, 1))).astype(np.int64) + 1, 0)  # bit_length
+    return np.clip(fe.sample_bits - 1 - bits, 0, GAIN_MAX)
+
+
 def magnitudes(fe: FrontEnd, samples: np.ndarray) -> np.ndarray:
-    """floor(sqrt(re**2 + im**2)) of bins N/2 .. 1 for windows (R, N): (R, N/2) int64."""
-    re, im = spectrum(fe, samples)
-    return isqrt(re[:, ::-1] ** 2 + im[:, ::-1] ** 2)
+    """floor(sqrt(re**2 + im**2)) of bins N/2 .. 1 for windows (R, N): (R, N/2) int64; for fft+envelope, those summed in
+    pairs, then the squared samples' bins 1 .. N/4 on each window's grid (`window_gain`)."""
+    x = np.asarray(samples, dtype=np.int64).reshape(-1, fe.window)
+    re, im = spectrum(fe, x)
+    mag = isqrt(re[:, ::-1] ** 2 + im[:, ::-1] ** 2)
+    if fe.features == "fft":
+        return mag
+    quarter = fe.bins // 2
+    scaled = x << window_gain(fe, x)[:, None]
+    p_re, p_im = spectrum(fe, (scaled * scaled) >> (fe.sample_bits - 1))
+    envelope = isqrt(p_re[:, :quarter] ** 2 + p_im[:, :quarter] ** 2)
+    return np.concatenate([mag[:, 0::2] + mag[:, 1::2], envelope], axis=1)
 
 
-def normalise(fe: FrontEnd, mag: np.ndarray) -> np.ndarray:
-    """The network's integer inputs of magnitudes (R, N/2)."""
-    return np.clip(round_shift((np.asarray(mag, dtype=np.int64) - fe.offset) * fe.multiplier, fe.shift), *fe.clamp)
+def feature_values(fe: FrontEnd, samples: np.ndarray) -> np.ndarray:
+    """The float features (before mean and std) that the integer magnitudes of windows (R, N) stand for: (R, N/2)."""
+    scale = np.ones((len(np.asarray(samples).reshape(-1, fe.window)), fe.bins))
+    if fe.features != "fft":
+        scale[:, fe.bins // 2 :] = 2.0 ** (-2 * window_gain(fe, samples))[:, None]
+    return magnitudes(fe, samples) * fe.feature_lsb * scale
+
+
+def normalise(fe: FrontEnd, mag: np.ndarray, gain: np.ndarray | None = None) -> np.ndarray:
+    """The network's integer inputs of magnitudes (R, N/2); for fft+envelope, `gain` (R,) is each window's `window_gain`."""
+    mag = np.asarray(mag, dtype=np.int64)
+    if fe.features == "fft":
+        return np.clip(round_shift((mag - fe.offset) * fe.multiplier, fe.shift), *fe.clamp)
+    if gain is None:
+        raise IRError("normalise: the fft+envelope front end needs each window's gain")
+    quarter, fine = fe.bins // 2, 2 * GAIN_MAX
+    spectrum_part = round_shift((mag[:, :quarter] - fe.offset[:quarter]) * fe.multiplier[:quarter], fe.shift)
+    aligned = mag[:, quarter:] << (fine - 2 * np.asarray(gain, dtype=np.int64))[:, None]
+    envelope_part = round_shift((aligned - fe.offset[quarter:]) * fe.multiplier[quarter:], fe.shift + fine)
+    return np.clip(np.concatenate([spectrum_part, envelope_part], axis=1), *fe.clamp)
 
 
 def inputs(fe: FrontEnd, samples: np.ndarray) -> np.ndarray:
@@ -219,7 +288,7 @@ def inputs(fe: FrontEnd, samples: np.ndarray) -> np.ndarray:
     lo, hi = fe.sample_range
     if x.size and (x.min() < lo or x.max() > hi):
         raise IRError(f"samples: values outside the {fe.sample_bits}-bit sample range [{lo}, {hi}]")
-    return normalise(fe, magnitudes(fe, x))
+    return normalise(fe, magnitudes(fe, x), window_gain(fe, x))
 
 
 def quantize_samples(fe: FrontEnd, x: np.ndarray) -> np.ndarray:
@@ -255,20 +324,23 @@ def full_scale_lsb(peak: float, sample_bits: int) -> float:
 
 
 def fit(mean: np.ndarray, std: np.ndarray, input_scale_exp: int, clamp: tuple[int, int], sample_bits: int, sample_lsb: float,
-        window: int, hop: int, shifts: tuple[int, ...], twiddle_bits: int) -> FrontEnd:
+        window: int, hop: int, shifts: tuple[int, ...], twiddle_bits: int, features: str = "fft") -> FrontEnd:
     """The integer front end that computes round(((|X| - mean) / std) / 2**input_scale_exp) from samples.
 
     mean and std (per bin, in the float features' units) come from preprocessing.json. With one
     magnitude LSB worth `c` of |X|: offset_k = round(mean_k / c) and multiplier_k / 2**shift =
     c / (std_k * 2**input_scale_exp), the shift as large as the multipliers' width allows."""
     probe = FrontEnd(sample_bits, sample_lsb, window, hop, tuple(shifts), twiddle_bits, "sqrt", np.zeros(window // 2, np.int64),
-                     np.zeros(window // 2, np.int64), 0, clamp)
-    c = probe.magnitude_lsb
+                     np.zeros(window // 2, np.int64), 0, clamp, features)
+    c = probe.feature_lsb
     gain = c / (np.asarray(std, dtype=np.float64) * 2.0**input_scale_exp)
     shift = max(0, min(62, math.floor(math.log2(((1 << MULTIPLIER_BITS) - 1) / gain.max()))))
     multiplier = np.round(gain * 2.0**shift).astype(np.int64)
-    offset = np.round(np.asarray(mean, dtype=np.float64) / c).astype(np.int64)
-    return FrontEnd(sample_bits, sample_lsb, window, hop, tuple(shifts), twiddle_bits, "sqrt", offset, multiplier, shift, clamp)
+    grid = c.copy()
+    if features != "fft":  # the envelope block's offsets sit on a grid 2**(2 GAIN_MAX) finer (`normalise`)
+        grid[window // 4 :] /= 2.0 ** (2 * GAIN_MAX)
+    offset = np.round(np.asarray(mean, dtype=np.float64) / grid).astype(np.int64)
+    return FrontEnd(sample_bits, sample_lsb, window, hop, tuple(shifts), twiddle_bits, "sqrt", offset, multiplier, shift, clamp, features)
 
 
 def check_preprocessing(fe: FrontEnd, prep: dict[str, Any], input_scale_exp: int, source: str) -> None:
@@ -276,13 +348,16 @@ def check_preprocessing(fe: FrontEnd, prep: dict[str, Any], input_scale_exp: int
     and the float features (ONNX, bundles, the float models) would then compute different inputs. Typically the run
     was retrained after `faultedge quantize`."""
     fix = "the IR is stale: run `faultedge quantize` again"
+    features = SPEC_VERSIONS.get(prep.get("version", 1), "")
+    if features != fe.features:
+        raise IRError(f"{source}: {features or 'unknown'} features, but the IR's front end computes {fe.features}; {fix}")
     window = int(prep.get("window", -1))
     if window != fe.window:
         raise IRError(f"{source}: window {window} samples, but the IR's front end frames {fe.window}; {fix}")
     mean, std = np.asarray(prep.get("mean", []), np.float64), np.asarray(prep.get("std", []), np.float64)
     if mean.shape != (fe.points,) or std.shape != (fe.points,):
         raise IRError(f"{source}: mean/std of {mean.size}/{std.size} bins, but the IR's front end has {fe.points}; {fix}")
-    want = fit(mean, std, input_scale_exp, fe.clamp, fe.sample_bits, fe.sample_lsb, fe.window, fe.hop, fe.shifts, fe.twiddle_bits)
+    want = fit(mean, std, input_scale_exp, fe.clamp, fe.sample_bits, fe.sample_lsb, fe.window, fe.hop, fe.shifts, fe.twiddle_bits, fe.features)
     for name in ("offset", "multiplier"):
         bad = np.flatnonzero(getattr(want, name) != getattr(fe, name))
         if bad.size:

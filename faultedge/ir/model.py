@@ -791,7 +791,8 @@ def _parse_frontend(fe: Any, quant: Quantizer) -> FrontEnd:
         raise IRError(f"{p}.normalise.clamp: {list(clamp)} is not the input range {list(quant.clamp)}")
     return FrontEnd(_int(fe, "sample_bits", p), float(lsb), window, _int(fe, "hop", p, 1), tuple(shifts), _int(fft, "twiddle_bits", f"{p}.fft"),
                     _str(fe, "magnitude", p), _int_list(norm, "offset", f"{p}.normalise", window // 2),
-                    _int_list(norm, "multiplier", f"{p}.normalise", window // 2), _int(norm, "shift", f"{p}.normalise", 0, 62), clamp)
+                    _int_list(norm, "multiplier", f"{p}.normalise", window // 2), _int(norm, "shift", f"{p}.normalise", 0, 62), clamp,
+                    _str(fe, "features", p) if "features" in fe else "fft")
 
 
 # Consumers that walk the layers dispatch on the op name; an op they lack is a clear error.

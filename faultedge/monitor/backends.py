@@ -138,8 +138,7 @@ class GoldenBackend:
                               f"(after `faultedge train{net} --out {self.run.path}` if the run has not trained it)")
         self._ir = IRModel.load(path)
         if self._ir.frontend is None:
-            raise RunDirError(f"{path}: this IR has no integer front end (raw samples in); re-run `{quantize} --bits {self.bits}` "
-                              "(a run trained with --features fft+envelope has none)")
+            raise RunDirError(f"{path}: this IR has no integer front end (raw samples in); re-run `{quantize} --bits {self.bits}`")
         self.window = self._ir.frontend.window
         self.labels = tuple(self._ir.classes)
         self.name = f"golden {self.bits}-bit{_tag(fam.name)}"

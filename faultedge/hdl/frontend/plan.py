@@ -236,8 +236,11 @@ def check_frontend(fe: FrontEnd | None, architecture: str, command: str, memory:
     if architecture not in FRONTENDS or architecture == NO_FRONTEND:
         raise IRError(f"frontend: unknown architecture {architecture!r}; choose one of {', '.join(f for f in FRONTENDS if f != NO_FRONTEND)}")
     if fe is None:
-        raise IRError(f"the IR has no front end (raw samples -> inputs), so a sample-in accelerator cannot be built: run `{command}` first "
-                      "(a run trained with --features fft+envelope has none: its features come from the host)")
+        raise IRError(f"the IR has no front end (raw samples -> inputs), so a sample-in accelerator cannot be built: run `{command}` first")
+    if fe.features != "fft":
+        raise IRError(f"frontend.features: the hardware front ends compute the fft features only; this IR's front end computes "
+                      f"{fe.features} (its golden model runs: `faultedge evaluate`'s chip row; build the accelerator without "
+                      "--frontend, features from the host)")
     if fe.window > MAX_WINDOW[architecture]:
         raise IRError(f"frontend.window: {fe.window} samples is more than the {architecture} front end's window buffer holds in hardware "
                       f"({MAX_WINDOW[architecture]})")
