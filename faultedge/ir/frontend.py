@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from faultedge.data.features import SPEC_VERSIONS
+from faultedge.data.features import FEATURES, SPEC_VERSIONS
 from faultedge.errors import IRError
 from faultedge.ir.intmath import int_range, is_pow2, isqrt, round_shift
 
@@ -59,7 +59,6 @@ DEFAULT_TWIDDLE_BITS = 16  # with the +1 bit of the complex multiplier's pre-add
 VALUE_BITS = 17  # the FFT's values grow to this width and no further: with the pre-add, 18 x 18 multipliers
 MULTIPLIER_BITS = 17  # unsigned normalisation multipliers: a signed 18-bit operand of one 18 x 18 multiplier
 MAGNITUDES = ("sqrt",)
-FEATURES = ("fft", "fft+envelope")  # what step 4 makes of the spectrum (faultedge.data.features.FEATURES)
 GAIN_MAX = 8  # the envelope block's largest window gain: a window 2**8 below full scale keeps 16 bits of its square
 
 
@@ -76,7 +75,7 @@ class FrontEnd:
     multiplier: np.ndarray  # (N/2,) int64, unsigned, < 2**MULTIPLIER_BITS
     shift: int
     clamp: tuple[int, int]  # the IR's input range
-    features: str = "fft"  # FEATURES
+    features: str = "fft"  # what step 4 makes of the spectrum: faultedge.data.features.FEATURES
 
     def __post_init__(self) -> None:
         if self.features not in FEATURES:
