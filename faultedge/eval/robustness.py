@@ -106,11 +106,12 @@ def load_classifier(run: RunDir, name: str) -> Classifier:
     from faultedge.models.teacher import Teacher
     from faultedge.models.lora import add_lora
     from faultedge.train.loop import predict_logits
+    from faultedge.train.pipeline import TrainConfig
 
-    cfg = read_json(run.require("config.json"))
-    student = Student(channels=int(cfg.get("student_channels", 4)))
+    cfg = TrainConfig.from_dict(read_json(run.require("config.json")))  # its defaults fill older config.json files
+    student = Student(channels=cfg.student_channels)
     arch = {"teacher": Teacher(), "student": student, "merged": student}.get(name)
-    model = run.load_model(MODEL_FILES[name], arch if arch is not None else add_lora(student, int(cfg.get("lora_rank", 12))))
+    model = run.load_model(MODEL_FILES[name], arch if arch is not None else add_lora(student, cfg.lora_rank))
     return lambda w, f: predict_logits(model, torch.from_numpy(f)).argmax(1).numpy()
 
 
