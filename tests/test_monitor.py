@@ -80,6 +80,17 @@ def test_unknown_below_the_threshold_never_raises_and_suppression_holds_a_move()
     assert changes[1]["previous"] == "B007" and changes[1]["hop"] - changes[0]["hop"] > 3
     with pytest.raises(StreamError, match="agree"):
         AlarmSettings(smooth=2, agree=3)
+    with pytest.raises(StreamError, match="move_agree"):
+        AlarmSettings(smooth=3, agree=2, move_agree=4)
+
+
+def test_an_alarm_is_raised_on_m_votes_but_moved_only_on_move_agree_votes():
+    t = AlarmTracker("c", LABELS, "normal", AlarmSettings(smooth=4, agree=2, move_agree=3, clear=8, suppress=0))
+    changes = _feed(t, [0, 0, 1, 1])  # 2 of 4 on B007: raised
+    assert [(c["type"], c["class"], c["hop"]) for c in changes] == [("alarm", "B007", 3)]
+    assert _feed(t, [2, 2]) == []  # 2 of 4 on IR007 is a raise's count, not a move's
+    changes = _feed(t, [2])  # 3 of 4: moved
+    assert [(c["type"], c["class"], c["previous"]) for c in changes] == [("alarm", "IR007", "B007")]
     with pytest.raises(StreamError, match="normal class"):
         AlarmTracker("c", LABELS, "healthy")
 

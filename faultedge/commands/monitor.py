@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from faultedge.edge.streaming import AlarmSettings, StreamError
 from faultedge.errors import DataError
 from faultedge.families import EXPORTED, STUDENT_NAME
 from faultedge.monitor.outputs import EVENTS
@@ -48,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="watch sensor streams: windows on a hop, smoothed classes, alarms as JSON lines",
         description="Classify one or more sample streams continuously: a window every --hop samples (default a quarter "
         "of the run's window), the probabilities averaged over the last --smooth hops, 'unknown' below --threshold, "
-        "and an alarm when --agree of the last --smooth hops name the same fault, cleared after --clear normal hops. "
+        "an alarm when --agree of the last --smooth hops name the same fault (moved to another fault at --move-agree), "
+        "cleared after --clear normal hops. "
         "Events are JSON lines (stdout or --out). Sources: --replay (a recording), --stdin, --serial, --board-replies; "
         "each is a channel, NAME=... names it, and A,B=... names the channels interleaved in one stream.",
     )
@@ -74,11 +76,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--reply-timeout", type=float, default=1.0, help="seconds a board may stay silent beyond its line time before it is "
                    "reported and its port reopened (default 1)")
     p.add_argument("--hop", type=int, help="samples between windows (default: a quarter of the run's window; a board's own hop)")
-    p.add_argument("--smooth", type=int, default=4, help="K: hops averaged and voted over (default 4)")
-    p.add_argument("--agree", type=int, default=3, help="M: hops of the last K naming one fault that raise its alarm (default 3)")
-    p.add_argument("--threshold", type=float, default=0.5, help="a hop below this probability is 'unknown' (default 0.5)")
-    p.add_argument("--clear", type=int, default=8, help="consecutive normal hops that clear an alarm (default 8)")
-    p.add_argument("--suppress", type=int, default=4, help="hops after an alarm event with no further alarm event (default 4)")
+    d = AlarmSettings()
+    p.add_argument("--smooth", type=int, default=d.smooth, help=f"K: hops averaged and voted over (default {d.smooth})")
+    p.add_argument("--agree", type=int, default=d.agree, help=f"M: hops of the last K naming one fault that raise its alarm (default {d.agree})")
+    p.add_argument("--move-agree", type=int, default=d.move_agree,
+                   help=f"hops of the last K naming another fault that move a raised alarm to it (default {d.move_agree})")
+    p.add_argument("--threshold", type=float, default=d.threshold, help=f"a hop below this probability is 'unknown' (default {d.threshold})")
+    p.add_argument("--clear", type=int, default=d.clear, help=f"consecutive normal hops that clear an alarm (default {d.clear})")
+    p.add_argument("--suppress", type=int, default=d.suppress, help=f"hops after an alarm event with no further alarm event (default {d.suppress})")
     p.add_argument("--events", choices=EVENTS, default="all", help="every hop's event, or alarm changes only")
     p.add_argument("--out", type=Path, help="write the JSON lines here instead of stdout")
     p.add_argument("--mqtt", metavar="HOST[:PORT]", help="also publish to this MQTT broker: events on PREFIX/CHANNEL/events, the alarm "
@@ -92,7 +97,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from faultedge.edge.streaming import AlarmSettings, StreamError
     from faultedge.monitor.backends import make_backend
     from faultedge.monitor.outputs import JsonLines
     from faultedge.monitor.runtime import Monitor, MonitorSettings, choose_hop
@@ -110,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     if args.board and not (args.backend == "fpga" or args.board_replies):
         raise DataError("--board names the FPGA build to use: it goes with --backend fpga or --board-replies")
     try:
-        alarms = AlarmSettings(args.smooth, args.agree, args.threshold, args.clear, args.suppress)
+        alarms = AlarmSettings(smooth=args.smooth, agree=args.agree, move_agree=args.move_agree, threshold=args.threshold, clear=args.clear,
+                               suppress=args.suppress)
     except StreamError as exc:
         raise DataError(str(exc)) from None
     run_dir = RunDir(args.run)

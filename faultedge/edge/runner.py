@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import cmath
+import dataclasses
 import hashlib
 import io
 import json
@@ -529,11 +530,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--bench", type=int, metavar="N", help="instead of classifying INPUT, time N single random windows")
     p.add_argument("--stream", action="store_true", help="continuous diagnosis of text sample lines (INPUT a text file or - for "
                    "stdin): a JSON line per hop and per alarm change, as `faultedge monitor` (hop default: a quarter window)")
-    p.add_argument("--smooth", type=int, default=4, help="--stream: hops averaged and voted over (default 4)")
-    p.add_argument("--agree", type=int, default=3, help="--stream: hops of the last --smooth naming one fault that raise its alarm (default 3)")
-    p.add_argument("--threshold", type=float, default=0.5, help="--stream: below this probability a hop is 'unknown' (default 0.5)")
-    p.add_argument("--clear", type=int, default=8, help="--stream: consecutive normal hops that clear an alarm (default 8)")
-    p.add_argument("--suppress", type=int, default=4, help="--stream: hops after an alarm event with no further one (default 4)")
+    decide = p.add_argument_group("--stream decisions", "as `faultedge monitor`'s options; each defaults to streaming.py's AlarmSettings")
+    decide.add_argument("--smooth", type=int, help="hops averaged and voted over")
+    decide.add_argument("--agree", type=int, help="hops of the last --smooth naming one fault that raise its alarm")
+    decide.add_argument("--move-agree", type=int, help="hops of the last --smooth naming another fault that move a raised alarm")
+    decide.add_argument("--threshold", type=float, help="below this probability a hop is 'unknown'")
+    decide.add_argument("--clear", type=int, help="consecutive normal hops that clear an alarm")
+    decide.add_argument("--suppress", type=int, help="hops after an alarm event with no further one")
     args = p.parse_args(argv)
     np.seterr(over="ignore", invalid="ignore")  # bad samples get a RunnerError naming them, not numpy warnings
     if args.input is None and not args.bench:
@@ -550,7 +553,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.stream:
             st = streaming_module()
             try:
-                settings = st.AlarmSettings(args.smooth, args.agree, args.threshold, args.clear, args.suppress)
+                given = {f.name: getattr(args, f.name) for f in dataclasses.fields(st.AlarmSettings)}
+                settings = st.AlarmSettings(**{k: v for k, v in given.items() if v is not None})
                 hop = args.hop or st.default_hop(clf.spec.window)
                 lines = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8", errors="replace")
                 with lines:
