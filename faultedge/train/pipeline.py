@@ -71,7 +71,8 @@ class TrainConfig:
     # trade MACs on the chip for accuracy in noise and on other loads (docs/results/robustness.md)
     student_channels: int = 4
     # what a window becomes (faultedge.data.features.FEATURES): "fft", the references' spectrum, or "fft+envelope", half
-    # of it the squared-envelope spectrum (issue 19); the integer front end and ONNX export compute "fft" only
+    # of it the squared-envelope spectrum (issue 19); ONNX export and the integer front end's golden model compute both,
+    # the sample-in hardware "fft" only (faultedge.hdl.frontend.plan.check_frontend)
     features: str = "fft"
 
     def __post_init__(self) -> None:
