@@ -13,60 +13,97 @@ value goes to address f of the engine's input memory whatever order the bins com
     N8  clamp to the IR's input range                                -> features (address, value, last)
 
 One bin per cycle; every stage moves when the output can move.
+
+For the fft+envelope features the values come from the feature blocks (faultedge.hdl.frontend.blocks)
+with their address, and every value is aligned before the offset: the spectrum block's by
+2**(2 GAIN_MAX), the envelope block's by 2**(2 GAIN_MAX - 2 g) with its window's gain g (from
+`gains`, taken with the window's last value), on offsets held on that grid and a shift 2 GAIN_MAX
+larger. For the spectrum block that is the golden model's round((mag - offset) * multiplier / 2**shift)
+exactly (both scaled by 2**(2 GAIN_MAX)), so both blocks share one datapath:
+
+    N1  the ROMs read at the address; the alignment (2 GAIN_MAX, or 2 GAIN_MAX - 2 g)
+    N2  the words registered; the value shifted left by it (in place of the plain register)
 """
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, signed, unsigned
+import numpy as np
+from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from faultedge.hdl.components.requant import clamp
 from faultedge.hdl.components.streams import features_signature
+from faultedge.hdl.frontend.blocks import values_signature
 from faultedge.hdl.frontend.magnitude import magnitudes_signature
 from faultedge.hdl.frontend.plan import NORMALISE_DEPTH, FrontEndPlan
+from faultedge.hdl.frontend.streams import gains_signature
+from faultedge.ir.frontend import GAIN_MAX, MULTIPLIER_BITS
 from faultedge.ir.intmath import bits_for
-from faultedge.ir.frontend import MULTIPLIER_BITS
+
+FINE = 2 * GAIN_MAX  # the envelope's grid below the magnitudes' (faultedge.ir.frontend.normalise)
 
 
 class Normalise(wiring.Component):
     def __init__(self, fp: FrontEndPlan, input_bits: int) -> None:
         self.fp, self.input_bits = fp, input_bits
-        super().__init__({"mags": In(magnitudes_signature(fp)), "features": Out(features_signature(fp.points, input_bits))})
+        ports = {"features": Out(features_signature(fp.points, input_bits))}
+        if fp.envelope:
+            ports |= {"mags": In(values_signature(fp)), "gains": In(gains_signature())}
+        else:
+            ports |= {"mags": In(magnitudes_signature(fp))}
+        super().__init__(ports)
 
     def elaborate(self, platform) -> Module:
         m = Module()
         fp, fe = self.fp, self.fp.fe
         pts = fp.points
         inp, out = self.mags, self.features
-        ow = bits_for(int(fe.offset.min()), int(fe.offset.max()))
-        dw = max(ow, fp.magnitude_bits + 1) + 1
+        offset, value_bits, s = fe.offset, fp.magnitude_bits, fe.shift
+        if fp.envelope:  # both blocks on the fine grid
+            offset = np.concatenate([fe.offset[: pts // 2] << FINE, fe.offset[pts // 2 :]])
+            value_bits, s = fp.magnitude_bits + 1 + FINE, fe.shift + FINE
+        ow = bits_for(int(offset.min()), int(offset.max()))
+        dw = max(ow, value_bits + 1) + 1
         pw = dw + MULTIPLIER_BITS + 1
-        offsets = Memory(shape=signed(ow), depth=pts, init=[int(v) for v in fe.offset])
+        offsets = Memory(shape=signed(ow), depth=pts, init=[int(v) for v in offset])
         mults = Memory(shape=unsigned(MULTIPLIER_BITS), depth=pts, init=[int(v) for v in fe.multiplier])
         m.submodules.offsets, m.submodules.multipliers = offsets, mults
         r_off, r_mul = offsets.read_port(), mults.read_port()
 
         adv = Signal()
-        m.d.comb += [adv.eq(~out.valid | out.ready), inp.ready.eq(adv)]
+        m.d.comb += adv.eq(~out.valid | out.ready)
         tag = data.StructLayout({"valid": 1, "addr": range(pts), "last": 1})
         tags = [Signal(tag, name=f"tag{i}") for i in range(NORMALISE_DEPTH)]
         f = Signal(range(pts))
-        m.d.comb += [f.eq(pts - inp.payload.bin), r_off.addr.eq(f), r_mul.addr.eq(f), r_off.en.eq(adv), r_mul.en.eq(adv)]
-        mag1, mag2 = Signal(unsigned(fp.magnitude_bits)), Signal(unsigned(fp.magnitude_bits))
+        mag1, mag2 = Signal(unsigned(len(inp.payload.value if fp.envelope else inp.payload.mag))), Signal(unsigned(value_bits))
+        take = Signal()
+        if fp.envelope:
+            gains = self.gains
+            align = Signal(range(FINE + 1))
+            m.d.comb += [f.eq(inp.payload.addr), inp.ready.eq(adv & (gains.valid | ~inp.payload.envelope)), take.eq(inp.valid & inp.ready),
+                         gains.ready.eq(take & inp.payload.last)]
+            with m.If(adv):
+                m.d.sync += [mag1.eq(inp.payload.value), align.eq(Mux(inp.payload.envelope, FINE - 2 * gains.payload, FINE))]
+            aligned = mag1 << align
+        else:
+            m.d.comb += [f.eq(pts - inp.payload.bin), inp.ready.eq(adv), take.eq(inp.valid & adv)]
+            with m.If(adv):
+                m.d.sync += mag1.eq(inp.payload.mag)
+            aligned = mag1
+        m.d.comb += [r_off.addr.eq(f), r_mul.addr.eq(f), r_off.en.eq(adv), r_mul.en.eq(adv)]
         off2, mul2 = Signal(signed(ow)), Signal(unsigned(MULTIPLIER_BITS))
         d, mul = Signal(signed(dw)), Signal(unsigned(MULTIPLIER_BITS))
         p, pq = Signal(signed(pw)), Signal(signed(pw))
-        s = fe.shift
         q = Signal(signed(max(pw - s, 1)))
         up = Signal()
         r = Signal(signed(max(pw - s, 1) + 1))
         lo, hi = fe.clamp
         with m.If(adv):
-            m.d.sync += [tags[0].valid.eq(inp.valid), tags[0].addr.eq(f), tags[0].last.eq(inp.payload.last), mag1.eq(inp.payload.mag)]
+            m.d.sync += [tags[0].valid.eq(take), tags[0].addr.eq(f), tags[0].last.eq(inp.payload.last)]
             m.d.sync += [tags[i].eq(tags[i - 1]) for i in range(1, len(tags))]
-            m.d.sync += [mag2.eq(mag1), off2.eq(r_off.data), mul2.eq(r_mul.data), d.eq(mag2 - off2), mul.eq(mul2), p.eq(d * mul), pq.eq(p)]
+            m.d.sync += [mag2.eq(aligned), off2.eq(r_off.data), mul2.eq(r_mul.data), d.eq(mag2 - off2), mul.eq(mul2), p.eq(d * mul), pq.eq(p)]
             if s:
                 rem, half = pq.as_unsigned()[:s], 1 << (s - 1)
                 m.d.sync += [q.eq(pq >> s), up.eq((rem > half) | ((rem == half) & pq[s]))]

@@ -43,7 +43,7 @@ NO_FRONTEND = "none"
 _FE = "faultedge.hdl.frontend"
 COMPONENTS = {
     "pipelined": {"window": f"{_FE}.window:WindowBuffer", "fft": f"{_FE}.fft:PipelinedFFT", "magnitude": f"{_FE}.magnitude:Magnitude",
-                  "normalise": f"{_FE}.normalise:Normalise"},
+                  "normalise": f"{_FE}.normalise:Normalise", "squarer": f"{_FE}.squarer:Squarer", "blocks": f"{_FE}.blocks:FeatureBlocks"},
     "iterative": {"window": f"{_FE}.ring:SpramWindowBuffer", "fft": f"{_FE}.iterative:chain_fft", "magnitude": f"{_FE}.magnitude_seq:SerialMagnitude",
                   "normalise": f"{_FE}.normalise_seq:SerialNormalise"},
 }
@@ -57,6 +57,8 @@ SPLIT_DEPTH = 8  # split: a pair's last read issued -> its second bin taken (RAM
 SQRT_EXTRA = 4  # magnitude: inputs registered, the squares (registered twice) and their sum before the one-bit-per-stage square root
 NORMALISE_DEPTH = 8  # ROM read, ROM data registered, mag - offset, * multiplier, product registered again, shift, + round bit, clamp
 # the iterative chain's depths (each component's docstring draws its schedule)
+SQUARER_DEPTH = 4  # fft+envelope: the squarer's registers between the window buffer and the FFT (squarer.py)
+BLOCKS_DEPTH = 2  # fft+envelope: the feature blocks' registers between the magnitude and the normalisation (blocks.py)
 RING_FIRST_PAIR = 4  # last sample written -> pair 0 taken: read issued, data into the FIFO, pair visible (the FFT writes re), taken
 SERIAL_PRODUCT_DRAIN = 2  # a serial sum of products: the last product's operands -> product register -> accumulator
 SERIAL_MAGNITUDE_EXTRA = 2  # besides the products (the first issued a cycle after the bin is taken), the drain and the root: hand-over, output
@@ -91,12 +93,17 @@ class FrontEndPlan:
     memory: str = "spram"  # the iterative front end's single-port memories: "spram" (iCE40) or "bram" (elsewhere, and Amaranth's simulator)
 
     def component(self, part: str) -> str:
-        """The "module:Class" of one part ("window", "fft", "magnitude", "normalise") of the architecture's chain."""
+        """The "module:Class" of one part ("window", "fft", "magnitude", "normalise"; fft+envelope: "squarer", "blocks") of the chain."""
         return COMPONENTS[self.architecture][part]
 
     @property
     def iterative(self) -> bool:
         return self.architecture == "iterative"
+
+    @property
+    def envelope(self) -> bool:
+        """The fft+envelope features: a second FFT frame per window, of the squared samples."""
+        return self.fe.features != "fft"
 
     @property
     def window(self) -> int:
@@ -164,7 +171,7 @@ class FrontEndPlan:
         """Cycles from a bin taken to its magnitude taken by the normalisation (which is ready)."""
         if self.iterative:
             return 2 * len(self.square_terms) + SERIAL_PRODUCT_DRAIN + self.root_steps + SERIAL_MAGNITUDE_EXTRA
-        return self.sqrt_stages + SQRT_EXTRA
+        return self.sqrt_stages + SQRT_EXTRA + (BLOCKS_DEPTH if self.envelope else 0)  # fft+envelope: the feature blocks follow
 
     @property
     def normalise_depth(self) -> int:
@@ -172,6 +179,15 @@ class FrontEndPlan:
         if self.iterative:
             return len(self.normalise_terms) + SERIAL_PRODUCT_DRAIN + SERIAL_NORMALISE_EXTRA
         return NORMALISE_DEPTH
+
+    @property
+    def gains_queue(self) -> int:
+        """fft+envelope: the gains FIFO's depth. A window's gain waits from its second burst in the squarer until its last
+        value is normalised; the FIFO holds the gains of every window the registers and delay lines between them can hold
+        (each window fills 2M of those places), and two more, so a full FIFO never stalls the squarer while the window
+        the normalisation waits for is still behind it (a deadlock). Two or three windows for real sizes; more for tiny ones."""
+        places = SQUARER_DEPTH + self.fft_delay + self.points + SPLIT_DEPTH + self.magnitude_depth + BLOCKS_DEPTH + NORMALISE_DEPTH
+        return 2 + -(-places // (2 * self.points))
 
     def fft_cycles(self) -> int:
         """Cycles from a burst's first pair taken to the FFT's last output position of that window taken by the split."""
@@ -188,7 +204,7 @@ class FrontEndPlan:
         a pair every 2 cycles, then its stages and split)."""
         if self.iterative:
             return 2 * (self.points - 1) + window_cycles(self.points).latency
-        return self.fft_cycles() + self.split_tail()
+        return self.fft_cycles() + self.split_tail() + (self.points if self.envelope else 0)  # fft+envelope: the second frame follows
 
     def lead(self, pace: int) -> int:
         """Samples before a window's last at which its burst starts, when a sample comes every `pace` cycles: the pipelined
@@ -201,19 +217,21 @@ class FrontEndPlan:
     def window_start(self, pace: int = 1) -> int:
         """Cycles from a window's last sample written to its first pair taken by the FFT (front end idle), at one sample every
         `pace` cycles: negative when the burst starts early."""
-        return RING_FIRST_PAIR if self.iterative else WINDOW_START - self.lead(pace) * pace
+        if self.iterative:
+            return RING_FIRST_PAIR
+        return WINDOW_START + (SQUARER_DEPTH if self.envelope else 0) - self.lead(pace) * pace
 
     def fft_period(self) -> int:
         """Cycles per window the FFT needs at the least when windows come back to back (pipelined: one frame of M
         steps, and the split emits M bins in M cycles; iterative: a window's load, stages and split, one after another)."""
-        return window_cycles(self.points).period if self.iterative else self.points
+        return window_cycles(self.points).period if self.iterative else self.points * (2 if self.envelope else 1)
 
     def busy_after_window(self) -> int:
         """Cycles after a window's last sample until the FFT rests again: pipelined at phase 0 (its burst, then the
         zero frames that push it out), iterative back in its load phase (its last bin taken)."""
         if self.iterative:
             return self.window_start() + self.fft_latency() + 1
-        return WINDOW_START + (1 + -(-self.fft_delay // self.points)) * self.points
+        return WINDOW_START + (SQUARER_DEPTH if self.envelope else 0) + (1 + -(-self.fft_delay // self.points)) * self.points + (self.points if self.envelope else 0)
 
     def latency_to_features(self, pace: int = 1) -> int:
         """Cycles from a window's last sample taken to its last input written into the engine's memory, front end idle, at one
@@ -221,14 +239,14 @@ class FrontEndPlan:
         return self.window_start(pace) + self.fft_latency() + self.magnitude_depth + self.normalise_depth
 
     def figures(self) -> dict:
-        common = {"architecture": self.architecture, "window": self.window, "hop": self.hop, "points": self.points,
+        common = {"architecture": self.architecture, "features": self.fe.features, "window": self.window, "hop": self.hop, "points": self.points,
                   "sample_bits": self.sample_bits, "spectrum_bits": self.fe.spectrum_bits, "twiddle_bits": self.fe.twiddle_bits,
                   "shifts": list(self.fe.shifts), "ring_samples": self.ring}
         if self.iterative:
             wc = window_cycles(self.points)
             return {**common, "fft_window_cycles": {"load": wc.load, "fft": wc.fft, "split": wc.split, "period": wc.period, "latency": wc.latency},
                     "bin_cycles": job_cycles(SPLIT) + 1, "magnitude_depth": self.magnitude_depth, "normalise_depth": self.normalise_depth}
-        return {**common, "fft_delay": self.fft_delay}
+        return {**common, "fft_delay": self.fft_delay, **({"gains_queue": self.gains_queue} if self.envelope else {})}
 
 
 def check_frontend(fe: FrontEnd | None, architecture: str, command: str, memory: str = "spram") -> FrontEndPlan:
@@ -237,10 +255,9 @@ def check_frontend(fe: FrontEnd | None, architecture: str, command: str, memory:
         raise IRError(f"frontend: unknown architecture {architecture!r}; choose one of {', '.join(f for f in FRONTENDS if f != NO_FRONTEND)}")
     if fe is None:
         raise IRError(f"the IR has no front end (raw samples -> inputs), so a sample-in accelerator cannot be built: run `{command}` first")
-    if fe.features != "fft":
-        raise IRError(f"frontend.features: the hardware front ends compute the fft features only; this IR's front end computes "
-                      f"{fe.features} (its golden model runs: `faultedge evaluate`'s chip row; build the accelerator without "
-                      "--frontend, features from the host)")
+    if fe.features != "fft" and architecture == "iterative":
+        raise IRError(f"frontend.features: the iterative front end computes the fft features only; this IR's front end computes "
+                      f"{fe.features}: build it with --frontend pipelined, or without --frontend (features from the host)")
     if fe.window > MAX_WINDOW[architecture]:
         raise IRError(f"frontend.window: {fe.window} samples is more than the {architecture} front end's window buffer holds in hardware "
                       f"({MAX_WINDOW[architecture]})")

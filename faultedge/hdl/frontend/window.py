@@ -17,6 +17,11 @@ burst never catches up with the samples (which would stall the FFT and the previ
 outputs inside it), and its last pair leaves right behind the last sample. One sample per clock
 gives lead = M - 1; a stream slower than one sample per M cycles gives 0, a burst after the window.
 
+For the fft+envelope features each window goes out twice: its burst, then at once a second burst
+of the same pairs marked `second` (the squarer makes the envelope's squared samples of it, with a
+gain it needs the whole window's peak for; faultedge.hdl.frontend.squarer). The window's first
+`hop` samples are released after the second burst, which never waits: its samples are all in.
+
 A stream that pauses or slows down mid-burst would hold the previous window's outputs inside the FFT
 for as long as it pauses. So a burst that has waited M cycles for samples is given up: the rest of
 its M pairs go out at once marked `void` (the FFT drops that frame's outputs), and the window's
@@ -31,20 +36,22 @@ burst comes again once the window is complete.
 from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal, signed
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from faultedge.hdl.components.common import log2
 from faultedge.hdl.components.streams import samples_signature
 from faultedge.hdl.frontend.plan import FrontEndPlan
-from faultedge.hdl.frontend.streams import pairs_signature
+from faultedge.hdl.frontend.streams import pairs_signature, window_pairs_layout
 
 
 class WindowBuffer(wiring.Component):
     def __init__(self, fp: FrontEndPlan) -> None:
         self.fp = fp
-        super().__init__({"samples": In(samples_signature(fp.sample_bits)), "pairs": Out(pairs_signature(fp.fe))})
+        self.twice = fp.envelope  # a second burst per window, for the envelope block
+        pairs = stream.Signature(window_pairs_layout(fp.fe)) if self.twice else pairs_signature(fp.fe)
+        super().__init__({"samples": In(samples_signature(fp.sample_bits)), "pairs": Out(pairs)})
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -91,8 +98,9 @@ class WindowBuffer(wiring.Component):
         in_burst = pair != 0
         samples_in = (fill >> 1) > pair  # pair `pair`'s two samples are written
         may_start = Mux(retry, fill >= n, fill >= start_fill)
+        second = Signal()  # the window's second burst (fft+envelope): its samples are all in
         issue = Signal()
-        m.d.comb += issue.eq(advance & (voiding | (samples_in & (in_burst | may_start))))
+        m.d.comb += issue.eq(advance & (voiding | (samples_in & (in_burst | may_start)) | (second if self.twice else 0)))
         end = Signal()
         m.d.comb += end.eq(issue & (pair == pts - 1))
         with m.If(advance & in_burst & ~voiding & ~samples_in):
@@ -107,11 +115,19 @@ class WindowBuffer(wiring.Component):
                          pairs.payload.void.eq(read_void), pairs.payload.re.eq(r_even.data), pairs.payload.im.eq(r_odd.data)]
         with m.If(issue):
             m.d.sync += pair.eq(pair + 1)
+        release = Signal()  # the window's last burst ends: its first `hop` samples are free
+        m.d.comb += release.eq(end & ~voiding & second if self.twice else end & ~voiding)
         with m.If(end):
             m.d.sync += [pair.eq(0), waited.eq(0), voiding.eq(0), retry.eq(voiding)]
-            with m.If(~voiding):
-                m.d.sync += base.eq(base + hop // 2)
+            if self.twice:
+                m.d.sync += second.eq(~second & ~voiding)
+        with m.If(release):
+            m.d.sync += base.eq(base + hop // 2)
+        if self.twice:
+            read_second = Signal()
+            with m.If(advance):
+                m.d.sync += [read_second.eq(second), pairs.payload.second.eq(read_second)]
         with m.If(write):
             m.d.sync += wp.eq(wp + 1)
-        m.d.sync += fill.eq(fill + write - Mux(end & ~voiding, hop, 0))
+        m.d.sync += fill.eq(fill + write - Mux(release, hop, 0))
         return m
