@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from test_frontend_hdl import framed, run_stream, tiny_parts
+from test_ir import tiny_ir_json
+
 from faultedge.hdl.frontend.plan import FrontEndPlan, check_frontend
 from faultedge.ir import frontend
 
@@ -53,58 +56,6 @@ def samples_to_two_frames(fe: frontend.FrontEnd, to_values: bool = False):
             return m
 
     return Chain()
-
-
-def run_stream(dut, stream: np.ndarray, rate: float, rng: np.random.Generator, port, take) -> list[int]:
-    """Drive `stream` into dut.samples and read `port`, both with random valid and ready at `rate`; take(payload) gets each
-    transfer out. Returns the gains the dut gave on its `gains` port, if it has one."""
-    from amaranth.sim import Simulator
-
-    async def drive(ctx):
-        i = 0
-        while i < len(stream):
-            ctx.set(dut.samples.payload, int(stream[i]))
-            ctx.set(dut.samples.valid, int(rng.random() < rate))
-            await ctx.delay(1e-9)
-            if ctx.get(dut.samples.valid) and ctx.get(dut.samples.ready):
-                i += 1
-            await ctx.tick()
-        ctx.set(dut.samples.valid, 0)
-
-    async def collect(ctx):
-        while True:
-            ready = int(rng.random() < rate)
-            ctx.set(port.ready, ready)
-            if hasattr(dut, "gains"):
-                ctx.set(dut.gains.ready, 1)
-            await ctx.delay(1e-9)
-            if hasattr(dut, "gains") and ctx.get(dut.gains.valid):
-                gains.append(ctx.get(dut.gains.payload))
-            if ready and ctx.get(port.valid):
-                take(ctx.get(port.payload))
-            await ctx.tick()
-
-    gains: list[int] = []
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(drive)
-    sim.add_testbench(collect, background=True)
-    sim.run_until((60 * len(stream) + 2000) * 1e-8)
-    return gains
-
-
-def framed(key):
-    """A take() that groups transfers into windows (frames) at `last`: (take, the list of dicts key(payload) -> payload)."""
-    frames: list[dict] = [{}]
-
-    def take(p) -> None:
-        k = key(p)
-        assert k not in frames[-1]
-        frames[-1][k] = p
-        if p.last:
-            frames.append({})
-
-    return take, frames
 
 
 @pytest.mark.parametrize("window, hop, rate", [(16, 8, 0.5), (64, 16, 0.7), (32, 32, 1.0)])
@@ -177,8 +128,6 @@ def test_sample_in_accelerator_with_the_envelope_is_bit_and_cycle_exact_in_veril
     """The tiny network behind a 16-sample fft+envelope front end: paced windows (latency), full rate, back-pressure."""
     import dataclasses
 
-    from test_frontend_hdl import tiny_parts
-    from test_ir import tiny_ir_json
 
     from faultedge.hdl.artifacts import generate
     from faultedge.hdl.cycles import frontend_model

@@ -86,18 +86,10 @@ def samples_to_bins(fe: frontend.FrontEnd):
     return Chain()
 
 
-@pytest.mark.parametrize("window, hop, rate", [(16, 8, 0.5), (64, 2, 0.7), (128, 128, 0.8), (8, 4, 1.0)])
-def test_window_buffer_fft_and_split_are_bit_exact_under_backpressure(window, hop, rate):
-    """Samples in, spectrum bins out, in Amaranth's simulator, with random valid and ready (rate 1: none)."""
-    fe = small_front_end(window, hop)
-    dut = samples_to_bins(fe)
-    lo, hi = fe.sample_range
-    rng = np.random.default_rng(window + hop)
-    stream = np.concatenate([np.full(window, hi), np.tile([hi, lo], window // 2), np.full(window, lo), np.zeros(window, np.int64),
-                             rng.integers(lo, hi + 1, 3 * window)])
-    windows = frontend.frame(stream, window, hop)
-    want_re, want_im = frontend.spectrum(fe, windows)
-    got: list[dict] = []
+def run_stream(dut, stream: np.ndarray, rate: float, rng: np.random.Generator, port, take) -> list[int]:
+    """Drive `stream` into dut.samples and read `port`, both with random valid and ready at `rate`; take(payload) gets each
+    transfer out. Returns the gains the dut gave on its `gains` port, if it has one."""
+    from amaranth.sim import Simulator
 
     async def drive(ctx):
         i = 0
@@ -111,25 +103,61 @@ def test_window_buffer_fft_and_split_are_bit_exact_under_backpressure(window, ho
         ctx.set(dut.samples.valid, 0)
 
     async def collect(ctx):
-        current: dict = {}
         while True:
             ready = int(rng.random() < rate)
-            ctx.set(dut.bins.ready, ready)
+            ctx.set(port.ready, ready)
+            if hasattr(dut, "gains"):
+                ctx.set(dut.gains.ready, 1)
             await ctx.delay(1e-9)
-            if ready and ctx.get(dut.bins.valid):
-                b = ctx.get(dut.bins.payload)
-                current[b.bin] = (b.re, b.im)
-                if b.last:
-                    got.append(current)
-                    current = {}
+            if hasattr(dut, "gains") and ctx.get(dut.gains.valid):
+                gains.append(ctx.get(dut.gains.payload))
+            if ready and ctx.get(port.valid):
+                take(ctx.get(port.payload))
             await ctx.tick()
 
-    _simulate(dut, drive, collect, 40 * len(stream) + 20 * window)
+    gains: list[int] = []
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(drive)
+    sim.add_testbench(collect, background=True)
+    sim.run_until((60 * len(stream) + 2000) * 1e-8)
+    return gains
+
+
+def framed(key):
+    """A take() that groups transfers into windows (frames) at `last`: (take, the list of dicts key(payload) -> payload)."""
+    frames: list[dict] = [{}]
+
+    def take(p) -> None:
+        k = key(p)
+        assert k not in frames[-1]
+        frames[-1][k] = p
+        if p.last:
+            frames.append({})
+
+    return take, frames
+
+
+@pytest.mark.parametrize("window, hop, rate", [(16, 8, 0.5), (64, 2, 0.7), (128, 128, 0.8), (8, 4, 1.0)])
+def test_window_buffer_fft_and_split_are_bit_exact_under_backpressure(window, hop, rate):
+    """Samples in, spectrum bins out, in Amaranth's simulator, with random valid and ready (rate 1: none)."""
+    fe = small_front_end(window, hop)
+    dut = samples_to_bins(fe)
+    lo, hi = fe.sample_range
+    rng = np.random.default_rng(window + hop)
+    stream = np.concatenate([np.full(window, hi), np.tile([hi, lo], window // 2), np.full(window, lo), np.zeros(window, np.int64),
+                             rng.integers(lo, hi + 1, 3 * window)])
+    windows = frontend.frame(stream, window, hop)
+    want_re, want_im = frontend.spectrum(fe, windows)
+    take, got = framed(lambda b: b.bin)
+    run_stream(dut, stream, rate, rng, dut.bins, take)
+    got = got[:-1]
     assert len(got) == len(windows)
-    for w, bins in enumerate(got):
-        assert sorted(bins) == list(range(1, window // 2 + 1))  # every bin k = 1 .. M once, the last one flagged last
-        assert [bins[k][0] for k in range(1, window // 2 + 1)] == want_re[w].tolist()
-        assert [bins[k][1] for k in range(1, window // 2 + 1)] == want_im[w].tolist()
+    bins = range(1, window // 2 + 1)
+    for w, frame in enumerate(got):
+        assert sorted(frame) == list(bins)  # every bin k = 1 .. M once, the last one flagged last
+        assert [frame[k].re for k in bins] == want_re[w].tolist()
+        assert [frame[k].im for k in bins] == want_im[w].tolist()
 
 
 def test_a_stream_that_pauses_does_not_hold_the_previous_window_back():
