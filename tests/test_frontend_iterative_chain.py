@@ -10,6 +10,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from test_frontend_envelope_hdl import envelope_front_end
 from test_frontend_hdl import check_a_changed_multiplier_is_caught, check_magnitude_and_normalisation, small_front_end, tiny_parts, tiny_sample_ir
 
 from faultedge.errors import IRError
@@ -23,21 +24,25 @@ from faultedge.ir import frontend
 
 
 def _stream(fe: frontend.FrontEnd, rng: np.random.Generator) -> np.ndarray:
-    """Extremes then random samples: all max, alternating max/min, all min, silence, full range."""
+    """Extremes then random samples: all max, alternating max/min, all min, silence, full range, quiet (several envelope gains)."""
     n = fe.window
     lo, hi = fe.sample_range
-    return np.concatenate([np.full(n, hi), np.tile([hi, lo], n // 2), np.full(n, lo), np.zeros(n, np.int64), rng.integers(lo, hi + 1, 2 * n)])
+    return np.concatenate([np.full(n, hi), np.tile([hi, lo], n // 2), np.full(n, lo), np.zeros(n, np.int64), rng.integers(lo, hi + 1, 2 * n),
+                           rng.integers(-40, 41, n), rng.integers(-3000, 3001, n)])
 
 
-@pytest.mark.parametrize("window, hop, rate, pace", [(16, 8, 1.0, 1), (16, 4, 0.6, 1), (32, 32, 1.0, 0)])
-def test_iterative_chain_is_bit_exact_and_its_cycles_are_the_models(window, hop, rate, pace):
+@pytest.mark.parametrize("features, window, hop, rate, pace", [("fft", 16, 8, 1.0, 1), ("fft", 16, 4, 0.6, 1), ("fft", 32, 32, 1.0, 0),
+                                                               ("fft+envelope", 16, 8, 1.0, 1), ("fft+envelope", 16, 4, 0.6, 1),
+                                                               ("fft+envelope", 32, 16, 1.0, 0)])
+def test_iterative_chain_is_bit_exact_and_its_cycles_are_the_models(features, window, hop, rate, pace):
     """Samples in, the network's inputs out, at full rate (rate 1: results every fft_period cycles), under random
-    valid/ready (rate < 1), or paced so that each window finds the chain idle (pace 0: its latency is the model's)."""
+    valid/ready (rate < 1), or paced so that each window finds the chain idle (pace 0: its latency is the model's).
+    fft+envelope: each window read twice, squared the second time, the feature blocks, the gains FIFO."""
     from amaranth.sim import Simulator
 
     from faultedge.hdl.frontend.chain import FrontEndChain
 
-    fe = small_front_end(window, hop)
+    fe = small_front_end(window, hop) if features == "fft" else envelope_front_end(window, hop)
     fp = check_frontend(fe, "iterative", "x", memory="bram")
     pace = pace or -(-fp.busy_after_window() // hop) + 1
     dut = FrontEndChain(fp, 8)
@@ -128,12 +133,13 @@ def test_the_cycle_model_of_the_deployed_iterative_front_end():
                for i, j, s in square_terms(19)) == x * x
 
 
-def test_iterative_sample_in_accelerator_is_bit_and_cycle_exact_in_verilator():
+@pytest.mark.parametrize("features", ["fft", "fft+envelope"])
+def test_iterative_sample_in_accelerator_is_bit_and_cycle_exact_in_verilator(features):
     """The tiny network behind a 16-sample iterative front end, SPRAM simulated with yosys's model: paced windows (latency),
-    full rate (cycles per hop: the FFT's period), back-pressure; and a changed IR is caught."""
+    full rate (cycles per hop: the FFT's period), back-pressure; and a changed IR is caught (feature 5: an envelope one)."""
     from faultedge.sim.verify import verify_samples
 
-    ir = tiny_sample_ir()
+    ir = tiny_sample_ir() if features == "fft" else dataclasses.replace(tiny_sample_ir(), frontend=envelope_front_end(16, 8))
     fe = ir.frontend
     verilog, report = generate(ir, DesignPoint(lanes=2, frontend="iterative"))
     fp = check_frontend(fe, "iterative", "x")

@@ -37,9 +37,8 @@ that block's offsets are: x = clamp(round_half_even(((E << (2 GAIN_MAX - 2g)) - 
 multiplier_k / 2**(shift + 2 GAIN_MAX))). Without the gain, (s * s) >> 15 and the FFT's dropped bits
 left a quiet window's envelope below one LSB (the chip's accuracy fell 7-15 pp). The float
 features' mean of a pair is half a sum, and |FFT(x**2 - mean)| equals |FFT(x**2)| at those bins,
-so one LSB of the blocks is magnitude_lsb / 2 and envelope_lsb * 2**-2g. The pipelined hardware front end
-computes it (faultedge.hdl.frontend.squarer and .blocks); the iterative one computes the fft features only
-(faultedge.hdl.frontend.plan.check_frontend).
+so one LSB of the blocks is magnitude_lsb / 2 and envelope_lsb * 2**-2g. Both hardware front ends
+compute it (faultedge.hdl.frontend.squarer and .blocks).
 """
 
 from __future__ import annotations

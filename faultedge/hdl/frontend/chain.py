@@ -8,7 +8,7 @@ Each part is the architecture's (faultedge.hdl.frontend.plan.COMPONENTS):
     iterative   SpramWindowBuffer (SPRAM)  IterativeFFT (one MAC, SPRAM)   SerialMagnitude          SerialNormalise
                                                                             (one multiplier each, a bin at a time)
 
-The fft+envelope features add two parts to the pipelined chain: the squarer after the window buffer
+The fft+envelope features add two parts to either chain: the squarer after the window buffer
 (which sends each window twice; the second burst leaves squared, and its gain goes to the
 normalisation through a small FIFO) and the feature blocks after the magnitude:
 

@@ -27,7 +27,6 @@ exactly (both scaled by 2**(2 GAIN_MAX)), so both blocks share one datapath:
 
 from __future__ import annotations
 
-import numpy as np
 from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
@@ -37,12 +36,10 @@ from faultedge.hdl.components.requant import clamp
 from faultedge.hdl.components.streams import features_signature
 from faultedge.hdl.frontend.blocks import values_signature
 from faultedge.hdl.frontend.magnitude import magnitudes_signature
-from faultedge.hdl.frontend.plan import NORMALISE_DEPTH, FrontEndPlan
+from faultedge.hdl.frontend.plan import FINE, NORMALISE_DEPTH, FrontEndPlan
 from faultedge.hdl.frontend.streams import gains_signature
-from faultedge.ir.frontend import GAIN_MAX, MULTIPLIER_BITS
-from faultedge.ir.intmath import bits_for
+from faultedge.ir.frontend import MULTIPLIER_BITS
 
-FINE = 2 * GAIN_MAX  # the envelope's grid below the magnitudes' (faultedge.ir.frontend.normalise)
 
 
 class Normalise(wiring.Component):
@@ -60,12 +57,8 @@ class Normalise(wiring.Component):
         fp, fe = self.fp, self.fp.fe
         pts = fp.points
         inp, out = self.mags, self.features
-        offset, value_bits, s = fe.offset, fp.magnitude_bits, fe.shift
-        if fp.envelope:  # both blocks on the fine grid
-            offset = np.concatenate([fe.offset[: pts // 2] << FINE, fe.offset[pts // 2 :]])
-            value_bits, s = fp.magnitude_bits + 1 + FINE, fe.shift + FINE
-        ow = bits_for(int(offset.min()), int(offset.max()))
-        dw = max(ow, value_bits + 1) + 1
+        offset, value_bits, s = fp.normalise_offsets, fp.normalise_value_bits, fp.normalise_shift
+        ow, dw = fp.offset_bits, fp.difference_bits
         pw = dw + MULTIPLIER_BITS + 1
         offsets = Memory(shape=signed(ow), depth=pts, init=[int(v) for v in offset])
         mults = Memory(shape=unsigned(MULTIPLIER_BITS), depth=pts, init=[int(v) for v in fe.multiplier])

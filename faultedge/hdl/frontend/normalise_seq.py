@@ -15,6 +15,12 @@ As faultedge.hdl.frontend.normalise (feature f = M - k holds bin k; x = clamp(ro
 
 A magnitude taken at edge 0 leaves at edge plan.normalise_depth when the engine's memory is ready; the next one
 is taken after that.
+
+For the fft+envelope features the values come from the feature blocks (faultedge.hdl.frontend.blocks) with their
+address, and are aligned to the envelope's fine grid as the pipelined normalisation aligns them (by FINE, or
+FINE - 2 g for the envelope block with its window's gain g from `gains`, taken with the window's last value), on
+the plan's offsets and shift for that grid (FrontEndPlan.normalise_offsets, normalise_shift): `take` registers
+the value shifted, so the schedule is the same, with the longer difference's products.
 """
 
 from __future__ import annotations
@@ -27,15 +33,22 @@ from amaranth.lib.wiring import In, Out
 from faultedge.hdl.components.requant import clamp
 from faultedge.hdl.components.streams import features_signature
 from faultedge.hdl.frontend.magnitude import magnitudes_signature
-from faultedge.hdl.frontend.plan import FrontEndPlan, pieces
+from faultedge.hdl.frontend.blocks import values_signature
+from faultedge.hdl.frontend.plan import FINE, FrontEndPlan, pieces
 from faultedge.hdl.frontend.serial import serial_sum
+from faultedge.hdl.frontend.streams import gains_signature
 from faultedge.ir.frontend import MULTIPLIER_BITS
 
 
 class SerialNormalise(wiring.Component):
     def __init__(self, fp: FrontEndPlan, input_bits: int) -> None:
         self.fp, self.input_bits = fp, input_bits
-        super().__init__({"mags": In(magnitudes_signature(fp)), "features": Out(features_signature(fp.points, input_bits))})
+        ports = {"features": Out(features_signature(fp.points, input_bits))}
+        if fp.envelope:
+            ports |= {"mags": In(values_signature(fp)), "gains": In(gains_signature())}
+        else:
+            ports |= {"mags": In(magnitudes_signature(fp))}
+        super().__init__(ports)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -43,22 +56,31 @@ class SerialNormalise(wiring.Component):
         pts, ow, dw = fp.points, fp.offset_bits, fp.difference_bits
         inp, out = self.mags, self.features
         word = data.StructLayout({"offset": signed(ow), "multiplier": unsigned(MULTIPLIER_BITS)})
-        init = [word.const({"offset": int(o), "multiplier": int(k)}).as_value().value for o, k in zip(fe.offset, fe.multiplier)]
+        init = [word.const({"offset": int(o), "multiplier": int(k)}).as_value().value for o, k in zip(fp.normalise_offsets, fe.multiplier)]
         m.submodules.rom = rom = Memory(shape=unsigned(word.size), depth=pts, init=init)
         rd = rom.read_port()
 
         busy = Signal()
         tag = data.StructLayout({"addr": range(pts), "last": 1})
         held = Signal(tag)
-        mag = Signal(unsigned(fp.magnitude_bits))
+        mag = Signal(unsigned(fp.normalise_value_bits))
         stage = Signal(3)  # one-hot: ROM data, d, |d|
         entry = Signal(word)
         d = Signal(signed(dw))
         ad, neg = Signal(unsigned(dw)), Signal()
         take = Signal()
-        m.d.comb += [inp.ready.eq(~busy), take.eq(inp.valid & ~busy), rd.addr.eq(pts - inp.payload.bin), rd.en.eq(take)]
+        addr = Signal(range(pts))
+        if fp.envelope:
+            gains = self.gains
+            align = Signal(range(FINE + 1))
+            value = inp.payload.value << align
+            m.d.comb += [align.eq(Mux(inp.payload.envelope, FINE - 2 * gains.payload, FINE)), addr.eq(inp.payload.addr), inp.ready.eq(~busy & (gains.valid | ~inp.payload.envelope)), gains.ready.eq(take & inp.payload.last)]
+        else:
+            value = inp.payload.mag
+            m.d.comb += [addr.eq(pts - inp.payload.bin), inp.ready.eq(~busy)]
+        m.d.comb += [take.eq(inp.valid & inp.ready), rd.addr.eq(addr), rd.en.eq(take)]
         with m.If(take):
-            m.d.sync += [busy.eq(1), held.addr.eq(pts - inp.payload.bin), held.last.eq(inp.payload.last), mag.eq(inp.payload.mag)]
+            m.d.sync += [busy.eq(1), held.addr.eq(addr), held.last.eq(inp.payload.last), mag.eq(value)]
         m.d.sync += stage.eq(stage.shift_left(1) | take)
         with m.If(stage[0]):
             m.d.sync += entry.eq(rd.data)
@@ -81,7 +103,7 @@ class SerialNormalise(wiring.Component):
                 m.d.sync += issuing.eq(0)
 
         p = Signal(signed(pw + 1))
-        s = fe.shift
+        s = fp.normalise_shift
         q = Signal(signed(max(pw + 1 - s, 1)))
         up = Signal()
         tail = Signal(3)  # one-hot after `done`: the sign, the shift, the output

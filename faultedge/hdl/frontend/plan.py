@@ -26,6 +26,13 @@ The iterative front end (the smallest devices: iCE40 UP5K) runs the same window 
     IterativeFFT    last pair -> last bin: iterative_cycles.window_cycles (one MAC over SPRAM)
     serial magnitude and normalisation: one shared multiplier each, fixed depths (`serial_*` below),
                     each free again well before the FFT's next bin (one every SPLIT job + 1 cycles)
+
+For the fft+envelope features both architectures run each window through the FFT twice (its samples,
+then their squares from the squarer, SQUARER_DEPTH registers before the FFT), and the feature blocks
+(BLOCKS_DEPTH registers) follow the magnitude. The window's last input is the envelope frame's last
+kept bin: bin 1, the split's last, in the pipelined order; bin M/2 in the iterative FFT's order
+1 .. M, which is followed by M/2 dropped bins, so the iterative latency ends M/2 bins before its
+second frame does.
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ from dataclasses import dataclass
 
 from faultedge.errors import IRError
 from faultedge.hdl.frontend.iterative_cycles import SPLIT, job_cycles, window_cycles
-from faultedge.ir.frontend import MULTIPLIER_BITS, FrontEnd
+import numpy as np
+
+from faultedge.ir.frontend import GAIN_MAX, MULTIPLIER_BITS, FrontEnd
 from faultedge.ir.intmath import bits_for
 
 FRONTENDS = ("none", "pipelined", "iterative")
@@ -45,9 +54,11 @@ COMPONENTS = {
     "pipelined": {"window": f"{_FE}.window:WindowBuffer", "fft": f"{_FE}.fft:PipelinedFFT", "magnitude": f"{_FE}.magnitude:Magnitude",
                   "normalise": f"{_FE}.normalise:Normalise", "squarer": f"{_FE}.squarer:Squarer", "blocks": f"{_FE}.blocks:FeatureBlocks"},
     "iterative": {"window": f"{_FE}.ring:SpramWindowBuffer", "fft": f"{_FE}.iterative:chain_fft", "magnitude": f"{_FE}.magnitude_seq:SerialMagnitude",
-                  "normalise": f"{_FE}.normalise_seq:SerialNormalise"},
+                  "normalise": f"{_FE}.normalise_seq:SerialNormalise",
+                  "squarer": f"{_FE}.squarer:Squarer", "blocks": f"{_FE}.blocks:FeatureBlocks"},
 }
 MAX_WINDOW = {"pipelined": 1 << 15, "iterative": 1 << 14}  # the ring of two windows in block RAM; one SPRAM (16K words) per ring half and for the FFT's 2M words
+FINE = 2 * GAIN_MAX  # fft+envelope: the normalisation's grid below the magnitudes' (faultedge.ir.frontend.normalise)
 PIECE_BITS = 16  # a serial multiplier's operand pieces: one SB_MAC16 (16 x 16 unsigned) each
 
 # register depths of the components (each component's docstring draws its pipeline), in cycles
@@ -153,13 +164,39 @@ class FrontEndPlan:
         return square_terms(self.fe.spectrum_bits)
 
     @property
+    def last_envelope_bin(self) -> int:
+        """fft+envelope: the bin whose envelope feature ends a window, the last kept bin of the second frame in the
+        architecture's bin order (pipelined: the split ends on bin 1; iterative: bins 1 .. M, those above M/2 dropped)."""
+        return self.points // 2 if self.iterative else 1
+
+    @property
+    def normalise_offsets(self) -> np.ndarray:
+        """The normalisation's offsets. fft+envelope: both blocks on the envelope's fine grid, so one datapath serves both
+        (the spectrum block's offsets shifted left by FINE; faultedge.hdl.frontend.normalise)."""
+        if not self.envelope:
+            return self.fe.offset
+        half = self.points // 2
+        return np.concatenate([self.fe.offset[:half] << FINE, self.fe.offset[half:]])
+
+    @property
+    def normalise_value_bits(self) -> int:
+        """Width of the value the normalisation subtracts the offset from: a magnitude, or fft+envelope a pair sum aligned to the fine grid."""
+        return self.magnitude_bits + 1 + FINE if self.envelope else self.magnitude_bits
+
+    @property
+    def normalise_shift(self) -> int:
+        """The normalisation's final shift: the IR's, FINE more on the fine grid."""
+        return self.fe.shift + (FINE if self.envelope else 0)
+
+    @property
     def offset_bits(self) -> int:
-        return bits_for(int(self.fe.offset.min()), int(self.fe.offset.max()))
+        offsets = self.normalise_offsets
+        return bits_for(int(offsets.min()), int(offsets.max()))
 
     @property
     def difference_bits(self) -> int:
-        """Signed width of mag - offset."""
-        return max(self.offset_bits, self.magnitude_bits + 1) + 1
+        """Signed width of value - offset."""
+        return max(self.offset_bits, self.normalise_value_bits + 1) + 1
 
     @property
     def normalise_terms(self) -> list[tuple[int, int, int]]:
@@ -169,9 +206,10 @@ class FrontEndPlan:
     @property
     def magnitude_depth(self) -> int:
         """Cycles from a bin taken to its magnitude taken by the normalisation (which is ready)."""
+        blocks = BLOCKS_DEPTH if self.envelope else 0  # fft+envelope: the feature blocks follow
         if self.iterative:
-            return 2 * len(self.square_terms) + SERIAL_PRODUCT_DRAIN + self.root_steps + SERIAL_MAGNITUDE_EXTRA
-        return self.sqrt_stages + SQRT_EXTRA + (BLOCKS_DEPTH if self.envelope else 0)  # fft+envelope: the feature blocks follow
+            return 2 * len(self.square_terms) + SERIAL_PRODUCT_DRAIN + self.root_steps + SERIAL_MAGNITUDE_EXTRA + blocks
+        return self.sqrt_stages + SQRT_EXTRA + blocks
 
     @property
     def normalise_depth(self) -> int:
@@ -185,7 +223,10 @@ class FrontEndPlan:
         """fft+envelope: the gains FIFO's depth. A window's gain waits from its second burst in the squarer until its last
         value is normalised; the FIFO holds the gains of every window the registers and delay lines between them can hold
         (each window fills 2M of those places), and two more, so a full FIFO never stalls the squarer while the window
-        the normalisation waits for is still behind it (a deadlock). Two or three windows for real sizes; more for tiny ones."""
+        the normalisation waits for is still behind it (a deadlock). Two or three windows for real sizes; more for tiny ones.
+        The iterative FFT holds one window at a time, so at most one gain waits: two places."""
+        if self.iterative:
+            return 2
         places = SQUARER_DEPTH + self.fft_delay + self.points + SPLIT_DEPTH + self.magnitude_depth + BLOCKS_DEPTH + NORMALISE_DEPTH
         return 2 + -(-places // (2 * self.points))
 
@@ -202,8 +243,8 @@ class FrontEndPlan:
         """Cycles from a burst's first pair taken by the FFT to the window's last bin taken by the magnitude (the
         architecture's figure: the pipelined FFT's steps, then the split's lag and depth; the iterative FFT's load of
         a pair every 2 cycles, then its stages and split)."""
-        if self.iterative:
-            return 2 * (self.points - 1) + window_cycles(self.points).latency
+        if self.iterative:  # fft+envelope: the second frame's load starts as the first frame's last bin is taken
+            return 2 * (self.points - 1) + window_cycles(self.points).latency + (window_cycles(self.points).period if self.envelope else 0)
         return self.fft_cycles() + self.split_tail() + (self.points if self.envelope else 0)  # fft+envelope: the second frame follows
 
     def lead(self, pace: int) -> int:
@@ -217,14 +258,16 @@ class FrontEndPlan:
     def window_start(self, pace: int = 1) -> int:
         """Cycles from a window's last sample written to its first pair taken by the FFT (front end idle), at one sample every
         `pace` cycles: negative when the burst starts early."""
+        squarer = SQUARER_DEPTH if self.envelope else 0
         if self.iterative:
-            return RING_FIRST_PAIR
-        return WINDOW_START + (SQUARER_DEPTH if self.envelope else 0) - self.lead(pace) * pace
+            return RING_FIRST_PAIR + squarer
+        return WINDOW_START + squarer - self.lead(pace) * pace
 
     def fft_period(self) -> int:
         """Cycles per window the FFT needs at the least when windows come back to back (pipelined: one frame of M
         steps, and the split emits M bins in M cycles; iterative: a window's load, stages and split, one after another)."""
-        return window_cycles(self.points).period if self.iterative else self.points * (2 if self.envelope else 1)
+        frames = 2 if self.envelope else 1
+        return frames * (window_cycles(self.points).period if self.iterative else self.points)
 
     def busy_after_window(self) -> int:
         """Cycles after a window's last sample until the FFT rests again: pipelined at phase 0 (its burst, then the
@@ -236,7 +279,8 @@ class FrontEndPlan:
     def latency_to_features(self, pace: int = 1) -> int:
         """Cycles from a window's last sample taken to its last input written into the engine's memory, front end idle, at one
         sample every `pace` cycles (the engine's compute starts there, as from a feature window's last beat)."""
-        return self.window_start(pace) + self.fft_latency() + self.magnitude_depth + self.normalise_depth
+        dropped = self.points // 2 * (job_cycles(SPLIT) + 1) if self.iterative and self.envelope else 0
+        return self.window_start(pace) + self.fft_latency() - dropped + self.magnitude_depth + self.normalise_depth
 
     def figures(self) -> dict:
         common = {"architecture": self.architecture, "features": self.fe.features, "window": self.window, "hop": self.hop, "points": self.points,
@@ -245,7 +289,8 @@ class FrontEndPlan:
         if self.iterative:
             wc = window_cycles(self.points)
             return {**common, "fft_window_cycles": {"load": wc.load, "fft": wc.fft, "split": wc.split, "period": wc.period, "latency": wc.latency},
-                    "bin_cycles": job_cycles(SPLIT) + 1, "magnitude_depth": self.magnitude_depth, "normalise_depth": self.normalise_depth}
+                    "bin_cycles": job_cycles(SPLIT) + 1, "magnitude_depth": self.magnitude_depth, "normalise_depth": self.normalise_depth,
+                    **({"gains_queue": self.gains_queue} if self.envelope else {})}
         return {**common, "fft_delay": self.fft_delay, **({"gains_queue": self.gains_queue} if self.envelope else {})}
 
 
@@ -255,9 +300,6 @@ def check_frontend(fe: FrontEnd | None, architecture: str, command: str, memory:
         raise IRError(f"frontend: unknown architecture {architecture!r}; choose one of {', '.join(f for f in FRONTENDS if f != NO_FRONTEND)}")
     if fe is None:
         raise IRError(f"the IR has no front end (raw samples -> inputs), so a sample-in accelerator cannot be built: run `{command}` first")
-    if fe.features != "fft" and architecture == "iterative":
-        raise IRError(f"frontend.features: the iterative front end computes the fft features only; this IR's front end computes "
-                      f"{fe.features}: build it with --frontend pipelined, or without --frontend (features from the host)")
     if fe.window > MAX_WINDOW[architecture]:
         raise IRError(f"frontend.window: {fe.window} samples is more than the {architecture} front end's window buffer holds in hardware "
                       f"({MAX_WINDOW[architecture]})")

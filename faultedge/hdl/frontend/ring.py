@@ -18,12 +18,17 @@ two entries keep it fed and the next window's first pairs wait in the FIFO while
     cycle 2   the SPRAMs' words into the FIFO (captured at once: a write would clobber the SPRAM's output)
     cycle 3   pair 0 valid on `pairs` (the FFT writes its real part)
     cycle 4   pair 0 taken (plan.RING_FIRST_PAIR), then a pair every 2 cycles
+
+For the fft+envelope features each window is read twice, as the pipelined window buffer sends it
+(faultedge.hdl.frontend.window): its pairs, then the same pairs again marked `second`, for the
+squarer. The window's first `hop` samples are released after the second read, which never waits
+for a sample: they are all in.
 """
 
 from __future__ import annotations
 
 from amaranth import Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
@@ -31,7 +36,7 @@ from faultedge.hdl.components.common import log2
 from faultedge.hdl.components.streams import samples_signature
 from faultedge.hdl.frontend.plan import FrontEndPlan
 from faultedge.hdl.frontend.spram import single_port
-from faultedge.hdl.frontend.streams import pairs_layout, pairs_signature
+from faultedge.hdl.frontend.streams import pairs_layout, pairs_signature, window_pairs_layout
 
 FIFO_DEPTH = 2  # pairs waiting for the FFT, the read in flight counted
 
@@ -39,13 +44,15 @@ FIFO_DEPTH = 2  # pairs waiting for the FFT, the read in flight counted
 class SpramWindowBuffer(wiring.Component):
     def __init__(self, fp: FrontEndPlan) -> None:
         self.fp = fp
-        super().__init__({"samples": In(samples_signature(fp.sample_bits)), "pairs": Out(pairs_signature(fp.fe))})
+        self.twice = fp.envelope  # a second read per window, for the envelope block
+        pairs = stream.Signature(window_pairs_layout(fp.fe)) if self.twice else pairs_signature(fp.fe)
+        super().__init__({"samples": In(samples_signature(fp.sample_bits)), "pairs": Out(pairs)})
 
     def elaborate(self, platform) -> Module:
         m = Module()
         fp = self.fp
         n, ring, hop, pts, bits = fp.window, fp.ring, fp.hop, fp.points, fp.sample_bits
-        layout = pairs_layout(fp.fe)
+        layout = window_pairs_layout(fp.fe) if self.twice else pairs_layout(fp.fe)
         m.submodules.fifo = fifo = SyncFIFO(width=layout.size, depth=FIFO_DEPTH)
 
         fill = Signal(range(ring + 1))
@@ -53,6 +60,7 @@ class SpramWindowBuffer(wiring.Component):
         base = Signal(log2(n))  # row of the oldest window's pair 0
         pair = Signal(range(pts))  # the pair read next
         inflight, inflight_last = Signal(), Signal()  # a read issued in the previous cycle, and whether it was the window's last pair
+        second, inflight_second = Signal(), Signal()  # fft+envelope: the window's second read, now and for the read in flight
         samples, pairs = self.samples, self.pairs
 
         take = Signal()
@@ -61,6 +69,8 @@ class SpramWindowBuffer(wiring.Component):
         m.d.comb += issue.eq((fill >= n) & (fifo.level + inflight <= FIFO_DEPTH - 1 + take))
         end = Signal()
         m.d.comb += end.eq(issue & (pair == pts - 1))
+        release = Signal()  # the window's last read ends: its first `hop` samples are free
+        m.d.comb += release.eq(end & second if self.twice else end)
         m.d.comb += samples.ready.eq((fill != ring) & ~issue)
         write = Signal()
         m.d.comb += write.eq(samples.valid & samples.ready)
@@ -77,11 +87,18 @@ class SpramWindowBuffer(wiring.Component):
                      fifo.w_data.eq(word), fifo.w_en.eq(inflight),
                      pairs.valid.eq(fifo.r_rdy), pairs.payload.eq(fifo.r_data), fifo.r_en.eq(pairs.ready)]
         m.d.sync += [inflight.eq(issue), inflight_last.eq(end)]
+        if self.twice:
+            m.d.comb += word.second.eq(inflight_second)
+            m.d.sync += inflight_second.eq(second)
+            with m.If(end):
+                m.d.sync += second.eq(~second)
         with m.If(issue):
             m.d.sync += pair.eq(pair + 1)
         with m.If(end):
-            m.d.sync += [pair.eq(0), base.eq(base + hop // 2)]
+            m.d.sync += pair.eq(0)
+        with m.If(release):
+            m.d.sync += base.eq(base + hop // 2)
         with m.If(write):
             m.d.sync += wp.eq(wp + 1)
-        m.d.sync += fill.eq(fill + write - (end * hop))
+        m.d.sync += fill.eq(fill + write - (release * hop))
         return m

@@ -14,7 +14,11 @@ again from its first pair, which starts a new peak.
     S3  the squares (one multiplier per part), and the values unchanged beside them
     S4  the first burst's values or the squares >> (sample_bits - 1)          -> pairs (to the FFT)
 
-Every stage moves when both outputs can move.
+Every stage moves when both outputs can move. Behind the iterative ring (FrontEndPlan.iterative), which
+gives a pair every other cycle and whose FFT takes one every other cycle, one multiplier squares both
+parts: a second-burst pair waits a cycle in S2 while its re² is computed (`hold`), and S3 takes its
+im² from the same multiplier. That is one SB_MAC16 fewer on the UP5K; the FFT still gets a pair
+every other cycle, so the cycle model does not change.
 """
 
 from __future__ import annotations
@@ -40,8 +44,8 @@ class Squarer(wiring.Component):
         sb, w = fp.sample_bits, fp.fe.widths[0]
         inp, out, gains = self.window_pairs, self.pairs, self.gains
 
-        advance = Signal()
-        m.d.comb += [advance.eq((~out.valid | out.ready) & (~gains.valid | gains.ready)), inp.ready.eq(advance)]
+        advance, hold = Signal(), Signal()
+        m.d.comb += [advance.eq((~out.valid | out.ready) & (~gains.valid | gains.ready) & ~hold), inp.ready.eq(advance)]
         with m.If(gains.ready):
             m.d.sync += gains.valid.eq(0)
 
@@ -60,6 +64,20 @@ class Squarer(wiring.Component):
             g = Mux(peak >= (1 << (sb - 2 - k)), k, g)
         m.d.comb += gain.eq(g)
 
+        if fp.iterative:  # one multiplier: S2's re² in the cycle it holds, its im² as S3 takes it
+            held = Signal()
+            early = Signal(unsigned(2 * w))
+            operand = Mux(held, p2.im, p2.re)
+            product = operand * operand
+            m.d.comb += hold.eq(v2 & p2.second & ~held)
+            with m.If(hold):
+                m.d.sync += [early.eq(product), held.eq(1)]
+            with m.If(advance):
+                m.d.sync += held.eq(0)
+            squares = (early, product)
+        else:
+            squares = (p2.re * p2.re, p2.im * p2.im)
+
         with m.If(advance):
             m.d.sync += [v1.eq(inp.valid), p1.eq(inp.payload), first1.eq(at_start)]
             with m.If(inp.valid):
@@ -77,7 +95,7 @@ class Squarer(wiring.Component):
                 m.d.sync += [gains.valid.eq(1), gains.payload.eq(gain)]
             # S3
             m.d.sync += [v3.eq(v2), second3.eq(p2.second), last3.eq(p2.last), void3.eq(p2.void), raw_re.eq(p2.re), raw_im.eq(p2.im),
-                         sq_re.eq(p2.re * p2.re), sq_im.eq(p2.im * p2.im)]
+                         sq_re.eq(squares[0]), sq_im.eq(squares[1])]
             # S4
             m.d.sync += [out.valid.eq(v3), out.payload.last.eq(last3), out.payload.void.eq(void3),
                          out.payload.re.eq(Mux(second3, sq_re >> (sb - 1), raw_re)),
