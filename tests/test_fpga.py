@@ -11,7 +11,7 @@ from uart_bridge import Line, run_uart
 
 from faultedge.fpga.board import BoardError, fpga_boards, load_fpga_board, parse_profile
 from faultedge.fpga.clocks import plan_clock
-from faultedge.fpga.flow import constraint_file, estimate, fit_verdict, parse_pnr_report
+from faultedge.fpga.flow import constraint_file, estimate, fit_verdict, parse_pnr_report, pnr_utilisation
 from faultedge.fpga.protocol import Protocol, ProtocolError, classify
 from faultedge.fpga.top import uart_divisor
 from faultedge.fpga.xilinx import build_tcl
@@ -178,6 +178,28 @@ def test_fit_verdict_says_by_how_much():
     assert fit_verdict(up5k, {"lut": 10, "ff": 10, "dsp": 0, "bram": 0}, "place and route")["fits"]
     # a logic cell holds one LUT and one flip-flop: flip-flops alone can exceed the device
     assert estimate("ice40", {"SB_LUT4": 10, "SB_DFF": 6000})["lut"] == 6000
+
+
+# nextpnr-ice40 0.11.1 on the 4-lane fft+envelope UP5K design (2026-12-04): it stops with "Failed to expand region"
+NEXTPNR_OVERFULL = """Info: Device utilisation:
+Info: \t         ICESTORM_LC:    5586/   5280   105%
+Info: \t        ICESTORM_RAM:      28/     30    93%
+Info: \t               SB_IO:       5/     39    12%
+Info: \t        ICESTORM_DSP:       8/      8   100%
+Info: \t      ICESTORM_SPRAM:       4/      4   100%
+
+Info: Running main analytical placer, max placement attempts per cell = 3974790.
+ERROR: Failed to expand region (0, 0) |_> (25, 31) of 5584 ICESTORM_LCs
+"""
+
+
+def test_a_place_and_route_that_runs_out_of_cells_says_which_and_by_how_much():
+    used = pnr_utilisation("ice40", "Info: Device utilisation:\nInfo: \t ICESTORM_LC: 1/ 5280 0%\n" + NEXTPNR_OVERFULL)
+    assert used == {"lut": 5586, "bram": 28, "dsp": 8}  # the last table counts; SPRAM and IO are not lut/ff/dsp/bram
+    v = fit_verdict(load_fpga_board("icebreaker"), used, "place and route")
+    assert not v["fits"] and set(v["over"]) == {"lut"}
+    assert "5,586 logic cells > 5,280 (+306, 105.8 % of the device)" in v["message"]
+    assert pnr_utilisation("ice40", "ERROR: no table before the failure") == {}
 
 
 def test_the_verilog_instance_presents_the_engines_signature():

@@ -154,7 +154,7 @@ def implement(verilog: str, hdl_report: dict[str, Any], board: FpgaBoard, opts: 
         try:
             pnr = place_and_route(workdir, board, opts.seed, opts.threads, budget_left())
         except FitError as exc:
-            report["fit"] = {"fits": False, "stage": "place and route", "over": {}, "message": str(exc).splitlines()[0]}
+            report["fit"] = exc.verdict or {"fits": False, "stage": "place and route", "over": {}, "message": str(exc).splitlines()[0]}
             report["seconds"] = round(time.perf_counter() - t0, 1)
             return report
         except ToolTimeout:

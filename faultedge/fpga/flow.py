@@ -9,6 +9,7 @@ route the nextpnr report is the measurement.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,11 @@ SOURCES = (f"{TOP_NAME}.v", f"{TOPLEVEL}.v")  # the board top and the accelerato
 
 
 class FitError(FaultedgeError):
-    """The design needs more of a resource than the device has."""
+    """The design needs more of a resource than the device has; `verdict` is fit_verdict's, when the tool said by how much."""
+
+    def __init__(self, message: str, verdict: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.verdict = verdict
 
 
 @dataclass
@@ -132,11 +137,26 @@ def place_and_route(workdir: Path, board: FpgaBoard, seed: int = 1, threads: int
     try:
         _, seconds = run_tool(tool, [*args, *common], workdir, "nextpnr.out", timeout_s=timeout_s)
     except ToolError as exc:
+        verdict = fit_verdict(board, pnr_utilisation(board.family, (workdir / "nextpnr.out").read_text(errors="replace")), "place and route")
+        if not verdict["fits"]:  # nextpnr's own words for it ("Failed to expand region ...") do not say what is short
+            raise FitError(f"{verdict['message']}; log {workdir / 'nextpnr.out'}", verdict) from None
         if "Unable to place" in str(exc) or "no BELs remaining" in str(exc):
             raise FitError(f"does not fit {board.device} (place and route): {exc}") from None
         raise
     report = json.loads((workdir / "pnr_report.json").read_text(encoding="utf-8"))
     return parse_pnr_report(board.family, report, seconds)
+
+
+def pnr_utilisation(family: str, log: str) -> dict[str, int]:
+    """The resources nextpnr's last "Device utilisation" table in its log asks for (it prints that table before placing,
+    so it is there when placement fails for want of room and no JSON report is written)."""
+    used: dict[str, int] = {}
+    tables = log.split("Device utilisation:")
+    if len(tables) > 1:
+        for cell, n in re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*\d+", tables[-1], flags=re.M):
+            if cell in PNR_CELLS[family]:
+                used[PNR_CELLS[family][cell]] = int(n)
+    return used
 
 
 def parse_pnr_report(family: str, report: dict[str, Any], seconds: float = 0.0) -> PnrResult:
