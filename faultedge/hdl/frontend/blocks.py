@@ -43,7 +43,7 @@ class FeatureBlocks(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         fp = self.fp
-        pts, half = fp.points, fp.points // 2
+        half = fp.points // 2
         inp, out = self.mags, self.values
         adv = Signal()
         m.d.comb += [adv.eq(~out.valid | out.ready), inp.ready.eq(adv)]

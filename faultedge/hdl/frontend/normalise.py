@@ -41,16 +41,19 @@ from faultedge.hdl.frontend.streams import gains_signature
 from faultedge.ir.frontend import MULTIPLIER_BITS
 
 
+def normalise_ports(fp: FrontEndPlan, input_bits: int) -> dict[str, wiring.Member]:
+    """Either architecture's normalisation: magnitudes in (fft+envelope: the feature blocks' values and each window's
+    gain), the network's inputs out."""
+    ports = {"features": Out(features_signature(fp.points, input_bits))}
+    if fp.envelope:
+        return ports | {"mags": In(values_signature(fp)), "gains": In(gains_signature())}
+    return ports | {"mags": In(magnitudes_signature(fp))}
+
 
 class Normalise(wiring.Component):
     def __init__(self, fp: FrontEndPlan, input_bits: int) -> None:
         self.fp, self.input_bits = fp, input_bits
-        ports = {"features": Out(features_signature(fp.points, input_bits))}
-        if fp.envelope:
-            ports |= {"mags": In(values_signature(fp)), "gains": In(gains_signature())}
-        else:
-            ports |= {"mags": In(magnitudes_signature(fp))}
-        super().__init__(ports)
+        super().__init__(normalise_ports(fp, input_bits))
 
     def elaborate(self, platform) -> Module:
         m = Module()

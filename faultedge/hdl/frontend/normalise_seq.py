@@ -28,27 +28,18 @@ from __future__ import annotations
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
 from faultedge.hdl.components.requant import clamp
-from faultedge.hdl.components.streams import features_signature
-from faultedge.hdl.frontend.magnitude import magnitudes_signature
-from faultedge.hdl.frontend.blocks import values_signature
+from faultedge.hdl.frontend.normalise import normalise_ports
 from faultedge.hdl.frontend.plan import FINE, FrontEndPlan, pieces
 from faultedge.hdl.frontend.serial import serial_sum
-from faultedge.hdl.frontend.streams import gains_signature
 from faultedge.ir.frontend import MULTIPLIER_BITS
 
 
 class SerialNormalise(wiring.Component):
     def __init__(self, fp: FrontEndPlan, input_bits: int) -> None:
         self.fp, self.input_bits = fp, input_bits
-        ports = {"features": Out(features_signature(fp.points, input_bits))}
-        if fp.envelope:
-            ports |= {"mags": In(values_signature(fp)), "gains": In(gains_signature())}
-        else:
-            ports |= {"mags": In(magnitudes_signature(fp))}
-        super().__init__(ports)
+        super().__init__(normalise_ports(fp, input_bits))
 
     def elaborate(self, platform) -> Module:
         m = Module()
