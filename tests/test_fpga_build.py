@@ -51,8 +51,9 @@ def student_shaped_ir(seed: int = 0) -> dict:
 def test_ice40_no_fit_verdict_comes_from_synthesis_alone(tmp_path):
     run = _run_with(student_shaped_ir(), tmp_path / "run")
     assert main(["hdl", str(run), "--lanes", "16"]) == 0
-    with pytest.raises(FitError, match=r"does not fit iCE40UP5K \(synthesis estimate\): 16 SB_MAC16 > 8 \(\+8, 200.0 % of the device\)"):
+    with pytest.raises(FitError, match=r"does not fit iCE40UP5K \(synthesis estimate\): 16 SB_MAC16 > 8 \(\+8, 200.0 % of the device\)") as refused:
         build(RunDir(run), "icebreaker", BuildOptions(), log=lambda s: None)
+    assert f"`faultedge hdl {run} --lanes 8`" in str(refused.value)  # the knob that shrinks the engine
     out = run / "fpga" / "icebreaker"
     r = json.loads((out / "report.json").read_text())
     assert r["fit"]["fits"] is False and r["fit"]["stage"] == "synthesis estimate"

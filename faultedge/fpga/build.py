@@ -78,7 +78,9 @@ def build(run: RunDir, board_name: str | None = None, opts: BuildOptions = Build
         report["bitstream"]["path"] = str(dest)
     write_json(out / "report.json", report)
     if not report["fit"]["fits"]:
-        raise FitError(f"{board.name}: {report['fit']['message']}; report: {out / 'report.json'}")
+        lanes = report["design"]["lanes"]
+        hint = f"; fewer lanes make a smaller engine (`faultedge hdl {run.path} --lanes {lanes // 2}` with the design point's other options)" if lanes > 1 else ""
+        raise FitError(f"{board.name}: {report['fit']['message']}{hint}; report: {out / 'report.json'}")
     return report
 
 
