@@ -10,8 +10,8 @@ standardised per bin with statistics fitted on training windows only.
 spectrum, the bearing analyst's tool for defect rates: |FFT(x^2 - mean(x^2))| bins 1..L/4 (0 to
 fs/4: the defect rates and their harmonics), after the spectrum with each pair of bins averaged
 (bins 1024+1023, ..., 2+1, over 2). Its spec is version 2; the bundle runner, the ONNX graphs and
-the integer front end's golden model (faultedge.ir.frontend) compute it, the hardware front ends
-do not yet.
+the integer front end's golden model (faultedge.ir.frontend) and both hardware front ends
+(faultedge.hdl.frontend) compute it.
 """
 
 from __future__ import annotations
