@@ -60,6 +60,7 @@ VALUE_BITS = 17  # the FFT's values grow to this width and no further: with the 
 MULTIPLIER_BITS = 17  # unsigned normalisation multipliers: a signed 18-bit operand of one 18 x 18 multiplier
 MAGNITUDES = ("sqrt",)
 GAIN_MAX = 8  # the envelope block's largest window gain: a window 2**8 below full scale keeps 16 bits of its square
+FINE = 2 * GAIN_MAX  # the envelope block's grid: 2**FINE finer than the squared gain-free values (`normalise`)
 
 
 @dataclass(frozen=True)
@@ -270,10 +271,10 @@ def normalise(fe: FrontEnd, mag: np.ndarray, gain: np.ndarray | None = None) -> 
         return np.clip(round_shift((mag - fe.offset) * fe.multiplier, fe.shift), *fe.clamp)
     if gain is None:
         raise IRError("normalise: the fft+envelope front end needs each window's gain")
-    quarter, fine = fe.bins // 2, 2 * GAIN_MAX
+    quarter = fe.bins // 2
     spectrum_part = round_shift((mag[:, :quarter] - fe.offset[:quarter]) * fe.multiplier[:quarter], fe.shift)
-    aligned = mag[:, quarter:] << (fine - 2 * np.asarray(gain, dtype=np.int64))[:, None]
-    envelope_part = round_shift((aligned - fe.offset[quarter:]) * fe.multiplier[quarter:], fe.shift + fine)
+    aligned = mag[:, quarter:] << (FINE - 2 * np.asarray(gain, dtype=np.int64))[:, None]
+    envelope_part = round_shift((aligned - fe.offset[quarter:]) * fe.multiplier[quarter:], fe.shift + FINE)
     return np.clip(np.concatenate([spectrum_part, envelope_part], axis=1), *fe.clamp)
 
 
@@ -337,7 +338,7 @@ def fit(mean: np.ndarray, std: np.ndarray, input_scale_exp: int, clamp: tuple[in
     multiplier = np.round(gain * 2.0**shift).astype(np.int64)
     grid = c.copy()
     if features != "fft":  # the envelope block's offsets sit on a grid 2**(2 GAIN_MAX) finer (`normalise`)
-        grid[window // 4 :] /= 2.0 ** (2 * GAIN_MAX)
+        grid[window // 4 :] /= 2.0 ** FINE
     offset = np.round(np.asarray(mean, dtype=np.float64) / grid).astype(np.int64)
     return FrontEnd(sample_bits, sample_lsb, window, hop, tuple(shifts), twiddle_bits, "sqrt", offset, multiplier, shift, clamp, features)
 

@@ -36,9 +36,9 @@ from faultedge.hdl.components.requant import clamp
 from faultedge.hdl.components.streams import features_signature
 from faultedge.hdl.frontend.blocks import values_signature
 from faultedge.hdl.frontend.magnitude import magnitudes_signature
-from faultedge.hdl.frontend.plan import FINE, NORMALISE_DEPTH, FrontEndPlan
+from faultedge.hdl.frontend.plan import NORMALISE_DEPTH, FrontEndPlan
 from faultedge.hdl.frontend.streams import gains_signature
-from faultedge.ir.frontend import MULTIPLIER_BITS
+from faultedge.ir.frontend import FINE, MULTIPLIER_BITS
 
 
 def normalise_ports(fp: FrontEndPlan, input_bits: int) -> dict[str, wiring.Member]:

@@ -31,9 +31,9 @@ from amaranth.lib.memory import Memory
 
 from faultedge.hdl.components.requant import clamp
 from faultedge.hdl.frontend.normalise import normalise_ports
-from faultedge.hdl.frontend.plan import FINE, FrontEndPlan, pieces
+from faultedge.hdl.frontend.plan import FrontEndPlan, pieces
 from faultedge.hdl.frontend.serial import serial_sum
-from faultedge.ir.frontend import MULTIPLIER_BITS
+from faultedge.ir.frontend import FINE, MULTIPLIER_BITS
 
 
 class SerialNormalise(wiring.Component):

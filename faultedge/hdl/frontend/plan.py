@@ -39,11 +39,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faultedge.errors import IRError
-from faultedge.hdl.frontend.iterative_cycles import SPLIT, job_cycles, window_cycles
 import numpy as np
 
-from faultedge.ir.frontend import GAIN_MAX, MULTIPLIER_BITS, FrontEnd
+from faultedge.errors import IRError
+from faultedge.hdl.frontend.iterative_cycles import SPLIT, job_cycles, window_cycles
+from faultedge.ir.frontend import FINE, MULTIPLIER_BITS, FrontEnd
 from faultedge.ir.intmath import bits_for
 
 FRONTENDS = ("none", "pipelined", "iterative")
@@ -58,7 +58,6 @@ COMPONENTS = {
                   "squarer": f"{_FE}.squarer:Squarer", "blocks": f"{_FE}.blocks:FeatureBlocks"},
 }
 MAX_WINDOW = {"pipelined": 1 << 15, "iterative": 1 << 14}  # the ring of two windows in block RAM; one SPRAM (16K words) per ring half and for the FFT's 2M words
-FINE = 2 * GAIN_MAX  # fft+envelope: the normalisation's grid below the magnitudes' (faultedge.ir.frontend.normalise)
 PIECE_BITS = 16  # a serial multiplier's operand pieces: one SB_MAC16 (16 x 16 unsigned) each
 
 # register depths of the components (each component's docstring draws its pipeline), in cycles
